@@ -1,0 +1,3 @@
+from fewshot_apps.cli import main
+
+raise SystemExit(main())
