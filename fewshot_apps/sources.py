@@ -102,8 +102,20 @@ class Card:
             )
 
 
+def bundled_folder(package: str, source_folder: str):
+    """A folder of TOML files shipped with the package, or the checkout's copy of it.
+
+    In a source checkout the files live in a top-level folder (``datasets/``,
+    ``benchmarks/``); a built wheel carries them as the package ``package``.
+    """
+    checkout = Path(__file__).resolve().parent.parent / source_folder
+    if checkout.is_dir():
+        return checkout
+    return resources.files(package)
+
+
 def _card_resources():
-    return resources.files("fewshot_apps.cards")
+    return bundled_folder("fewshot_apps.cards", "datasets")
 
 
 def builtin_card_names() -> list[str]:
