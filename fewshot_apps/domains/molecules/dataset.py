@@ -227,9 +227,9 @@ def _measurements_to_dict(table: pd.DataFrame) -> dict:
     for col in table.columns:
         series = table[col]
         if col == "label":
-            out[col] = torch.as_tensor(series.to_numpy(dtype=np.float32))
+            out[col] = torch.tensor(series.to_numpy(dtype=np.float32))
         elif col in ("row", "mol"):
-            out[col] = torch.as_tensor(series.to_numpy(dtype=np.int64))
+            out[col] = torch.tensor(series.to_numpy(dtype=np.int64))
         else:
             codes, categories = pd.factorize(series, use_na_sentinel=True)
             out[col] = {"codes": torch.as_tensor(codes, dtype=torch.int64),

@@ -25,7 +25,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import rdFingerprintGenerator
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
-FEATURIZER_VERSION = 1
+FEATURIZER_VERSION = 2
 
 _HYBRIDIZATION = {
     Chem.HybridizationType.SP: 1,
@@ -103,7 +103,9 @@ class _RDKitLog:
         self.buffer.truncate()
         lines = [_TIMESTAMP.sub("", line).strip() for line in text.splitlines()]
         lines = [line for line in lines if line and not set(line) <= {"^", " "}]
-        return lines[0] if lines else ""
+        # Prefer the error over warnings RDKit printed before it.
+        errors = [line for line in lines if not line.startswith("WARNING")]
+        return (errors or lines or [""])[0]
 
 
 _TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")

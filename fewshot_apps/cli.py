@@ -1,0 +1,139 @@
+"""`fewshot-apps` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from fewshot_apps import __version__
+from fewshot_apps.errors import FewshotError
+from fewshot_apps.paths import cache_dir, data_dir
+
+
+def _card_or_csv(source: str):
+    """A card (by name or .toml path), or None for a plain CSV path."""
+    from fewshot_apps.sources import load_card
+
+    lowered = source.lower()
+    if lowered.endswith((".csv", ".csv.gz")):
+        return None
+    return load_card(source)
+
+
+def cmd_data_list(args) -> int:
+    from fewshot_apps.sources import builtin_card_names, load_card
+
+    print(f"data directory: {data_dir()}")
+    print(f"{'name':<24} {'domain':<10} {'present':<8} title")
+    for name in builtin_card_names():
+        card = load_card(name)
+        print(f"{name:<24} {card.domain:<10} {'yes' if card.is_present else 'no':<8} {card.title}")
+    return 0
+
+
+def cmd_data_fetch(args) -> int:
+    from fewshot_apps.sources import fetch, load_card
+
+    card = load_card(args.name)
+    written = fetch(card, force=args.force)
+    if written:
+        print(f"{card.name}: downloaded into {card.root}: " + ", ".join(map(str, written)))
+    else:
+        print(f"{card.name}: already in {card.root}; nothing downloaded")
+    return 0
+
+
+def cmd_data_inspect(args) -> int:
+    card = _card_or_csv(args.name)
+    if card is None or card.domain == "molecules":
+        from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
+        from fewshot_apps.domains.molecules.inspect import describe
+
+        test_assays = args.test_assays.split(",") if args.test_assays else None
+        ds = load_molecule_dataset(
+            card if card is not None else args.name,
+            test_assays=test_assays,
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
+        print(describe(ds))
+    else:
+        from fewshot_apps.domains.recsys.inspect import inspect_dataset
+
+        print(inspect_dataset(card))
+    return 0
+
+
+def cmd_cache_info(args) -> int:
+    root = cache_dir()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    total = sum(p.stat().st_size for p in files)
+    print(f"cache directory: {root}")
+    print(f"{len(files)} files, {total / 2**20:.1f} MiB")
+    for p in files[:50]:
+        print(f"  {p.stat().st_size / 2**20:8.1f} MiB  {p.relative_to(root)}")
+    return 0
+
+
+def cmd_cache_clear(args) -> int:
+    root = cache_dir()
+    if root.exists():
+        shutil.rmtree(root)
+    print(f"cleared {root}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fewshot-apps",
+        description="Few-shot meta-learning for cold-start recommendation and molecules.",
+    )
+    parser.add_argument("--version", action="version", version=f"fewshot-apps {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="data sets: list, fetch, inspect").add_subparsers(
+        dest="action", required=True
+    )
+    p = data.add_parser("list", help="the dataset cards and whether each is present locally")
+    p.set_defaults(func=cmd_data_list)
+    p = data.add_parser("fetch", help="download a data set into the data directory")
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="download even if present")
+    p.set_defaults(func=cmd_data_fetch)
+    p = data.add_parser("inspect", help="counts, tasks and skipped rows of a data set")
+    p.add_argument("name", help="a card name, a card.toml path, or a CSV of your own")
+    p.add_argument("--test-assays", help="comma-separated test assays (plain CSV)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="(plain CSV)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_data_inspect)
+
+    cache = sub.add_parser("cache", help="the cache of derived files").add_subparsers(
+        dest="action", required=True
+    )
+    cache.add_parser("info", help="where the cache is and what it holds").set_defaults(
+        func=cmd_cache_info
+    )
+    cache.add_parser("clear", help="delete the cache").set_defaults(func=cmd_cache_clear)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FewshotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["main", "build_parser"]

@@ -1,0 +1,41 @@
+"""Shared fixtures. Tests read real data from FEWSHOT_DATA_DIR (CI: ../shared/data) and write
+derived files to a per-session cache directory, never to the user's."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+torch.set_num_threads(1)
+
+
+def _data_dir() -> Path:
+    env = os.environ.get("FEWSHOT_DATA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = _data_dir()
+    if not (path / "README.md").exists():
+        pytest.fail(f"the shared data folder is missing: {path} (set FEWSHOT_DATA_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_dirs(tmp_path_factory):
+    """Point the package at the shared data and a fresh cache for the whole session."""
+    old = {k: os.environ.get(k) for k in ("FEWSHOT_DATA_DIR", "FEWSHOT_CACHE_DIR")}
+    os.environ["FEWSHOT_DATA_DIR"] = str(_data_dir())
+    os.environ["FEWSHOT_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
