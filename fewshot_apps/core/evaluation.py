@@ -1,0 +1,168 @@
+"""Evaluation protocols: fixed, seeded draws per task -> a tidy per-draw DataFrame.
+
+A *model* here is anything with ``fit_predict(support_ids, support_labels, query_ids) ->
+scores`` (meta-learners and baselines alike). Draw ``d`` of seed ``s`` on task ``t`` at
+support size ``n`` uses ``derive_seed(s, t, n, d)``, so every model sees the same episodes.
+Draws that cannot be made (task too small, query with one class) are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from fewshot_apps.core.tasks import (
+    BalancedSampler,
+    SamplingError,
+    StratifiedSampler,
+    Task,
+    UnusableDrawError,
+    derive_seed,
+)
+
+
+def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """ROC-AUC, AUPRC (average precision) and ΔAUPRC = AUPRC - positive fraction."""
+    auprc = float(average_precision_score(labels, scores))
+    return {
+        "roc_auc": float(roc_auc_score(labels, scores)),
+        "auprc": auprc,
+        "delta_auprc": auprc - float(np.mean(labels)),
+    }
+
+
+def evaluate_classification(
+    model,
+    tasks: Sequence[Task],
+    make_sampler: Callable[[int], object],
+    sizes: Sequence[int],
+    draws: int = 10,
+    seeds: Sequence[int] = (0,),
+    progress: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score ``model`` on every task x size x seed x draw.
+
+    Returns ``(results, skipped)``: ``results`` has one row per draw and metric (``task,
+    size, seed, draw, metric, value``); ``skipped`` one row per draw that could not be made
+    (``task, size, seed, draw, reason``). Tasks with ``metadata["evaluable"] = False`` (one
+    class) are skipped whole.
+    """
+    from tqdm.auto import tqdm
+
+    rows, skipped = [], []
+    work = [(t, n, s, d) for t in tasks for n in sizes for s in seeds for d in range(draws)]
+    for task, size, seed, draw in tqdm(work, desc="evaluating", disable=not progress):
+        if task.metadata.get("evaluable", True) is False:
+            skipped.append((task.name, size, seed, draw, "one class only"))
+            continue
+        try:
+            episode = make_sampler(size).sample(task, derive_seed(seed, task.name, size, draw))
+        except UnusableDrawError as exc:
+            skipped.append((task.name, size, seed, draw, f"unusable draw: {exc}"))
+            continue
+        except SamplingError as exc:
+            skipped.append((task.name, size, seed, draw, f"too small: {exc}"))
+            continue
+        t0 = time.perf_counter()
+        scores = model.fit_predict(
+            episode.support_examples, episode.support_labels, episode.query_examples
+        )
+        seconds = time.perf_counter() - t0
+        for metric, value in classification_metrics(episode.query_labels, scores).items():
+            rows.append((task.name, size, seed, draw, metric, value, seconds))
+    results = pd.DataFrame(
+        rows, columns=["task", "size", "seed", "draw", "metric", "value", "seconds"]
+    )
+    return results, pd.DataFrame(skipped, columns=["task", "size", "seed", "draw", "reason"])
+
+
+def k_shot_protocol(model, tasks, shots=(10,), draws=10, seeds=(0, 1, 2), progress=False):
+    """PAR / Meta-MGNN: K positives + K negatives, query = every other labelled molecule."""
+    return evaluate_classification(
+        model, tasks, lambda k: BalancedSampler(k), shots, draws, seeds, progress
+    )
+
+
+def fsmol_protocol(model, tasks, sizes=(16, 32, 64, 128), draws=10, seeds=(0,), progress=False):
+    """FS-Mol: stratified supports of 16/32/64/128, query = all other molecules."""
+    return evaluate_classification(
+        model, tasks, lambda n: StratifiedSampler(n), sizes, draws, seeds, progress
+    )
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean per task over draws and seeds, then mean / std over tasks, per size and metric."""
+    per_task = results.groupby(["size", "metric", "task"])["value"].mean().reset_index()
+    return (
+        per_task.groupby(["size", "metric"])["value"]
+        .agg(mean="mean", std="std", n_tasks="size")
+        .reset_index()
+    )
+
+
+class FrozenTrunk(torch.nn.Module):
+    """An encoder whose trunk outputs are computed once for a fixed set of example ids.
+
+    Evaluation runs many draws on the same task; no learner adapts the encoder's trunk, so
+    its outputs are computed once and looked up. The last layer stays live (the same module
+    under the same parameter names), so ``maml`` still adapts it.
+    """
+
+    def __init__(self, encoder: torch.nn.Module, example_ids: np.ndarray, batch_size: int = 2048):
+        super().__init__()
+        self.out_dim = encoder.out_dim
+        self._encoder = [encoder]  # a list: not registered as a submodule (names stay flat)
+        split = callable(getattr(encoder, "forward_trunk", None))
+        ids = torch.as_tensor(np.unique(np.asarray(example_ids)), dtype=torch.long)
+        device = next(encoder.parameters()).device
+        with torch.no_grad():
+            chunks = [
+                (encoder.forward_trunk(c.to(device)) if split else encoder(c.to(device)))
+                for c in torch.split(ids, batch_size)
+            ]
+        self.register_buffer("table", torch.cat(chunks))
+        lookup = torch.full((int(ids.max()) + 1 if len(ids) else 1,), -1, dtype=torch.long)
+        lookup[ids] = torch.arange(len(ids))
+        self.register_buffer("lookup", lookup)
+        self.split = split
+        if split:
+            for name in encoder.last_layer_names():
+                top = name.split(".")[0]
+                setattr(self, top, getattr(encoder, top))
+
+    def last_layer_names(self) -> list[str]:
+        return self._encoder[0].last_layer_names()
+
+    def forward_trunk(self, example_ids: torch.Tensor) -> torch.Tensor:
+        rows = self.lookup[example_ids.to(self.lookup.device)]
+        if bool((rows < 0).any()):
+            raise KeyError("FrozenTrunk: an example id was not encoded in advance")
+        return self.table[rows]
+
+    def forward_last(self, hidden: torch.Tensor, params=None) -> torch.Tensor:
+        return self._encoder[0].forward_last(hidden, params) if self.split else hidden
+
+    def forward(self, example_ids: torch.Tensor) -> torch.Tensor:
+        return self.forward_last(self.forward_trunk(example_ids))
+
+
+@contextlib.contextmanager
+def encoded_once(learner, tasks: Sequence[Task]):
+    """Within the block, ``learner`` reads the trunk outputs of the tasks' examples from a
+    table computed once (eval mode), instead of re-running its encoder on every draw."""
+    original = learner.encoder
+    was_training = learner.training
+    learner.eval()
+    ids = np.concatenate([t.examples for t in tasks]) if tasks else np.zeros(0, dtype=np.int64)
+    learner.encoder = FrozenTrunk(original, ids)
+    try:
+        yield learner
+    finally:
+        learner.encoder = original
+        learner.train(was_training)

@@ -1,0 +1,146 @@
+"""GIN/GINE encoder over molecule graphs, with an optional ECFP branch.
+
+Follows the encoder contract of :mod:`fewshot_apps.core.encoders`: it owns a
+:class:`~fewshot_apps.domains.molecules.store.MoleculeStore` and maps molecule ids to
+embeddings, so a whole meta-batch is one :meth:`MoleculeStore.batch` and one GNN pass.
+
+Architecture: categorical atom / bond features are embedded (one table per column, summed);
+``depth`` GINE layers (Xu et al. 2019; Hu et al. 2020), each followed by LayerNorm or
+GraphNorm (no BatchNorm running statistics), ReLU and dropout; a graph readout (mean, sum or
+max); optionally concatenated with an MLP over the ECFP bits (FS-Mol's best ProtoNet used
+GNN + ECFP); then a last linear layer, the part ``maml`` adapts.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import (
+    GINEConv,
+    GraphNorm,
+    global_add_pool,
+    global_max_pool,
+    global_mean_pool,
+)
+
+from fewshot_apps.errors import FewshotError
+
+from .featurizer import ATOM_FEATURES, BOND_FEATURES
+from .store import MoleculeStore
+
+POOLING = {"mean": global_mean_pool, "sum": global_add_pool, "max": global_max_pool}
+
+
+class CategoricalEmbedding(nn.Module):
+    """Sum of one embedding per categorical column: ``[n, columns] long -> [n, dim]``."""
+
+    def __init__(self, cardinalities: list[int], dim: int):
+        super().__init__()
+        self.tables = nn.ModuleList(nn.Embedding(c, dim) for c in cardinalities)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return sum(table(x[:, i]) for i, table in enumerate(self.tables))
+
+
+class MoleculeEncoder(nn.Module):
+    """Molecule ids -> embeddings ``[n, out_dim]``.
+
+    Args:
+        store: the molecule pool (not saved with the weights; a model is given the store of
+            the molecules it is asked about with :meth:`set_store`).
+        hidden: node embedding width; depth: GINE layers; pooling: ``mean | sum | max``;
+        norm: ``layer | graph``; dropout; use_ecfp: add the ECFP branch of width
+        ``ecfp_hidden``; out_dim: embedding width.
+    """
+
+    name = "molecule-gin"
+
+    def __init__(
+        self,
+        store: MoleculeStore | None = None,
+        hidden: int = 128,
+        depth: int = 4,
+        out_dim: int = 128,
+        pooling: str = "mean",
+        norm: str = "layer",
+        dropout: float = 0.1,
+        use_ecfp: bool = True,
+        ecfp_bits: int = 2048,
+        ecfp_hidden: int = 256,
+    ):
+        super().__init__()
+        if pooling not in POOLING:
+            raise FewshotError(f"pooling must be one of {sorted(POOLING)}, not {pooling!r}")
+        if norm not in ("layer", "graph"):
+            raise FewshotError(f"norm must be 'layer' or 'graph', not {norm!r}")
+        self.store = store
+        self.settings = dict(hidden=hidden, depth=depth, out_dim=out_dim, pooling=pooling,
+                             norm=norm, dropout=dropout, use_ecfp=use_ecfp,
+                             ecfp_bits=ecfp_bits, ecfp_hidden=ecfp_hidden)
+        self.out_dim = out_dim
+        self.atom_embedding = CategoricalEmbedding(list(ATOM_FEATURES.values()), hidden)
+        self.bond_embeddings = nn.ModuleList(
+            CategoricalEmbedding(list(BOND_FEATURES.values()), hidden) for _ in range(depth)
+        )
+        self.convs = nn.ModuleList(
+            GINEConv(nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.ReLU(),
+                                   nn.Linear(2 * hidden, hidden)), train_eps=True)
+            for _ in range(depth)
+        )
+        self.norms = nn.ModuleList(
+            (nn.LayerNorm(hidden) if norm == "layer" else GraphNorm(hidden)) for _ in range(depth)
+        )
+        self.dropout = dropout
+        self.pool = POOLING[pooling]
+        trunk_dim = hidden
+        if use_ecfp:
+            self.ecfp_mlp = nn.Sequential(nn.Linear(ecfp_bits, ecfp_hidden),
+                                          nn.LayerNorm(ecfp_hidden), nn.ReLU())
+            trunk_dim += ecfp_hidden
+        else:
+            self.ecfp_mlp = None
+        self.last = nn.Linear(trunk_dim, out_dim)
+
+    def config(self) -> dict:
+        return {"name": self.name, **self.settings}
+
+    @classmethod
+    def from_config(cls, config: dict, store: MoleculeStore | None = None) -> MoleculeEncoder:
+        settings = {k: v for k, v in config.items() if k != "name"}
+        return cls(store, **settings)
+
+    def set_store(self, store: MoleculeStore) -> None:
+        """Encode the molecules of another pool (e.g. a user's support and query sets)."""
+        self.store = store
+
+    def last_layer_names(self) -> list[str]:
+        return ["last.weight", "last.bias"]
+
+    def forward_trunk(self, example_ids: Tensor) -> Tensor:
+        """``[n] -> [n, hidden (+ ecfp_hidden)]``: GNN readout (and ECFP branch)."""
+        if self.store is None:
+            raise FewshotError("the molecule encoder has no molecules: call set_store(store)")
+        device = self.last.weight.device
+        ids = example_ids.detach().cpu()
+        batch = self.store.batch(ids).to(device, non_blocking=True)
+        h = self.atom_embedding(batch.x)
+        for bond_embedding, conv, norm in zip(self.bond_embeddings, self.convs, self.norms):
+            edge = bond_embedding(batch.edge_attr)
+            h = conv(h, batch.edge_index, edge)
+            h = norm(h) if isinstance(norm, nn.LayerNorm) else norm(h, batch.batch)
+            h = F.dropout(F.relu(h), p=self.dropout, training=self.training)
+        graph = self.pool(h, batch.batch, size=len(ids))
+        if self.ecfp_mlp is None:
+            return graph
+        fingerprints = self.store.fingerprints(ids).to(device, non_blocking=True)
+        return torch.cat([graph, self.ecfp_mlp(fingerprints)], dim=1)
+
+    def forward_last(self, hidden: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
+        if params is None:
+            return self.last(hidden)
+        return F.linear(hidden, params["last.weight"], params["last.bias"])
+
+    def forward(self, example_ids: Tensor) -> Tensor:
+        """``LongTensor[n] -> FloatTensor[n, out_dim]``."""
+        return self.forward_last(self.forward_trunk(example_ids))

@@ -1,0 +1,100 @@
+"""Meta-training and evaluating learners on molecule data sets (the `mol` commands).
+
+Settings come as one flat dict (from TOML or ``--set key=value``): training keys
+(:class:`~fewshot_apps.core.training.TrainConfig`), episode keys (``k_shot``, ``n_query``),
+``encoder.<key>`` for :class:`MoleculeEncoder` and ``learner.<key>`` for the learner's config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from fewshot_apps.core.learners import build_learner
+from fewshot_apps.core.persistence import load_model, register_encoder
+from fewshot_apps.core.tasks import BalancedSampler
+from fewshot_apps.core.training import TrainConfig, TrainResult, meta_train, seed_everything
+from fewshot_apps.errors import FewshotError
+
+from .dataset import MoleculeDataset
+from .encoder import MoleculeEncoder
+
+EPISODE_DEFAULTS = {"k_shot": 10, "n_query": 16, "valid_draws": 3}
+
+register_encoder(MoleculeEncoder.name, lambda config: MoleculeEncoder.from_config(config["encoder"]))
+
+
+def split_settings(settings: dict) -> tuple[dict, dict, dict, dict]:
+    """``(train, episode, encoder, learner)`` settings from one flat dict."""
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    train, episode, encoder, learner = {}, dict(EPISODE_DEFAULTS), {}, {}
+    for key, value in settings.items():
+        if key.startswith("encoder."):
+            encoder[key[len("encoder."):]] = value
+        elif key.startswith("learner."):
+            learner[key[len("learner."):]] = value
+        elif key in EPISODE_DEFAULTS:
+            episode[key] = int(value)
+        elif key in train_keys:
+            train[key] = value
+        else:
+            raise FewshotError(
+                f"unknown setting {key!r}; known: {', '.join(sorted(train_keys | set(EPISODE_DEFAULTS)))}, "
+                "encoder.<key>, learner.<key>"
+            )
+    return train, episode, encoder, learner
+
+
+def _encoder_settings(encoder: dict) -> dict:
+    defaults = MoleculeEncoder().settings
+    out = dict(defaults)
+    for key, value in encoder.items():
+        if key not in defaults:
+            raise FewshotError(f"unknown encoder setting {key!r}; known: {', '.join(defaults)}")
+        kind = type(defaults[key])
+        out[key] = (str(value).lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+    return out
+
+
+def train_molecule_learner(
+    dataset: MoleculeDataset,
+    learner_name: str,
+    out_dir: str | Path,
+    settings: dict | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> tuple[object, TrainResult]:
+    """Meta-train ``learner_name`` on the data set's training tasks with K-shot balanced
+    episodes; select on its validation tasks (never test tasks). Returns (learner, result)."""
+    train, episode, encoder, learner_cfg = split_settings(settings or {})
+    config = TrainConfig.from_dict(train)
+    ts = dataset.task_set()
+    if not ts.train:
+        raise FewshotError(f"{dataset.name}: no training tasks")
+    seed_everything(config.seed)
+    enc = MoleculeEncoder(dataset.store, **_encoder_settings(encoder))
+    learner = build_learner(learner_name, enc, "classification", **learner_cfg)
+    sampler = BalancedSampler(episode["k_shot"], episode["n_query"])
+    valid_sampler = BalancedSampler(episode["k_shot"], 4 * episode["n_query"])
+    result = meta_train(
+        learner, ts.train, ts.valid, sampler, config=config, out_dir=out_dir, resume=resume,
+        progress=progress, valid_sampler=valid_sampler,
+        extra_config={"dataset": dataset.name, "featurizer": dataset.featurizer.__dict__,
+                      "encoder": enc.config(), "episode": episode},
+    )
+    return learner, result
+
+
+def load_molecule_model(path: str | Path, dataset: MoleculeDataset | None = None):
+    """A saved molecule model; its encoder reads molecules from ``dataset.store``."""
+    learner = load_model(path)
+    if dataset is not None:
+        learner.encoder.set_store(dataset.store)
+    return learner
+
+
+def mean_test_auc(results) -> float:
+    per_task = results[results["metric"] == "roc_auc"].groupby("task")["value"].mean()
+    return float(np.mean(per_task))
