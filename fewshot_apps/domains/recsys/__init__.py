@@ -1,0 +1,43 @@
+"""Recommendation domain: per-user interaction histories -> cold-start few-shot tasks.
+
+Modules, one job each:
+
+* ``readers``: MovieLens latest / 100K / 1M and a user's CSVs -> validated tables
+  (:class:`~fewshot_apps.domains.recsys.readers.RecsysData`) and a report of skipped rows.
+* ``vocab``: stable id -> index vocabularies, saved as JSON with a model.
+* ``config``: :class:`~fewshot_apps.domains.recsys.config.ColdStartConfig`, every number of
+  the protocol.
+* ``splits``: the user split and item cold start ("new items").
+* ``features``: item / user features and item statistics, fitted on meta-train users.
+* ``tasks``: one :class:`~fewshot_apps.core.tasks.Task` per user.
+* ``episodes``: cold-start and MeLU episode samplers.
+* ``graph``: the user–item–attribute ``HeteroData``.
+* ``dataset``: :func:`load_recsys_dataset`, the entry point.
+* ``inspect``: the report of ``fewshot-apps data inspect``.
+
+The heavy modules (torch, PyG) load on first use: ``from fewshot_apps.domains.recsys import
+load_recsys_dataset`` works, and importing ``readers`` alone stays light.
+"""
+
+from __future__ import annotations
+
+_LAZY = {
+    "load_recsys_dataset": "fewshot_apps.domains.recsys.dataset",
+    "build_recsys_dataset": "fewshot_apps.domains.recsys.dataset",
+    "RecsysDataset": "fewshot_apps.domains.recsys.dataset",
+    "inspect_dataset": "fewshot_apps.domains.recsys.inspect",
+    "ColdStartConfig": "fewshot_apps.domains.recsys.config",
+    "ColdStartSampler": "fewshot_apps.domains.recsys.episodes",
+    "MeLUSampler": "fewshot_apps.domains.recsys.episodes",
+    "Vocabulary": "fewshot_apps.domains.recsys.vocab",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

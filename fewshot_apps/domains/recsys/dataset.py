@@ -1,0 +1,429 @@
+"""``load_recsys_dataset``: a card -> interactions, vocabularies, features, graph, task set.
+
+::
+
+    ds = load_recsys_dataset("movielens-latest-small", seed=0)
+    ds.taskset.test            # one Task per evaluated test user
+    ds.graph                   # HeteroData from meta-train users only
+    ds.item_vocab.indices([1, 2, 3])
+
+Options (keyword arguments, or a card's ``[split]`` / ``[options]`` tables) are either
+:class:`ColdStartConfig` fields (``protocol``, ``support_sizes``, ``split_method`` ...) or
+reader settings (``errors``, ``rating_scale``, ``rating_step``, and for ``interactions-csv``
+cards the column names, ``delimiter``, ``encoding``, ``implicit``). Unknown keys are an error.
+
+The read step is cached in the cache directory under a key of the raw files' sha256, the
+reader settings and the reader version, so a changed file never reuses a stale cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch_geometric.data import HeteroData
+
+from fewshot_apps.core.tasks import Episode, TaskSet
+from fewshot_apps.domains.recsys.config import CONFIG_KEYS, ColdStartConfig
+from fewshot_apps.domains.recsys.episodes import evaluation_episodes, samplers_for
+from fewshot_apps.domains.recsys.features import (
+    ItemFeatures,
+    ItemStats,
+    UserFeatures,
+    fit_item_features,
+    fit_item_stats,
+    fit_user_features,
+)
+from fewshot_apps.domains.recsys.graph import build_graph
+from fewshot_apps.domains.recsys.readers import (
+    RatingScale,
+    RecsysData,
+    read_interactions_csv,
+    read_movielens_1m,
+    read_movielens_100k,
+    read_movielens_latest,
+)
+from fewshot_apps.domains.recsys.splits import NewItems, find_new_items, split_users
+from fewshot_apps.domains.recsys.tasks import TaskReport, build_taskset
+from fewshot_apps.domains.recsys.vocab import Vocabulary, save_vocabularies
+from fewshot_apps.errors import CardError, ContentCheckError
+from fewshot_apps.paths import cache_dir as default_cache_dir
+from fewshot_apps.sources import Card, load_card
+
+READER_VERSION = 1
+FORMATS = ("movielens-latest", "movielens-100k", "movielens-1m", "interactions-csv")
+READER_KEYS = frozenset(
+    {
+        "errors", "rating_scale", "rating_step", "user_col", "item_col", "rating_col",
+        "timestamp_col", "item_id_col", "user_id_col", "implicit", "delimiter", "encoding",
+    }
+)  # fmt: skip
+_CSV_ONLY = READER_KEYS - {"errors", "rating_scale", "rating_step"}
+#: ``[expected]`` keys checked against :meth:`RecsysData.counts`.
+EXPECTED_KEYS = ("ratings", "users", "rated_items", "listed_items", "tags")
+
+
+@dataclass
+class RecsysDataset:
+    """Everything the recommendation learners and benchmarks need from one data set.
+
+    Attributes:
+        interactions: one row per rating: ``user``, ``item`` (ids), ``user_index``,
+            ``item_index`` (vocabulary indices), ``rating``, ``timestamp``, ``split``,
+            ``new_item``.
+        item_vocab / user_vocab: id -> index (items: every listed item).
+        user_split: split of each user id.
+        new_items: item cold start (``new_items.mask`` bool ``[n_items]``).
+        item_features, user_features (None without user data), item_stats (meta-train).
+        graph: the user–item–attribute ``HeteroData`` (meta-train users only).
+        taskset: one task per user; task_report: who became a task.
+        timings: seconds per build step (``read``, ``split``, ``features``, ``tasks``,
+            ``graph``; ``build`` = all but ``read``); ``read_cached``: whether the read came
+            from the cache.
+    """
+
+    name: str
+    config: ColdStartConfig
+    data: RecsysData
+    interactions: pd.DataFrame
+    item_vocab: Vocabulary
+    user_vocab: Vocabulary
+    user_split: pd.Series
+    new_items: NewItems
+    item_features: ItemFeatures
+    user_features: UserFeatures | None
+    item_stats: ItemStats
+    graph: HeteroData
+    taskset: TaskSet
+    task_report: TaskReport
+    card: Card | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    read_cached: bool = False
+
+    @property
+    def report(self):
+        """The read report (skipped rows by reason, notes)."""
+        return self.data.report
+
+    @property
+    def scale(self) -> RatingScale | None:
+        return self.data.scale
+
+    def train_interactions(self) -> pd.DataFrame:
+        """Meta-train users' ratings of existing items: what the graph and statistics see."""
+        i = self.interactions
+        return i.loc[(i["split"] == "train") & ~i["new_item"]]
+
+    def samplers(self) -> dict:
+        return samplers_for(self.config)
+
+    def evaluation_episodes(
+        self, split: str = "test", *, seed: int = 0, n_draws: int = 1
+    ) -> list[Episode]:
+        """The protocol's episodes of the ``valid`` or ``test`` tasks."""
+        if split not in ("valid", "test"):
+            raise ValueError(f"evaluation episodes come from 'valid' or 'test', not {split!r}")
+        return list(
+            evaluation_episodes(self.taskset.split(split), self.config, seed=seed, n_draws=n_draws)
+        )
+
+    def save_vocabularies(self, path: str | Path) -> Path:
+        return save_vocabularies(path, self.item_vocab, self.user_vocab)
+
+
+# --------------------------------------------------------------------------------------
+# options
+
+
+def _resolve_options(card: Card | None, options: dict) -> tuple[ColdStartConfig, dict]:
+    config_values: dict = {}
+    reader: dict = {}
+    sources = []
+    if card is not None:
+        sources += [(f"card {card.name} [split]", card.split), (f"card {card.name} [options]", card.options)]
+    sources.append(("options", options))
+    for origin, mapping in sources:
+        for key, value in (mapping or {}).items():
+            k = key.replace("-", "_")
+            if k == "method":  # [split] method = "random" | "time"
+                k = "split_method"
+            if k == "fractions":
+                k = "split_fractions"
+            if k in CONFIG_KEYS:
+                config_values[k] = value
+            elif k in READER_KEYS:
+                reader[k] = value
+            else:
+                raise CardError(
+                    f"{origin}: unknown option {key!r}; known: "
+                    + ", ".join(sorted(CONFIG_KEYS | READER_KEYS))
+                )
+    return ColdStartConfig.from_mapping(config_values), reader
+
+
+def _scale(reader: dict, default: RatingScale) -> RatingScale:
+    if "rating_scale" not in reader and "rating_step" not in reader:
+        return default
+    low, high = reader.get("rating_scale", (default.low, default.high))
+    step = reader.get("rating_step", default.step) or None
+    return RatingScale(float(low), float(high), step)
+
+
+def read_card(card: Card, reader: dict | None = None) -> RecsysData:
+    """Read a recsys card's files with its format's reader (no cache)."""
+    reader = dict(reader or {})
+    if card.domain != "recsys":
+        raise CardError(f"card {card.name!r} is a {card.domain!r} card, not 'recsys'")
+    card.require_present()
+    errors = reader.pop("errors", "raise")
+    fmt = card.format
+    stray = set(reader) & _CSV_ONLY
+    if fmt != "interactions-csv" and stray:
+        raise CardError(f"card {card.name!r}: {sorted(stray)} apply to interactions-csv cards only")
+    optional = {k: (card.path(k) if k in card.files else None) for k in ("tags", "users")}
+    if fmt == "movielens-latest":
+        return read_movielens_latest(
+            card.path("ratings"), card.path("items"), optional["tags"], errors=errors,
+            scale=_scale(reader, RatingScale(0.5, 5.0, 0.5)), name=card.name,
+        )  # fmt: skip
+    if fmt == "movielens-100k":
+        return read_movielens_100k(
+            card.path("ratings"), card.path("items"), optional["users"], errors=errors,
+            scale=_scale(reader, RatingScale(1, 5, 1)), name=card.name,
+        )  # fmt: skip
+    if fmt == "movielens-1m":
+        return read_movielens_1m(
+            card.path("ratings"), card.path("items"), optional["users"], errors=errors,
+            scale=_scale(reader, RatingScale(1, 5, 1)), name=card.name,
+        )  # fmt: skip
+    if fmt == "interactions-csv":
+        kwargs = {k: v for k, v in reader.items() if k in _CSV_ONLY | {"rating_scale", "rating_step"}}
+        for key in ("rating_col", "timestamp_col"):
+            if kwargs.get(key) == "":  # TOML has no null
+                kwargs[key] = None
+        return read_interactions_csv(
+            card.path("ratings"),
+            items_path=card.path("items") if "items" in card.files else None,
+            users_path=optional["users"],
+            errors=errors,
+            name=card.name,
+            **kwargs,
+        )
+    raise CardError(f"card {card.name!r}: unknown recsys format {fmt!r}; known: {', '.join(FORMATS)}")
+
+
+def _cache_key(card: Card, reader: dict) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([READER_VERSION, card.format, sorted(reader.items())], default=str).encode())
+    for key in sorted(card.files):
+        path = card.path(key)
+        h.update(key.encode())
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _read_cached(card: Card, reader: dict, cache_dir: str | Path | None, use_cache: bool):
+    if not use_cache:
+        return read_card(card, reader), False
+    card.require_present()
+    folder = default_cache_dir(cache_dir) / "recsys"
+    target = folder / f"{card.name}-{_cache_key(card, reader)[:24]}.pkl"
+    if target.is_file():
+        try:
+            with open(target, "rb") as f:
+                data = pickle.load(f)  # noqa: S301 (our own cache, keyed by content)
+            if isinstance(data, RecsysData):
+                return data, True
+        except Exception:  # noqa: BLE001 (a broken cache entry is rebuilt)
+            pass
+    data = read_card(card, reader)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as f:
+            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(f.name, target)
+    except OSError as exc:
+        data.report.note(f"could not write the cache in {folder}: {exc}")
+    return data, False
+
+
+def check_expected(data: RecsysData, expected: dict) -> list[str]:
+    """Mismatches between the data's counts and a card's ``[expected]`` table."""
+    counts = data.counts()
+    out = []
+    for key in EXPECTED_KEYS:
+        if key in expected and key in counts and int(expected[key]) != counts[key]:
+            out.append(f"expected {int(expected[key]):,} {key.replace('_', ' ')}, found {counts[key]:,}")
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# building
+
+
+def build_recsys_dataset(
+    data: RecsysData,
+    config: ColdStartConfig | None = None,
+    *,
+    card: Card | None = None,
+) -> RecsysDataset:
+    """Split, features, statistics, task set and graph from validated tables."""
+    config = config or ColdStartConfig()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    items = data.items.sort_values("item", kind="stable").reset_index(drop=True)
+    item_vocab = Vocabulary("item", items["item"].tolist())
+    user_vocab = Vocabulary.from_ids("user", data.ratings["user"].unique())
+    ratings = data.ratings
+    user_index = user_vocab.indices(ratings["user"].to_numpy())
+    item_index = item_vocab.indices(ratings["item"].to_numpy())
+    if (item_index < 0).any() or (user_index < 0).any():
+        raise ValueError("ratings refer to ids missing from the vocabularies (reader bug)")
+    user_split = split_users(ratings, config)
+    split_of_user = user_split.reindex(user_vocab.ids).to_numpy()
+    ts = ratings["timestamp"].to_numpy(np.float64)
+    new_items = find_new_items(item_index, ts, len(item_vocab), config.new_item_quantile)
+    if config.new_item_quantile is not None and new_items.cutoff is None:
+        data.report.note("no timestamps: no item cold start")
+    interactions = pd.DataFrame(
+        {
+            "user": ratings["user"].to_numpy(),
+            "item": ratings["item"].to_numpy(),
+            "user_index": user_index,
+            "item_index": item_index,
+            "rating": ratings["rating"].to_numpy(np.float32),
+            "timestamp": ts,
+            "split": split_of_user[user_index],
+            "new_item": new_items.mask[item_index],
+        }
+    )
+    timings["split"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    train = interactions.loc[(interactions["split"] == "train") & ~interactions["new_item"]]
+    item_stats = fit_item_stats(
+        train["item_index"].to_numpy(), train["rating"].to_numpy(), len(item_vocab)
+    )
+    train_users = set(user_split.index[user_split == "train"].tolist())
+    train_tags = None
+    if data.tags is not None:
+        tags = data.tags.loc[data.tags["user"].isin(train_users)]
+        train_tags = tags.assign(item_index=item_vocab.indices(tags["item"].to_numpy()))
+        train_tags = train_tags.loc[train_tags["item_index"] >= 0]
+    item_features = fit_item_features(
+        items,
+        train_tags,
+        max_tags=config.max_tags,
+        min_tag_count=config.min_tag_count,
+        extra_columns=data.item_feature_columns,
+        max_categories=config.max_categories,
+    )
+    for note in item_features.notes:
+        data.report.note(note)
+    user_features = None
+    train_mask = split_of_user == "train"
+    if data.users is not None and data.user_feature_columns:
+        users = data.users.drop_duplicates("user").set_index("user").reindex(user_vocab.ids)
+        user_features = fit_user_features(
+            users, train_mask, data.user_feature_columns, max_categories=config.max_categories
+        )
+        for note in user_features.notes:
+            data.report.note(note)
+    timings["features"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    taskset, task_report = build_taskset(
+        interactions, user_vocab.ids, config, name=data.name, implicit=data.implicit,
+        n_items=len(item_vocab),
+    )  # fmt: skip
+    taskset.metadata["item_vocab_sha256"] = item_vocab.fingerprint()
+    timings["tasks"] = time.perf_counter() - t2
+
+    t3 = time.perf_counter()
+    graph = build_graph(
+        np.flatnonzero(train_mask),
+        train["user_index"].to_numpy(),
+        train["item_index"].to_numpy(),
+        train["rating"].to_numpy(),
+        train["timestamp"].to_numpy(),
+        item_features,
+        new_items.mask,
+        user_features,
+    )
+    timings["graph"] = time.perf_counter() - t3
+    timings["build"] = time.perf_counter() - t0
+    return RecsysDataset(
+        name=data.name,
+        config=config,
+        data=data,
+        interactions=interactions,
+        item_vocab=item_vocab,
+        user_vocab=user_vocab,
+        user_split=user_split,
+        new_items=new_items,
+        item_features=item_features,
+        user_features=user_features,
+        item_stats=item_stats,
+        graph=graph,
+        taskset=taskset,
+        task_report=task_report,
+        card=card,
+        timings=timings,
+    )
+
+
+def load_recsys_dataset(
+    card_or_name: Card | str | Path,
+    data_dir: str | Path | None = None,
+    seed: int | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    check_content: bool = True,
+    **options: object,
+) -> RecsysDataset:
+    """Read, validate and build a recommendation data set.
+
+    Args:
+        card_or_name: a :class:`Card`, a built-in card name, or a path to a user's card.
+        data_dir: the data directory of a built-in card (default: ``$FEWSHOT_DATA_DIR``).
+        seed: the user split's seed (None: the card's ``[split] seed``, else 0).
+        cache_dir: where the read step is cached (default: ``$FEWSHOT_CACHE_DIR``).
+        check_content: compare the counts with the card's ``[expected]`` table; a mismatch
+            raises :class:`ContentCheckError`.
+        options: :class:`ColdStartConfig` fields and reader settings.
+    """
+    card = card_or_name if isinstance(card_or_name, Card) else load_card(card_or_name, data_dir)
+    if isinstance(card_or_name, Card) and data_dir is not None and card.source is None:
+        card = dataclasses.replace(card, root=Path(data_dir).expanduser())
+    config, reader = _resolve_options(card, dict(options))
+    if seed is not None:
+        config = config.with_(seed=seed)
+    t = time.perf_counter()
+    data, cached = _read_cached(card, reader, cache_dir, use_cache)
+    read_s = time.perf_counter() - t
+    if check_content and card.expected:
+        problems = check_expected(data, card.expected)
+        if problems:
+            raise ContentCheckError(
+                card.path("ratings"),
+                "content does not match the card "
+                f"{card.name!r}: " + "; ".join(problems)
+                + " (the data set may have changed; pass check_content=False to use it anyway)",
+            )
+    ds = build_recsys_dataset(data, config, card=card)
+    ds.timings["read"] = read_s
+    ds.read_cached = cached
+    return ds

@@ -1,0 +1,168 @@
+"""Cold-start episodes: a user's support ratings, a 10-item query, and the held-out set.
+
+:class:`ColdStartSampler` (the default protocol): support = ``k`` random ratings of the user,
+query = ``n_query`` random ratings of the rest (the "10-item" view), held-out = every rating
+not in the support (the query included) for all-item ranking.
+
+:class:`MeLUSampler` (``protocol = "melu"``): users with 13 to 100 ratings; query =
+``n_query`` random ratings, support = the rest; the held-out set is the query.
+
+Both return :class:`~fewshot_apps.core.tasks.Episode` with these ``extras``:
+
+* ``k``: the support size (``"melu"`` for MeLU); ``draw``: the draw number (from
+  :func:`evaluation_episodes`);
+* ``heldout_index`` int64 ``[h]`` (positions in the task), ``heldout_examples`` int64
+  ``[h]`` (item indices), ``heldout_labels`` float32 ``[h]``;
+* ``query_relevant`` bool ``[q]``, ``heldout_relevant`` bool ``[h]``: rating >= the
+  relevance threshold; ``has_relevant_heldout``: False when the user has no relevant
+  held-out item (such a draw is left out of binary ranking metrics and counted);
+* ``query_gain`` float32 ``[q]``: graded gain ``2**rating - 1`` for nDCG on the 10-item view;
+* ``query_new_item`` bool ``[q]``, ``heldout_new_item`` bool ``[h]``: new items (item cold
+  start), so existing and new items can be scored apart.
+
+Positions are distinct and a task holds each item once, so support and query never share an
+item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fewshot_apps.core.tasks import (
+    Episode,
+    SamplingError,
+    Task,
+    TaskTooSmallError,
+    as_rng,
+    derive_seed,
+)
+from fewshot_apps.domains.recsys.config import ColdStartConfig
+
+
+def relevant(labels: np.ndarray, threshold: float = 4.0) -> np.ndarray:
+    """bool ``[n]``: ratings >= ``threshold`` (binary ranking metrics)."""
+    return np.asarray(labels) >= threshold
+
+
+def graded_gain(labels: np.ndarray) -> np.ndarray:
+    """float32 ``[n]``: ``2**rating - 1``, the graded gain of nDCG on the 10-item view."""
+    return (np.power(2.0, np.asarray(labels, dtype=np.float64)) - 1.0).astype(np.float32)
+
+
+def _episode(
+    task: Task,
+    support: np.ndarray,
+    query: np.ndarray,
+    heldout: np.ndarray,
+    threshold: float,
+    k: object,
+) -> Episode:
+    new = task.extras.get("new_item")
+    new = np.zeros(len(task), dtype=bool) if new is None else np.asarray(new, dtype=bool)
+    heldout_labels = task.labels[heldout]
+    heldout_relevant = relevant(heldout_labels, threshold)
+    return Episode.from_positions(
+        task,
+        support,
+        query,
+        k=k,
+        heldout_index=heldout,
+        heldout_examples=task.examples[heldout],
+        heldout_labels=heldout_labels,
+        query_relevant=relevant(task.labels[query], threshold),
+        heldout_relevant=heldout_relevant,
+        has_relevant_heldout=bool(heldout_relevant.any()),
+        query_gain=graded_gain(task.labels[query]),
+        query_new_item=new[query],
+        heldout_new_item=new[heldout],
+    )
+
+
+@dataclass(frozen=True)
+class ColdStartSampler:
+    """Support = ``n_support`` random ratings; query = ``n_query`` random others; held-out =
+    all non-support ratings. A task needs ``n_support + n_query`` ratings."""
+
+    n_support: int
+    n_query: int = 10
+    relevance_threshold: float = 4.0
+
+    def sample(self, task: Task, seed: int | np.random.Generator) -> Episode:
+        rng = as_rng(seed)
+        n = len(task)
+        if n < self.n_support + self.n_query:
+            raise TaskTooSmallError(
+                f"user {task.name!r} has {n} ratings; a support of {self.n_support} plus a "
+                f"query of {self.n_query} needs {self.n_support + self.n_query}"
+            )
+        support = np.sort(rng.choice(n, size=self.n_support, replace=False))
+        rest = np.setdiff1d(np.arange(n), support)
+        query = np.sort(rng.choice(rest, size=self.n_query, replace=False))
+        return _episode(task, support, query, rest, self.relevance_threshold, self.n_support)
+
+
+@dataclass(frozen=True)
+class MeLUSampler:
+    """MeLU: users with ``min_ratings``..``max_ratings`` ratings; query = ``n_query`` random
+    ratings, support = the rest (held-out = the query)."""
+
+    n_query: int = 10
+    min_ratings: int = 13
+    max_ratings: int = 100
+    relevance_threshold: float = 4.0
+
+    def sample(self, task: Task, seed: int | np.random.Generator) -> Episode:
+        rng = as_rng(seed)
+        n = len(task)
+        if n < max(self.min_ratings, self.n_query + 1):
+            raise TaskTooSmallError(
+                f"user {task.name!r} has {n} ratings; MeLU needs {self.min_ratings} to "
+                f"{self.max_ratings}"
+            )
+        if n > self.max_ratings:
+            raise SamplingError(
+                f"user {task.name!r} has {n} ratings; MeLU uses users with at most "
+                f"{self.max_ratings}"
+            )
+        query = np.sort(rng.choice(n, size=self.n_query, replace=False))
+        support = np.setdiff1d(np.arange(n), query)
+        return _episode(task, support, query, query, self.relevance_threshold, "melu")
+
+
+def samplers_for(config: ColdStartConfig) -> dict[object, ColdStartSampler | MeLUSampler]:
+    """The protocol's samplers: support size -> sampler, or ``{"melu": MeLUSampler}``."""
+    if config.protocol == "melu":
+        return {
+            "melu": MeLUSampler(
+                config.melu_n_query, config.melu_min_ratings, config.melu_max_ratings,
+                config.relevance_threshold,
+            )  # fmt: skip
+        }
+    return {
+        k: ColdStartSampler(k, config.n_query, config.relevance_threshold)
+        for k in config.support_sizes
+    }
+
+
+def evaluation_episodes(
+    tasks: Sequence[Task],
+    config: ColdStartConfig,
+    *,
+    seed: int = 0,
+    n_draws: int = 1,
+) -> Iterator[Episode]:
+    """Every (support size, task, draw) episode of the protocol, each with its own seed
+    ``derive_seed(seed, task.name, k, draw)``. Tasks too small for a size are skipped for that
+    size only (``TaskReport.per_size`` counts them)."""
+    for k, sampler in samplers_for(config).items():
+        for task in tasks:
+            for draw in range(n_draws):
+                try:
+                    episode = sampler.sample(task, derive_seed(seed, task.name, k, draw))
+                except SamplingError:
+                    break
+                episode.extras["draw"] = draw
+                yield episode

@@ -1,0 +1,106 @@
+"""The user–item–attribute graph (PyG ``HeteroData``) for a GNN item encoder.
+
+Built from meta-train users' ratings of existing items and from item attributes only; valid
+and test users are not nodes and none of their ratings or tags is an edge. Every vocabulary
+item is a node (row ``i`` = item index ``i``), so a new item with attributes but no ratings
+still has a node and its attribute edges.
+
+Node types and features:
+
+* ``user``: meta-train users; ``node_id`` int64 ``[n_u]`` (user vocabulary index);
+  ``x`` float32 ``[n_u, d_u]`` user features (``d_u`` may be 0).
+* ``item``: ``x`` float32 ``[n_items, d_i]`` (:meth:`ItemFeatures.matrix`); ``new`` bool
+  ``[n_items]`` (item cold start); ``n_ratings`` int64 ``[n_items]`` rating edges per item.
+* ``genre``, ``tag``: ``x`` float32 identity ``[n, n]`` (one learnable slot each).
+
+Edge types (each with its reverse):
+
+* ``(user, rates, item)`` / ``(item, rated_by, user)``: ``edge_index`` int64 ``[2, E]``,
+  ``edge_attr`` float32 ``[E, 1]`` (the rating), ``timestamp`` float64 ``[E]``.
+* ``(item, has_genre, genre)`` / ``(genre, genre_of, item)``: ``edge_index`` ``[2, E_g]``.
+* ``(item, has_tag, tag)`` / ``(tag, tag_of, item)``: ``edge_index`` ``[2, E_t]``,
+  ``edge_weight`` float32 ``[E_t]`` (how often meta-train users applied the tag).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch_geometric.data import HeteroData
+
+from fewshot_apps.domains.recsys.features import ItemFeatures, UserFeatures
+
+
+def _edges(src: np.ndarray, dst: np.ndarray) -> torch.Tensor:
+    return torch.tensor(np.stack([np.asarray(src), np.asarray(dst)]).astype(np.int64))
+
+
+def build_graph(
+    train_user_index: np.ndarray,
+    edge_user_index: np.ndarray,
+    edge_item_index: np.ndarray,
+    edge_rating: np.ndarray,
+    edge_timestamp: np.ndarray,
+    item_features: ItemFeatures,
+    new_items: np.ndarray,
+    user_features: UserFeatures | None = None,
+) -> HeteroData:
+    """The graph.
+
+    Args:
+        train_user_index: int64 ``[n_u]``: user vocabulary indices of meta-train users
+            (the ``user`` nodes, in this order).
+        edge_user_index, edge_item_index, edge_rating, edge_timestamp: ``[E]``: meta-train
+            ratings of existing items (user vocabulary index, item index, rating, time).
+        new_items: bool ``[n_items]``.
+    """
+    data = HeteroData()
+    n_items = item_features.n_items
+    train_user_index = np.asarray(train_user_index, dtype=np.int64)
+    local = np.full(int(train_user_index.max(initial=-1)) + 1, -1, dtype=np.int64)
+    local[train_user_index] = np.arange(len(train_user_index))
+    src = local[np.asarray(edge_user_index, dtype=np.int64)]
+    if (src < 0).any():
+        raise ValueError("a rating edge comes from a user who is not a meta-train user")
+    if np.asarray(new_items, dtype=bool)[edge_item_index].any():
+        raise ValueError("a rating edge points at a new item")
+
+    data["user"].node_id = torch.tensor(train_user_index)
+    d_u = 0 if user_features is None else user_features.matrix.shape[1]
+    data["user"].x = (
+        torch.tensor(user_features.matrix[train_user_index])
+        if user_features is not None
+        else torch.zeros((len(train_user_index), d_u), dtype=torch.float32)
+    )
+    data["item"].x = torch.from_numpy(item_features.matrix())
+    data["item"].new = torch.tensor(np.asarray(new_items, dtype=bool))
+    data["item"].n_ratings = torch.from_numpy(
+        np.bincount(edge_item_index, minlength=n_items).astype(np.int64)
+    )
+    n_genres = len(item_features.genre_names)
+    n_tags = len(item_features.tag_names)
+    data["genre"].x = torch.eye(n_genres, dtype=torch.float32)
+    data["tag"].x = torch.eye(n_tags, dtype=torch.float32)
+
+    rates = _edges(src, edge_item_index)
+    attr = torch.tensor(np.asarray(edge_rating, dtype=np.float32)).unsqueeze(1)
+    stamp = torch.tensor(np.asarray(edge_timestamp, dtype=np.float64))
+    data["user", "rates", "item"].edge_index = rates
+    data["user", "rates", "item"].edge_attr = attr
+    data["user", "rates", "item"].timestamp = stamp
+    data["item", "rated_by", "user"].edge_index = rates.flip(0)
+    data["item", "rated_by", "user"].edge_attr = attr.clone()
+    data["item", "rated_by", "user"].timestamp = stamp.clone()
+
+    gi, gg = np.nonzero(item_features.genres)
+    data["item", "has_genre", "genre"].edge_index = _edges(gi, gg)
+    data["genre", "genre_of", "item"].edge_index = _edges(gg, gi)
+
+    ti, tt = np.nonzero(item_features.tags)
+    weight = torch.from_numpy(item_features.tags[ti, tt].astype(np.float32))
+    data["item", "has_tag", "tag"].edge_index = _edges(ti, tt)
+    data["item", "has_tag", "tag"].edge_weight = weight
+    data["tag", "tag_of", "item"].edge_index = _edges(tt, ti)
+    data["tag", "tag_of", "item"].edge_weight = weight.clone()
+    data.validate(raise_on_error=True)
+    return data
