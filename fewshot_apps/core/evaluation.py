@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
 
+from fewshot_apps.core.metrics import auprc, roc_auc
 from fewshot_apps.core.tasks import (
     BalancedSampler,
     SamplingError,
@@ -28,12 +28,16 @@ from fewshot_apps.core.tasks import (
 
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """ROC-AUC, AUPRC (average precision) and ΔAUPRC = AUPRC - positive fraction."""
-    auprc = float(average_precision_score(labels, scores))
+    """ROC-AUC, AUPRC (average precision) and ΔAUPRC = AUPRC - positive fraction.
+
+    ``labels [q]`` 0/1 with both classes (one class: ``OneClassError``, a ValueError) and
+    ``scores [q]``; the functions live in :mod:`fewshot_apps.core.metrics`.
+    """
+    ap = auprc(labels, scores)
     return {
-        "roc_auc": float(roc_auc_score(labels, scores)),
-        "auprc": auprc,
-        "delta_auprc": auprc - float(np.mean(labels)),
+        "roc_auc": roc_auc(labels, scores),
+        "auprc": ap,
+        "delta_auprc": ap - float(np.mean(labels)),
     }
 
 

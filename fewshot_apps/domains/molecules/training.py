@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol
 from fewshot_apps.core.learners import build_learner
 from fewshot_apps.core.persistence import load_model, register_encoder
-from fewshot_apps.core.tasks import BalancedSampler
+from fewshot_apps.core.tasks import BalancedSampler, derive_seed
 from fewshot_apps.core.training import TrainConfig, TrainResult, meta_train, seed_everything
 from fewshot_apps.errors import FewshotError
 
@@ -77,14 +78,28 @@ def train_molecule_learner(
     enc = MoleculeEncoder(dataset.store, **_encoder_settings(encoder))
     learner = build_learner(learner_name, enc, "classification", **learner_cfg)
     sampler = BalancedSampler(episode["k_shot"], episode["n_query"])
-    valid_sampler = BalancedSampler(episode["k_shot"], 4 * episode["n_query"])
+    validate = k_shot_validator(ts.valid, episode["k_shot"], episode["valid_draws"], config.seed)
     result = meta_train(
-        learner, ts.train, ts.valid, sampler, config=config, out_dir=out_dir, resume=resume,
-        progress=progress, valid_sampler=valid_sampler,
+        learner, ts.train, ts.valid, sampler, valid_fn=validate if ts.valid else None,
+        config=config, out_dir=out_dir, resume=resume, progress=progress,
         extra_config={"dataset": dataset.name, "featurizer": dataset.featurizer.__dict__,
                       "encoder": enc.config(), "episode": episode},
     )
     return learner, result
+
+
+def k_shot_validator(tasks, k_shot: int, draws: int, seed: int):
+    """Validation score: mean ROC-AUC over ``draws`` K-shot draws per validation task, query =
+    every other labelled molecule (the test protocol, on validation tasks only). Molecules
+    are encoded once per evaluation."""
+
+    def validate(learner) -> float:
+        with encoded_once(learner, tasks):
+            results, _ = k_shot_protocol(learner, tasks, shots=(k_shot,), draws=draws,
+                                         seeds=(derive_seed(seed, "valid"),))
+        return mean_test_auc(results)
+
+    return validate
 
 
 def load_molecule_model(path: str | Path, dataset: MoleculeDataset | None = None):

@@ -1,0 +1,105 @@
+"""Settings dataclasses from dicts (TOML tables, CLI ``--set key=value`` strings).
+
+:func:`config_from_dict` fills a dataclass's defaults with the given values, checking every key
+and parsing strings by the field's annotation (bool, int, float, str, ``Literal[...]``,
+``X | None``), so ``{"inner_steps": "3", "first_order": "true"}`` works like
+``{"inner_steps": 3, "first_order": True}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, TypeVar
+
+from fewshot_apps.errors import FewshotError
+
+T = TypeVar("T")
+
+_NONE_WORDS = ("none", "null")
+
+
+def config_from_dict(cls: type[T], values: dict | None, who: str) -> T:
+    """``cls(**values)`` with keys checked and values parsed; ``who`` names it in errors."""
+    values = dict(values or {})
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise FewshotError(
+            f"{who}: unknown option(s) {', '.join(unknown)}; known: {', '.join(names)}"
+        )
+    parsed = {
+        key: coerce(value, hints[key], f"{who}: option {key}") for key, value in values.items()
+    }
+    return cls(**parsed)
+
+
+def coerce(value: Any, hint: Any, where: str) -> Any:
+    """``value`` as type ``hint``; strings are parsed. FewshotError naming ``where`` if not."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        # "none" means None before it means the string "none"
+        if type(None) in args and (value is None or _is_none_word(value)):
+            return None
+        for arg in args:
+            try:
+                return coerce(value, arg, where)
+            except FewshotError:
+                continue
+        raise FewshotError(f"{where}={value!r}: expected {_hint_name(hint)}")
+    if hint is type(None):
+        if value is None or _is_none_word(value):
+            return None
+        raise FewshotError(f"{where}={value!r}: expected none")
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value in allowed:
+            return value
+        raise FewshotError(f"{where}={value!r}: expected one of {', '.join(map(repr, allowed))}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        word = value.strip().lower() if isinstance(value, str) else None
+        if word in ("true", "yes", "1", "on"):
+            return True
+        if word in ("false", "no", "0", "off"):
+            return False
+        raise FewshotError(f"{where}={value!r}: expected true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise FewshotError(f"{where}={value!r}: expected an integer")
+    if hint is float:
+        if not isinstance(value, bool):
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                pass
+        raise FewshotError(f"{where}={value!r}: expected a number")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise FewshotError(f"{where}={value!r}: expected a string")
+    return value
+
+
+def _is_none_word(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() in _NONE_WORDS
+
+
+def _hint_name(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return " or ".join(map(repr, typing.get_args(hint)))
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_hint_name(a) for a in typing.get_args(hint))
+    return "none" if hint is type(None) else getattr(hint, "__name__", str(hint))

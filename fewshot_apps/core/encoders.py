@@ -1,0 +1,155 @@
+"""The encoder contract and a table encoder (an MLP over a fixed feature table).
+
+An *encoder* is an ``nn.Module`` that owns the pool of examples (molecule graphs, an item
+graph, a feature table) and maps example ids to embeddings:
+
+* ``out_dim: int``: the embedding width.
+* ``forward(example_ids: LongTensor[n]) -> FloatTensor[n, out_dim]``. Ids arrive on the
+  learner's device; the encoder moves whatever else it needs.
+
+Optional parts, used by the optimization-based learners (``maml``):
+
+* ``last_layer_names() -> list[str]``: names (as in ``named_parameters()`` of the encoder) of
+  the parameters of its last layer, which ``maml`` adapts in its inner loop with the head.
+* ``forward_trunk(example_ids) -> hidden`` and ``forward_last(hidden, params=None) -> [n,
+  out_dim]``: ``forward`` split before the last layer, so that an inner loop that adapts the
+  last layer re-runs only that layer. ``params`` maps ``last_layer_names()`` to tensors that
+  replace the module's own parameters (``None``: the module's own).
+* ``config() -> dict``: the JSON-able settings that rebuild the encoder; its ``"name"`` keys
+  the factory registered with :func:`fewshot_apps.core.persistence.register_encoder`.
+
+Learners never know what the ids stand for.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fewshot_apps.errors import FewshotError
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What a learner needs of an encoder (an ``nn.Module``)."""
+
+    out_dim: int
+
+    def __call__(self, example_ids: Tensor) -> Tensor: ...
+
+
+def supports_last_layer_split(encoder: nn.Module) -> bool:
+    """Whether ``encoder`` offers ``forward_trunk`` / ``forward_last`` and ``last_layer_names``."""
+    return all(
+        callable(getattr(encoder, name, None))
+        for name in ("forward_trunk", "forward_last", "last_layer_names")
+    )
+
+
+class TableEncoder(nn.Module):
+    """An MLP over a fixed feature table: ``features[ids] -> [n, out_dim]``.
+
+    ``depth`` linear layers: ``depth - 1`` blocks of Linear -> LayerNorm -> ReLU -> Dropout
+    (LayerNorm, not BatchNorm: no running statistics leak across tasks), then a last Linear.
+    ``depth=1`` is a linear map of the features.
+
+    Args:
+        features: ``[num_examples, f]`` float tensor, row ``i`` describes example id ``i``
+            (random features in tests; ECFP bits for a fingerprint-only molecule model).
+        hidden: width of the hidden blocks.
+        out_dim: embedding width.
+        depth: number of linear layers (>= 1).
+        dropout: dropout after each hidden block.
+        store_features: keep the table in the ``state_dict`` (a saved model is then
+            self-contained); ``False`` for large tables that the domain rebuilds itself.
+    """
+
+    name = "table"
+
+    def __init__(
+        self,
+        features: Tensor,
+        hidden: int = 64,
+        out_dim: int = 32,
+        depth: int = 2,
+        dropout: float = 0.0,
+        store_features: bool = True,
+    ):
+        super().__init__()
+        features = torch.as_tensor(features)
+        if features.ndim != 2:
+            raise FewshotError(
+                f"TableEncoder: features must be [num_examples, f], got {tuple(features.shape)}"
+            )
+        if depth < 1:
+            raise FewshotError(f"TableEncoder: depth must be >= 1, got {depth}")
+        if not features.is_floating_point():
+            features = features.float()
+        self.register_buffer("features", features, persistent=store_features)
+        self.num_examples, self.in_dim = features.shape
+        self.hidden, self.out_dim, self.depth = hidden, out_dim, depth
+        self.dropout, self.store_features = dropout, store_features
+        blocks: list[nn.Module] = []
+        width = self.in_dim
+        for _ in range(depth - 1):
+            blocks += [
+                nn.Linear(width, hidden),
+                nn.LayerNorm(hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+            ]
+            width = hidden
+        self.trunk = nn.Sequential(*blocks)
+        self.last = nn.Linear(width, out_dim)
+
+    def config(self) -> dict:
+        return {
+            "name": self.name,
+            "num_examples": int(self.num_examples),
+            "in_dim": int(self.in_dim),
+            "hidden": self.hidden,
+            "out_dim": self.out_dim,
+            "depth": self.depth,
+            "dropout": self.dropout,
+            "store_features": self.store_features,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, features: Tensor | None = None) -> TableEncoder:
+        """Rebuild from :meth:`config`; without ``features`` a zero table of the saved shape
+        is made (filled by ``load_state_dict`` when the table was stored)."""
+        if features is None:
+            if not config.get("store_features", True):
+                raise FewshotError(
+                    "encoder 'table' was saved without its feature table (store_features=false); "
+                    "pass build_encoder=... that calls TableEncoder.from_config(config, features)"
+                )
+            features = torch.zeros(int(config["num_examples"]), int(config["in_dim"]))
+        return cls(
+            features,
+            hidden=int(config.get("hidden", 64)),
+            out_dim=int(config.get("out_dim", 32)),
+            depth=int(config.get("depth", 2)),
+            dropout=float(config.get("dropout", 0.0)),
+            store_features=bool(config.get("store_features", True)),
+        )
+
+    def last_layer_names(self) -> list[str]:
+        return ["last.weight", "last.bias"]
+
+    def forward_trunk(self, example_ids: Tensor) -> Tensor:
+        """``[n] -> [n, hidden]`` (``[n, f]`` when ``depth == 1``)."""
+        return self.trunk(self.features[example_ids])
+
+    def forward_last(self, hidden: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
+        """``[n, hidden] -> [n, out_dim]`` with the last layer's own or the given parameters."""
+        if params is None:
+            return self.last(hidden)
+        return F.linear(hidden, params["last.weight"], params["last.bias"])
+
+    def forward(self, example_ids: Tensor) -> Tensor:
+        """``LongTensor[n] -> FloatTensor[n, out_dim]``."""
+        return self.forward_last(self.forward_trunk(example_ids))

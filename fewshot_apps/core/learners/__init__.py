@@ -1,0 +1,43 @@
+"""Meta-learners behind one interface (``adapt`` / ``predict`` / ``loss``) and their registry.
+
+``build_learner(name, encoder, kind, **config)`` makes one of :data:`LEARNERS`:
+``protonet``, ``attention`` (metric), ``cnp``, ``hypernet`` (generator), ``maml``, ``anil``,
+``metasgd``, ``lstm`` (optimization).
+"""
+
+from fewshot_apps.core.learners.base import (
+    KINDS,
+    LEARNERS,
+    AdaptedState,
+    EpisodeBatch,
+    LearnerConfig,
+    MetaLearner,
+    build_learner,
+    default_config,
+    learner_class,
+    register_learner,
+)
+from fewshot_apps.core.learners.generator import CNP, HyperNetwork
+from fewshot_apps.core.learners.metric import AttentionLearner, ProtoNet
+from fewshot_apps.core.learners.optimizer import ANIL, MAML, LSTMOptimizer, MetaSGD
+
+__all__ = [
+    "ANIL",
+    "CNP",
+    "KINDS",
+    "LEARNERS",
+    "MAML",
+    "AdaptedState",
+    "AttentionLearner",
+    "EpisodeBatch",
+    "HyperNetwork",
+    "LSTMOptimizer",
+    "LearnerConfig",
+    "MetaLearner",
+    "MetaSGD",
+    "ProtoNet",
+    "build_learner",
+    "default_config",
+    "learner_class",
+    "register_learner",
+]

@@ -1,0 +1,350 @@
+"""The meta-learner interface, the episode batch, learner configs and the learner registry.
+
+Every learner answers the same three calls:
+
+* ``adapt(support_ids [s], support_labels [s]) -> state``: fit to one task's support set.
+* ``predict(state, query_ids [q]) -> [q]``: logits (classification) or ratings (regression).
+* ``loss(batch: EpisodeBatch) -> scalar``: the meta-training loss of a batch of episodes,
+  BCE-with-logits (classification) or MSE (regression) on the query sets.
+
+and ``fit_predict(support_ids, support_labels, query_ids) -> np.ndarray`` wraps the first two
+for evaluation (eval mode, no autograd graph kept; probabilities for classification).
+
+Internally a learner works in two stages, so that a meta-batch needs ONE encoder call:
+``encode(ids) -> features`` (the encoder's embeddings by default) over the unique ids of all
+episodes, then per task ``_adapt(support_features, targets)`` and ``_predict(state,
+query_features)`` on slices of those features.
+
+Regression targets are normalized inside the learner: ``(rating - support mean) /
+label_scale``; outputs are mapped back to ratings. So a learner sees centred targets of unit
+scale whether ratings run 0.5-5 stars or 1-10.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fewshot_apps.core.config import config_from_dict
+from fewshot_apps.core.tasks import Episode
+from fewshot_apps.errors import FewshotError
+
+KINDS = ("classification", "regression")
+Kind = Literal["classification", "regression"]
+
+
+# --------------------------------------------------------------------------------------------
+# configs
+
+
+@dataclass
+class LearnerConfig:
+    """Settings every learner has.
+
+    Attributes:
+        label_scale: regression only; targets are ``(rating - support mean) / label_scale``.
+    """
+
+    label_scale: float = 1.0
+
+    @classmethod
+    def from_dict(cls, values: dict | None = None, *, learner: str = "") -> LearnerConfig:
+        """The defaults overridden by ``values``; strings (``--set key=value``) are parsed.
+
+        Raises FewshotError on an unknown key or a value of the wrong type.
+        """
+        return config_from_dict(cls, values, f"learner {learner!r}" if learner else cls.__name__)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# episode batch
+
+
+@dataclass
+class EpisodeBatch:
+    """Episodes of one meta-batch over a shared set of unique example ids.
+
+    Attributes:
+        example_ids: ``LongTensor[u]``, the unique example ids of all episodes (sorted), so
+            that one encoder call embeds the whole batch.
+        support_index / query_index: per episode, ``LongTensor[s_i]`` / ``[q_i]`` positions
+            into ``example_ids``.
+        support_labels / query_labels: per episode, ``FloatTensor[s_i]`` / ``[q_i]``.
+        tasks: the task name of each episode.
+    """
+
+    example_ids: Tensor
+    support_index: list[Tensor]
+    support_labels: list[Tensor]
+    query_index: list[Tensor]
+    query_labels: list[Tensor]
+    tasks: list[str]
+
+    @classmethod
+    def from_episodes(cls, episodes: Sequence[Episode]) -> EpisodeBatch:
+        if not episodes:
+            raise FewshotError("an episode batch needs at least one episode")
+        parts = [np.asarray(e.support_examples, dtype=np.int64) for e in episodes]
+        parts += [np.asarray(e.query_examples, dtype=np.int64) for e in episodes]
+        unique, inverse = np.unique(np.concatenate(parts), return_inverse=True)
+        inverse = torch.from_numpy(inverse.astype(np.int64))
+        sizes = [len(p) for p in parts]
+        pieces = list(torch.split(inverse, sizes))
+        n = len(episodes)
+        return cls(
+            example_ids=torch.from_numpy(unique),
+            support_index=pieces[:n],
+            support_labels=[
+                torch.as_tensor(e.support_labels, dtype=torch.float32) for e in episodes
+            ],
+            query_index=pieces[n:],
+            query_labels=[torch.as_tensor(e.query_labels, dtype=torch.float32) for e in episodes],
+            tasks=[e.task for e in episodes],
+        )
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def to(self, device: torch.device | str) -> EpisodeBatch:
+        def move(ts: list[Tensor]) -> list[Tensor]:
+            return [t.to(device) for t in ts]
+
+        return EpisodeBatch(
+            self.example_ids.to(device),
+            move(self.support_index),
+            move(self.support_labels),
+            move(self.query_index),
+            move(self.query_labels),
+            list(self.tasks),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# the learner
+
+
+@dataclass
+class AdaptedState:
+    """What ``adapt`` returns: the learner's task state and the regression offset.
+
+    ``inner`` is learner-specific (prototypes, generated weights, adapted parameters);
+    ``offset`` is the support mean rating (``None`` for classification).
+    """
+
+    inner: Any
+    offset: Tensor | None = None
+
+
+class MetaLearner(nn.Module):
+    """Base class of the meta-learners (see the module docstring for the interface).
+
+    Subclasses set ``name``, ``Config`` (a :class:`LearnerConfig` dataclass),
+    ``SUPPORTED_KINDS``, and implement ``_adapt`` and ``_predict`` on features; they may
+    override ``encode`` (what is computed once per meta-batch) and ``_episode_loss``.
+    """
+
+    name: ClassVar[str] = "base"
+    Config: ClassVar[type[LearnerConfig]] = LearnerConfig
+    SUPPORTED_KINDS: ClassVar[tuple[str, ...]] = KINDS
+    # MAML-family learners need autograd in adapt (inner-loop gradients), even at evaluation.
+    needs_grad_to_adapt: ClassVar[bool] = False
+
+    def __init__(self, encoder: nn.Module, kind: Kind, config: LearnerConfig | dict | None = None):
+        super().__init__()
+        check_kind(type(self), kind)
+        out_dim = getattr(encoder, "out_dim", None)
+        if not isinstance(out_dim, int) or out_dim < 1:
+            raise FewshotError(
+                f"learner {self.name!r}: the encoder {type(encoder).__name__} must have an "
+                "integer attribute out_dim (its embedding width)"
+            )
+        if config is None:
+            config = self.Config()
+        elif isinstance(config, dict):
+            config = self.Config.from_dict(config, learner=self.name)
+        elif not isinstance(config, self.Config):
+            raise FewshotError(
+                f"learner {self.name!r}: config must be a {self.Config.__name__} or a dict, "
+                f"got {type(config).__name__}"
+            )
+        self.encoder = encoder
+        self.kind: Kind = kind
+        self.config = config
+        self.embed_dim = out_dim
+
+    # ---- description ---------------------------------------------------------------------
+
+    def describe(self) -> dict:
+        """``{"name", "kind", "config"}``: what rebuilds this learner (with its encoder)."""
+        return {"name": self.name, "kind": self.kind, "config": self.config.to_dict()}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(p for p in self.parameters() if p.is_floating_point()).dtype
+
+    # ---- the two stages (subclasses) -----------------------------------------------------
+
+    def encode(self, example_ids: Tensor) -> Tensor:
+        """``LongTensor[n] -> [n, ...]`` features computed once per meta-batch."""
+        return self.encoder(example_ids)
+
+    def _adapt(self, support: Tensor, targets: Tensor) -> Any:
+        """Fit one task: ``support`` features ``[s, ...]``, ``targets`` ``[s]`` (0/1 labels or
+        normalized ratings) -> task state."""
+        raise NotImplementedError
+
+    def _predict(self, state: Any, query: Tensor) -> Tensor:
+        """``query`` features ``[q, ...]`` -> ``[q]`` logits or normalized ratings."""
+        raise NotImplementedError
+
+    def _episode_loss(
+        self, support: Tensor, targets: Tensor, query: Tensor, query_targets: Tensor
+    ) -> Tensor:
+        """The query loss of one episode (features and normalized targets)."""
+        return self._criterion(self._predict(self._adapt(support, targets), query), query_targets)
+
+    # ---- labels --------------------------------------------------------------------------
+
+    def _criterion(self, output: Tensor, targets: Tensor) -> Tensor:
+        """BCE-with-logits (classification) or MSE on normalized ratings (regression)."""
+        targets = targets.to(output.dtype)
+        if self.kind == "classification":
+            return F.binary_cross_entropy_with_logits(output, targets)
+        return F.mse_loss(output, targets)
+
+    def _normalize(
+        self, labels: Tensor, offset: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Labels -> (targets, offset); regression: ``(y - support mean) / label_scale``."""
+        labels = labels.to(device=self.device, dtype=self.dtype)
+        if self.kind == "classification":
+            return labels, None
+        if offset is None:
+            offset = labels.mean()
+        return (labels - offset) / self.config.label_scale, offset
+
+    def _denormalize(self, output: Tensor, offset: Tensor | None) -> Tensor:
+        if self.kind == "classification":
+            return output
+        return output * self.config.label_scale + offset
+
+    # ---- the public interface ------------------------------------------------------------
+
+    def _ids(self, ids: Tensor | np.ndarray | Sequence[int]) -> Tensor:
+        return torch.as_tensor(
+            np.asarray(ids, dtype=np.int64) if not isinstance(ids, Tensor) else ids
+        ).to(device=self.device, dtype=torch.long)
+
+    def adapt(self, support_ids: Tensor, support_labels: Tensor) -> AdaptedState:
+        """Fit one task's support set: ids ``[s]``, labels ``[s]`` -> :class:`AdaptedState`."""
+        support_ids = self._ids(support_ids)
+        targets, offset = self._normalize(torch.as_tensor(support_labels))
+        return AdaptedState(self._adapt(self.encode(support_ids), targets), offset)
+
+    def predict(self, state: AdaptedState, query_ids: Tensor) -> Tensor:
+        """``[q]`` logits (classification) or predicted ratings (regression)."""
+        output = self._predict(state.inner, self.encode(self._ids(query_ids)))
+        return self._denormalize(output, state.offset)
+
+    def loss(self, batch: EpisodeBatch) -> Tensor:
+        """Mean query loss over the episodes of ``batch``; one ``encode`` call for all."""
+        batch = batch.to(self.device)
+        features = self.encode(batch.example_ids)
+        losses = []
+        for s_idx, s_lab, q_idx, q_lab in zip(
+            batch.support_index, batch.support_labels, batch.query_index, batch.query_labels
+        ):
+            targets, offset = self._normalize(s_lab)
+            query_targets, _ = self._normalize(q_lab, offset)
+            losses.append(
+                self._episode_loss(features[s_idx], targets, features[q_idx], query_targets)
+            )
+        return torch.stack(losses).mean()
+
+    def fit_predict(
+        self,
+        support_ids: Tensor | np.ndarray,
+        support_labels: Tensor | np.ndarray,
+        query_ids: Tensor | np.ndarray,
+        chunk_size: int | None = 4096,
+    ) -> np.ndarray:
+        """Adapt to the support set and score the query: ``[q]`` float64 numpy array of
+        probabilities (classification) or ratings (regression).
+
+        Runs in eval mode; without autograd except inside the inner loops of the MAML family,
+        whose gradients never touch the meta-parameters. Queries are scored in chunks of
+        ``chunk_size`` (every learner scores queries independently given the state).
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.set_grad_enabled(False):
+                state = self.adapt(
+                    support_ids, torch.as_tensor(np.asarray(support_labels, dtype=np.float32))
+                )
+                query_ids = self._ids(query_ids)
+                step = chunk_size or max(len(query_ids), 1)
+                outputs = [self.predict(state, chunk) for chunk in torch.split(query_ids, step)]
+                output = torch.cat(outputs) if outputs else torch.zeros(0, device=self.device)
+                if self.kind == "classification":
+                    output = torch.sigmoid(output)
+        finally:
+            self.train(was_training)
+        return output.detach().cpu().double().numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# kinds and registry
+
+
+def check_kind(cls: type[MetaLearner], kind: str) -> None:
+    """FewshotError unless ``cls`` supports ``kind``."""
+    if kind not in KINDS:
+        raise FewshotError(f"unknown task kind {kind!r}; expected 'classification' or 'regression'")
+    if kind not in cls.SUPPORTED_KINDS:
+        raise FewshotError(
+            f"learner {cls.name!r} supports {' and '.join(cls.SUPPORTED_KINDS)} tasks only, "
+            f"not {kind}; pick another learner for {kind} (e.g. "
+            f"{', '.join(n for n, c in sorted(LEARNERS.items()) if kind in c.SUPPORTED_KINDS)})"
+        )
+
+
+LEARNERS: dict[str, type[MetaLearner]] = {}
+
+
+def register_learner(cls: type[MetaLearner]) -> type[MetaLearner]:
+    """Class decorator: add ``cls`` to :data:`LEARNERS` under ``cls.name``."""
+    LEARNERS[cls.name] = cls
+    return cls
+
+
+def learner_class(name: str) -> type[MetaLearner]:
+    if name not in LEARNERS:
+        raise FewshotError(f"unknown learner {name!r}; known: {', '.join(sorted(LEARNERS))}")
+    return LEARNERS[name]
+
+
+def build_learner(name: str, encoder: nn.Module, kind: Kind, **config: Any) -> MetaLearner:
+    """``LEARNERS[name](encoder, kind, Config.from_dict(config))``; strings are parsed."""
+    cls = learner_class(name)
+    check_kind(cls, kind)
+    return cls(encoder, kind, cls.Config.from_dict(config, learner=name))
+
+
+def default_config(name: str) -> dict:
+    """The default settings of learner ``name`` as a dict."""
+    return learner_class(name).Config().to_dict()

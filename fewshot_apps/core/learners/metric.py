@@ -1,0 +1,141 @@
+"""Metric learners: prototypical networks and a similarity-weighted (attention) predictor.
+
+* ``protonet`` (Snell et al. 2017), classification only: one prototype per class (the mean
+  support embedding); the logit of a query is the difference of its (scaled) distances to the
+  two prototypes, ``scale * (d(q, c_neg) - d(q, c_pos))``, with squared Euclidean distance or
+  cosine similarity and a learned scale (inverse temperature).
+* ``attention``, both kinds: attention of each query over the support embeddings (softmax of
+  scaled similarities, as in matching networks, Vinyals et al. 2016) averages the support
+  targets; a learned gain and bias map the average to a logit or a normalized rating, and for
+  regression the support mean (the user's / task's own bias) is added back by the base class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fewshot_apps.core.learners.base import LearnerConfig, MetaLearner, register_learner
+
+
+def _log_scale(temperature: float, learn: bool) -> nn.Parameter:
+    # A learned inverse temperature, kept positive through its log.
+    return nn.Parameter(torch.tensor(-math.log(temperature)), requires_grad=learn)
+
+
+@dataclass
+class ProtoNetConfig(LearnerConfig):
+    """Attributes:
+    distance: ``sqeuclidean`` (Snell et al.) or ``cosine``.
+    temperature: initial temperature (logits are divided by it); ``None``: 1.0 for
+        ``sqeuclidean``, 0.1 for ``cosine`` (cosine similarities lie in [-1, 1]).
+    learn_temperature: meta-learn the temperature.
+    """
+
+    distance: Literal["sqeuclidean", "cosine"] = "sqeuclidean"
+    temperature: float | None = None
+    learn_temperature: bool = True
+
+
+@register_learner
+class ProtoNet(MetaLearner):
+    """Prototypical network for binary classification (classification only).
+
+    A support set missing a class (possible with random, unstratified draws) keeps one
+    prototype; the missing class then sits at the present class's mean support distance, so
+    queries farther out than the class's own members lean towards the missing class.
+    """
+
+    name = "protonet"
+    Config = ProtoNetConfig
+    SUPPORTED_KINDS = ("classification",)
+
+    def __init__(self, encoder, kind, config=None):
+        super().__init__(encoder, kind, config)
+        cfg: ProtoNetConfig = self.config
+        temperature = cfg.temperature or (1.0 if cfg.distance == "sqeuclidean" else 0.1)
+        self.log_scale = _log_scale(temperature, cfg.learn_temperature)
+
+    def _distance(self, x: Tensor, y: Tensor) -> Tensor:
+        """``[n, d] x [m, d] -> [n, m]`` distances (cosine: ``1 - cos``)."""
+        if self.config.distance == "cosine":
+            return 1.0 - F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T
+        return (x.unsqueeze(1) - y.unsqueeze(0)).pow(2).sum(-1)
+
+    def _adapt(self, support: Tensor, targets: Tensor) -> dict[str, Tensor | None]:
+        """support ``[s, d]``, 0/1 targets ``[s]`` -> prototypes ``[d]`` (None if absent)."""
+        pos = targets > 0.5
+        state: dict[str, Tensor | None] = {"pos": None, "neg": None, "radius": None}
+        for key, mask in (("pos", pos), ("neg", ~pos)):
+            if mask.any():
+                state[key] = support[mask].mean(0)
+        present = state["pos"] if state["neg"] is None else state["neg"]
+        if state["pos"] is None or state["neg"] is None:
+            state["radius"] = self._distance(support, present.unsqueeze(0)).mean()
+        return state
+
+    def _predict(self, state: dict[str, Tensor | None], query: Tensor) -> Tensor:
+        """query ``[q, d]`` -> logits ``[q]``."""
+
+        def dist(proto: Tensor | None) -> Tensor:
+            if proto is None:
+                return state["radius"].expand(len(query))
+            return self._distance(query, proto.unsqueeze(0)).squeeze(1)
+
+        return self.log_scale.exp() * (dist(state["neg"]) - dist(state["pos"]))
+
+
+@dataclass
+class AttentionConfig(LearnerConfig):
+    """Attributes:
+    similarity: ``cosine``, ``dot`` or ``sqeuclidean`` (negative squared distance).
+    temperature: initial softmax temperature of the attention.
+    learn_temperature: meta-learn the temperature.
+    """
+
+    similarity: Literal["cosine", "dot", "sqeuclidean"] = "cosine"
+    temperature: float = 0.1
+    learn_temperature: bool = True
+
+
+@register_learner
+class AttentionLearner(MetaLearner):
+    """Similarity-weighted average of support targets, both kinds.
+
+    ``a = softmax_j(sim(q, s_j) / T)``; classification: logit ``= g * sum_j a_j (2 y_j - 1) +
+    b``; regression: normalized rating ``= g * sum_j a_j y_j + b`` (centred targets; the
+    support mean, the task's bias, is added back).
+    """
+
+    name = "attention"
+    Config = AttentionConfig
+
+    def __init__(self, encoder, kind, config=None):
+        super().__init__(encoder, kind, config)
+        cfg: AttentionConfig = self.config
+        self.log_scale = _log_scale(cfg.temperature, cfg.learn_temperature)
+        # A vote in [-1, 1] needs a gain to reach confident logits; ratings start as the average.
+        self.gain = nn.Parameter(torch.tensor(4.0 if kind == "classification" else 1.0))
+        self.bias = nn.Parameter(torch.tensor(0.0))
+
+    def _similarity(self, query: Tensor, support: Tensor) -> Tensor:
+        """``[q, d] x [s, d] -> [q, s]``."""
+        if self.config.similarity == "cosine":
+            return F.normalize(query, dim=-1) @ F.normalize(support, dim=-1).T
+        if self.config.similarity == "dot":
+            return query @ support.T
+        return -(query.unsqueeze(1) - support.unsqueeze(0)).pow(2).sum(-1)
+
+    def _adapt(self, support: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        values = 2.0 * targets - 1.0 if self.kind == "classification" else targets
+        return support, values
+
+    def _predict(self, state: tuple[Tensor, Tensor], query: Tensor) -> Tensor:
+        support, values = state
+        weights = torch.softmax(self._similarity(query, support) * self.log_scale.exp(), dim=-1)
+        return self.gain * (weights @ values) + self.bias

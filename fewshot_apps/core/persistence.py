@@ -1,0 +1,203 @@
+"""Saving and loading trained learners: ``model.pt`` (state_dict) + ``config.json``.
+
+A saved model is a folder:
+
+* ``model.pt``: the learner's ``state_dict`` only (read back with ``weights_only=True``, so
+  loading never runs pickled code);
+* ``config.json``: ``{"format_version", "learner": {"name", "kind", "config"}, "encoder":
+  {"name", ...}, ...}`` plus whatever the domain adds (featurizer settings, vocabularies,
+  the training config).
+
+The encoder is rebuilt from ``config["encoder"]["name"]`` through the factories registered
+with :func:`register_encoder` (a domain registers its encoders when its module is imported),
+or by a ``build_encoder`` callable given to :func:`load_model`. Both receive the whole config
+dict. The ``table`` encoder (:class:`~fewshot_apps.core.encoders.TableEncoder`) is registered
+here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fewshot_apps.core.encoders import TableEncoder
+from fewshot_apps.core.learners.base import MetaLearner, learner_class
+from fewshot_apps.errors import FewshotError
+
+MODEL_FILE = "model.pt"
+CONFIG_FILE = "config.json"
+FORMAT_VERSION = 1
+
+EncoderFactory = Callable[[dict], nn.Module]
+ENCODERS: dict[str, EncoderFactory] = {}
+
+
+def register_encoder(name: str, factory: EncoderFactory) -> None:
+    """Register ``factory(config) -> encoder`` for saved configs whose
+    ``config["encoder"]["name"] == name`` (``config`` is the whole saved config dict)."""
+    ENCODERS[name] = factory
+
+
+register_encoder(TableEncoder.name, lambda config: TableEncoder.from_config(config["encoder"]))
+
+
+def model_config(learner: MetaLearner, config: dict | None = None) -> dict:
+    """The config saved beside the weights: ``config`` (the domain's keys, e.g. ``encoder``,
+    ``featurizer``) with the learner's description and, when the caller gives no ``encoder``
+    entry, the encoder's own ``config()`` if it has one."""
+    out = {"format_version": FORMAT_VERSION, **dict(config or {})}
+    out["learner"] = learner.describe()
+    if "encoder" not in out and callable(getattr(learner.encoder, "config", None)):
+        out["encoder"] = learner.encoder.config()
+    return out
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    # Write beside, then rename: an interrupted save never leaves a half-written file.
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_config(path: str | Path, config: dict) -> None:
+    """``config`` as indented JSON (paths and other objects as strings)."""
+    text = json.dumps(config, indent=2, default=str) + "\n"
+    _write_atomic(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def save_model(learner: MetaLearner, out_dir: str | Path, config: dict | None = None) -> Path:
+    """Write ``out_dir/model.pt`` (state_dict) and ``out_dir/config.json``; returns ``out_dir``.
+
+    ``config`` holds the encoder's config (``{"name": ..., ...}``, unless the encoder has a
+    ``config()`` method) and anything the domain needs to predict again.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in learner.state_dict().items()}
+    _write_atomic(out_dir / MODEL_FILE, lambda p: torch.save(state, p))
+    write_config(out_dir / CONFIG_FILE, model_config(learner, config))
+    return out_dir
+
+
+def _model_paths(path: str | Path) -> tuple[Path, Path]:
+    path = Path(path)
+    folder = path.parent if path.suffix in (".pt", ".json") else path
+    return folder / MODEL_FILE, folder / CONFIG_FILE
+
+
+def read_model_config(path: str | Path) -> dict:
+    """The ``config.json`` of a saved model (``path``: its folder or one of its files)."""
+    _, config_path = _model_paths(path)
+    if not config_path.is_file():
+        raise FewshotError(
+            f"{config_path}: file not found; a saved model is a folder with {MODEL_FILE} and "
+            f"{CONFIG_FILE} (written by save_model or meta_train)"
+        )
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise FewshotError(f"{config_path}: not valid JSON ({err})") from None
+    learner = config.get("learner") if isinstance(config, dict) else None
+    if not isinstance(learner, dict) or not {"name", "kind"} <= set(learner):
+        raise FewshotError(f"{config_path}: has no 'learner' entry with 'name' and 'kind'")
+    return config
+
+
+def _build_encoder(
+    config: dict, config_path: Path, build_encoder: EncoderFactory | None
+) -> nn.Module:
+    if build_encoder is not None:
+        return build_encoder(config)
+    encoder_config = config.get("encoder")
+    if not isinstance(encoder_config, dict) or "name" not in encoder_config:
+        raise FewshotError(
+            f"{config_path}: has no 'encoder' entry with a 'name'; pass build_encoder=... to "
+            "load_model to rebuild the encoder"
+        )
+    name = encoder_config["name"]
+    if name not in ENCODERS:
+        raise FewshotError(
+            f"{config_path}: encoder {name!r} is not registered (known: "
+            f"{', '.join(sorted(ENCODERS))}); import the domain that provides it, or pass "
+            "build_encoder=..."
+        )
+    return ENCODERS[name](config)
+
+
+def load_state(model_path: Path, module: nn.Module, described_by: str) -> None:
+    """Load a state_dict file into ``module`` with errors that name the file and problem."""
+    if not model_path.is_file():
+        raise FewshotError(f"{model_path}: file not found (the weights of {described_by})")
+    try:
+        state = torch.load(model_path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, OSError, KeyError) as err:
+        raise FewshotError(
+            f"{model_path}: cannot be read: the file is truncated, corrupted or not a state_dict "
+            f"saved by fewshot-apps ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FewshotError(f"{model_path}: does not hold a state_dict (a dict of tensors)")
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k} is {list(state[k].shape)} in the file but {list(v.shape)} in the model"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or shapes:
+        problems = []
+        if missing:
+            problems.append(f"missing {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+        if unexpected:
+            problems.append(
+                f"unexpected {', '.join(unexpected[:8])}{' ...' if len(unexpected) > 8 else ''}"
+            )
+        problems += shapes[:8]
+        raise FewshotError(f"{model_path}: does not match {described_by}: {'; '.join(problems)}")
+    module.load_state_dict(state)
+
+
+def load_model(
+    path: str | Path,
+    build_encoder: EncoderFactory | None = None,
+    device: str | torch.device | None = None,
+) -> MetaLearner:
+    """Rebuild a saved learner (eval mode) from its folder (or one of its files).
+
+    ``build_encoder(config) -> encoder`` overrides the registered factory (e.g. to hand a
+    feature table or molecule pool to the encoder). The loaded config is kept as
+    ``learner.saved_config``. Missing, unreadable or mismatched files raise FewshotError
+    naming the file and the problem.
+    """
+    model_path, config_path = _model_paths(path)
+    config = read_model_config(config_path)
+    if not model_path.is_file():
+        raise FewshotError(
+            f"{model_path}: file not found (the weights of the model in {config_path})"
+        )
+    spec = config["learner"]
+    try:
+        cls = learner_class(spec["name"])
+        encoder = _build_encoder(config, config_path, build_encoder)
+        learner = cls(
+            encoder,
+            spec["kind"],
+            cls.Config.from_dict(spec.get("config", {}), learner=spec["name"]),
+        )
+    except FewshotError as err:
+        message = str(err)
+        raise FewshotError(
+            message if message.startswith(str(config_path)) else f"{config_path}: {message}"
+        ) from None
+    load_state(model_path, learner, f"the model described by {config_path}")
+    learner.saved_config = config
+    if device is not None:
+        learner.to(device)
+    return learner.eval()

@@ -1,0 +1,123 @@
+"""Meta-training and evaluating learners on cold-start users (the `rec` commands).
+
+Settings come as one flat dict: training keys (:class:`~fewshot_apps.core.training.TrainConfig`),
+episode keys (``k_support``, ``n_query``), ``encoder.<key>`` for :class:`ItemGraphEncoder`
+and ``learner.<key>`` for the learner's config. Model selection uses validation users only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fewshot_apps.core.evaluation import encoded_once
+from fewshot_apps.core.learners import build_learner
+from fewshot_apps.core.persistence import load_model, register_encoder
+from fewshot_apps.core.training import TrainConfig, TrainResult, meta_train, seed_everything
+from fewshot_apps.errors import FewshotError
+
+from .dataset import RecsysDataset
+from .encoder import ItemGraphEncoder
+from .episodes import ColdStartSampler
+
+EPISODE_DEFAULTS = {"k_support": 10, "n_query": 10, "valid_draws": 1}
+
+register_encoder(ItemGraphEncoder.name, lambda config: ItemGraphEncoder.from_config(config["encoder"]))
+
+
+def split_settings(settings: dict) -> tuple[dict, dict, dict, dict]:
+    """``(train, episode, encoder, learner)`` settings from one flat dict."""
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    train, episode, encoder, learner = {}, dict(EPISODE_DEFAULTS), {}, {}
+    for key, value in settings.items():
+        if key.startswith("encoder."):
+            encoder[key[len("encoder."):]] = value
+        elif key.startswith("learner."):
+            learner[key[len("learner."):]] = value
+        elif key in EPISODE_DEFAULTS:
+            episode[key] = int(value)
+        elif key in train_keys:
+            train[key] = value
+        else:
+            raise FewshotError(
+                f"unknown setting {key!r}; known: "
+                f"{', '.join(sorted(train_keys | set(EPISODE_DEFAULTS)))}, encoder.<key>, learner.<key>"
+            )
+    return train, episode, encoder, learner
+
+
+def _encoder_settings(encoder: dict) -> dict:
+    defaults = {"hidden": 64, "depth": 2, "out_dim": 64, "dropout": 0.1}
+    unknown = set(encoder) - set(defaults)
+    if unknown:
+        raise FewshotError(f"unknown encoder setting(s) {sorted(unknown)}; known: {', '.join(defaults)}")
+    return {k: type(v)(encoder.get(k, v)) for k, v in defaults.items()}
+
+
+def rating_validator(dataset: RecsysDataset, draws: int, seed: int):
+    """Validation score: minus the RMSE on the 10 query ratings of validation users (all
+    support sizes of the protocol), items encoded once per evaluation."""
+    episodes = dataset.evaluation_episodes("valid", seed=seed, n_draws=draws)
+    if not episodes:
+        raise FewshotError(f"{dataset.name}: no validation user has enough ratings")
+    tasks = dataset.taskset.valid
+
+    def validate(learner) -> float:
+        with encoded_once(learner, tasks):
+            errors = [
+                learner.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+                - ep.query_labels
+                for ep in episodes
+            ]
+        return -float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
+
+    return validate
+
+
+def train_rec_learner(
+    dataset: RecsysDataset,
+    learner_name: str,
+    out_dir: str | Path,
+    settings: dict | None = None,
+    resume: bool = False,
+    progress: bool = True,
+):
+    """Meta-train ``learner_name`` on meta-train users' rating episodes; select on validation
+    users (never test users). Returns ``(learner, TrainResult)``."""
+    train, episode, encoder, learner_cfg = split_settings(settings or {})
+    config = TrainConfig.from_dict(train)
+    ts = dataset.taskset
+    seed_everything(config.seed)
+    enc = ItemGraphEncoder(dataset.graph, **_encoder_settings(encoder))
+    learner = build_learner(learner_name, enc, ts.kind, **learner_cfg)
+    sampler = ColdStartSampler(episode["k_support"], episode["n_query"])
+    result: TrainResult = meta_train(
+        learner, ts.train, ts.valid, sampler,
+        valid_fn=rating_validator(dataset, episode["valid_draws"], config.seed) if ts.valid else None,
+        config=config, out_dir=out_dir, resume=resume, progress=progress,
+        extra_config={"dataset": dataset.name, "encoder": enc.config(), "episode": episode,
+                      "item_vocab": dataset.item_vocab.to_dict()},
+    )
+    return learner, result
+
+
+def load_rec_model(path: str | Path, dataset: RecsysDataset | None = None):
+    """A saved recommendation model; its encoder reads the graph of ``dataset``."""
+    learner = load_model(path)
+    if dataset is not None:
+        learner.encoder.set_graph(dataset.graph)
+    return learner
+
+
+def rating_errors(model, dataset: RecsysDataset, seed: int = 0, draws: int = 1) -> pd.DataFrame:
+    """MAE and RMSE on the 10 query ratings of each test user, per support size."""
+    rows = []
+    for ep in dataset.evaluation_episodes("test", seed=seed, n_draws=draws):
+        pred = model.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+        err = pred - ep.query_labels
+        rows.append({"task": ep.task, "size": ep.support_size,
+                     "mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err**2).mean()))})
+    return pd.DataFrame(rows)

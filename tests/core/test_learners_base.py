@@ -1,0 +1,162 @@
+"""The meta-learner interface shared by every learner: batches, kinds, configs, fit_predict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fewshot_apps.core.encoders import TableEncoder
+from fewshot_apps.core.learners import LEARNERS, EpisodeBatch, build_learner, default_config
+from fewshot_apps.core.synthetic import PlantedProblem
+from fewshot_apps.core.tasks import RandomSampler, sample_episodes
+from fewshot_apps.errors import FewshotError
+
+torch.set_num_threads(1)
+
+ALL = ["protonet", "attention", "cnp", "hypernet", "maml", "anil", "metasgd", "lstm"]
+CASES = [
+    (n, k)
+    for n in ALL
+    for k in ("classification", "regression")
+    if k in LEARNERS[n].SUPPORTED_KINDS
+]
+
+
+class CountingEncoder(TableEncoder):
+    """A TableEncoder that counts how often the features are looked up."""
+
+    calls = 0
+
+    def forward_trunk(self, example_ids):
+        CountingEncoder.calls += 1
+        return super().forward_trunk(example_ids)
+
+
+def make(name, kind, seed=0, encoder_cls=TableEncoder, **config):
+    torch.manual_seed(seed)
+    problem = PlantedProblem.make(kind, n_examples=60, n_features=6, seed=seed)
+    encoder = encoder_cls(problem.features, hidden=8, out_dim=4, depth=2)
+    return build_learner(name, encoder, kind, **config), problem.tasks(
+        4, examples_per_task=20, seed=seed
+    )
+
+
+def test_registry_has_every_learner():
+    assert set(LEARNERS) == set(ALL)
+    for name in ALL:
+        assert isinstance(default_config(name), dict)
+
+
+def test_episode_batch_shares_unique_ids():
+    _, tasks = make("protonet", "classification")
+    episodes = list(sample_episodes(tasks, RandomSampler(5, n_query=6), 3, seed=1))
+    batch = EpisodeBatch.from_episodes(episodes)
+    assert len(batch) == 3
+    ids = batch.example_ids
+    assert torch.equal(ids, torch.unique(ids))
+    for ep, s_idx, s_lab, q_idx, q_lab in zip(
+        episodes, batch.support_index, batch.support_labels, batch.query_index, batch.query_labels
+    ):
+        assert np.array_equal(ids[s_idx].numpy(), ep.support_examples)
+        assert np.array_equal(ids[q_idx].numpy(), ep.query_examples)
+        assert np.array_equal(s_lab.numpy(), ep.support_labels)
+        assert np.array_equal(q_lab.numpy(), ep.query_labels)
+    moved = batch.to("cpu")
+    assert moved.tasks == batch.tasks
+    with pytest.raises(FewshotError):
+        EpisodeBatch.from_episodes([])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_one_encoder_pass_per_meta_batch(name):
+    learner, tasks = make(
+        name, "classification" if name == "protonet" else "regression", encoder_cls=CountingEncoder
+    )
+    batch = EpisodeBatch.from_episodes(
+        list(sample_episodes(tasks, RandomSampler(5, n_query=6), 4, seed=0))
+    )
+    CountingEncoder.calls = 0
+    learner.loss(batch).backward()
+    assert CountingEncoder.calls == 1
+
+
+def test_wrong_kind_is_a_clear_error():
+    encoder = TableEncoder(torch.randn(10, 3), hidden=4, out_dim=2)
+    with pytest.raises(FewshotError, match="protonet.*classification.*not regression"):
+        build_learner("protonet", encoder, "regression")
+    with pytest.raises(FewshotError, match="protonet.*classification"):
+        LEARNERS["protonet"](encoder, "regression")
+    with pytest.raises(FewshotError, match="unknown task kind"):
+        build_learner("maml", encoder, "ranking")
+    with pytest.raises(FewshotError, match="unknown learner 'foo'"):
+        build_learner("foo", encoder, "regression")
+
+
+def test_config_overrides_parse_strings_and_reject_unknown_keys():
+    encoder = TableEncoder(torch.randn(10, 3), hidden=4, out_dim=2)
+    learner = build_learner(
+        "maml",
+        encoder,
+        "classification",
+        inner_steps="2",
+        first_order="true",
+        eval_inner_steps="none",
+        inner_lr="0.3",
+    )
+    assert (learner.config.inner_steps, learner.config.first_order) == (2, True)
+    assert learner.config.eval_inner_steps is None and learner.config.inner_lr == 0.3
+    with pytest.raises(FewshotError, match="unknown option.*inner_step\\b"):
+        build_learner("maml", encoder, "classification", inner_step=2)
+    with pytest.raises(FewshotError, match="inner_steps='x': expected an integer"):
+        build_learner("maml", encoder, "classification", inner_steps="x")
+    with pytest.raises(FewshotError, match="distance='manhattan'"):
+        build_learner("protonet", encoder, "classification", distance="manhattan")
+
+
+def test_maml_needs_last_layer_names_or_another_mode():
+    class Plain(torch.nn.Module):
+        out_dim = 3
+
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Embedding(10, 3)
+
+        def forward(self, ids):
+            return self.lin(ids)
+
+    with pytest.raises(FewshotError, match="last_layer_names"):
+        build_learner("maml", Plain(), "regression")
+    learner = build_learner("maml", Plain(), "regression", adapt_encoder="all", inner_steps=1)
+    out = learner.fit_predict(np.arange(4), np.array([1.0, 2.0, 3.0, 4.0]), np.arange(4, 9))
+    assert out.shape == (5,) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name,kind", CASES)
+def test_fit_predict_leaves_the_learner_untouched(name, kind):
+    learner, tasks = make(name, kind)
+    learner.train()
+    before = {k: v.clone() for k, v in learner.state_dict().items()}
+    ep = RandomSampler(6).sample(tasks[0], 0)
+    out = learner.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+    chunked = learner.fit_predict(
+        ep.support_examples, ep.support_labels, ep.query_examples, chunk_size=3
+    )
+    assert out.shape == (len(ep.query_examples),) and out.dtype == np.float64
+    np.testing.assert_allclose(out, chunked, rtol=1e-5, atol=1e-6)
+    if kind == "classification":
+        assert ((out >= 0) & (out <= 1)).all()
+    assert learner.training
+    assert all(torch.equal(before[k], v) for k, v in learner.state_dict().items())
+    assert all(p.grad is None for p in learner.parameters())
+
+
+@pytest.mark.parametrize("name", [n for n, k in CASES if k == "regression"])
+def test_regression_is_shift_equivariant(name):
+    # Ratings are centred on the support mean inside the learner: shifting every rating by c
+    # shifts every prediction by c.
+    learner, tasks = make(name, "regression")
+    ep = RandomSampler(6).sample(tasks[0], 0)
+    out = learner.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+    shifted = learner.fit_predict(ep.support_examples, ep.support_labels + 2.0, ep.query_examples)
+    np.testing.assert_allclose(shifted, out + 2.0, rtol=1e-5, atol=1e-4)

@@ -1,0 +1,155 @@
+"""save_model / load_model: identical predictions after a round trip, clear errors otherwise."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fewshot_apps.core.encoders import TableEncoder
+from fewshot_apps.core.learners import LEARNERS, build_learner
+from fewshot_apps.core.persistence import (
+    load_model,
+    read_model_config,
+    register_encoder,
+    save_model,
+)
+from fewshot_apps.core.synthetic import PlantedProblem, quick_train
+from fewshot_apps.core.tasks import RandomSampler
+from fewshot_apps.errors import FewshotError
+
+torch.set_num_threads(1)
+
+CASES = [
+    (n, "regression" if "regression" in c.SUPPORTED_KINDS else "classification")
+    for n, c in sorted(LEARNERS.items())
+]
+
+
+def trained(name="protonet", kind="classification", hidden=8, **config):
+    torch.manual_seed(0)
+    problem = PlantedProblem.make(kind, n_examples=50, n_features=5, seed=0)
+    learner = build_learner(
+        name, TableEncoder(problem.features, hidden=hidden, out_dim=4, dropout=0.1), kind, **config
+    )
+    tasks = problem.tasks(4, examples_per_task=20, seed=1)
+    quick_train(learner, tasks, RandomSampler(6, n_query=6), steps=3, meta_batch_size=2)
+    return learner, tasks
+
+
+@pytest.mark.parametrize("name,kind", CASES)
+def test_save_load_predict_is_identical(tmp_path, name, kind):
+    learner, tasks = trained(name, kind)
+    save_model(learner, tmp_path, {"featurizer": {"bits": 5}})
+    loaded = load_model(tmp_path)
+    assert type(loaded) is type(learner) and loaded.kind == kind and not loaded.training
+    assert loaded.saved_config["featurizer"] == {"bits": 5}
+    assert loaded.saved_config["learner"]["config"] == learner.config.to_dict()
+    ep = RandomSampler(6).sample(tasks[0], 0)
+    expected = learner.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+    got = loaded.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+    assert np.array_equal(expected, got)
+
+
+def test_config_json_content(tmp_path):
+    learner, _ = trained("maml", "regression", inner_steps=2)
+    save_model(learner, tmp_path, {"vocabulary": ["a", "b"]})
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["learner"] == {
+        "name": "maml",
+        "kind": "regression",
+        "config": learner.config.to_dict(),
+    }
+    assert config["encoder"]["name"] == "table" and config["encoder"]["hidden"] == 8
+    assert config["vocabulary"] == ["a", "b"]
+    assert read_model_config(tmp_path / "model.pt") == config
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(FewshotError, match=r"config\.json: file not found"):
+        load_model(tmp_path)
+    learner, _ = trained()
+    save_model(learner, tmp_path)
+    (tmp_path / "model.pt").unlink()
+    with pytest.raises(FewshotError, match=r"model\.pt: file not found"):
+        load_model(tmp_path)
+
+
+def test_truncated_weights_are_a_clear_error(tmp_path):
+    learner, _ = trained()
+    save_model(learner, tmp_path)
+    data = (tmp_path / "model.pt").read_bytes()
+    (tmp_path / "model.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FewshotError, match=r"model\.pt: cannot be read: the file is truncated"):
+        load_model(tmp_path)
+
+
+def test_mismatched_weights_are_a_clear_error(tmp_path):
+    learner, _ = trained(hidden=8)
+    save_model(learner, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["encoder"]["hidden"] = 16
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(
+        FewshotError,
+        match=r"model\.pt: does not match the model described by .*config\.json.*encoder\.trunk\.0\.weight is \[8, 5\] in the file but \[16, 5\]",
+    ):
+        load_model(tmp_path)
+
+    other, _ = trained("attention")
+    torch.save(other.state_dict(), tmp_path / "model.pt")
+    config["encoder"]["hidden"] = 8
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(
+        FewshotError, match=r"model\.pt: does not match .*config\.json: unexpected gain, bias"
+    ):
+        load_model(tmp_path)
+
+
+def test_bad_config_is_a_clear_error(tmp_path):
+    learner, _ = trained()
+    save_model(learner, tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(FewshotError, match=r"config\.json: not valid JSON"):
+        load_model(tmp_path)
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {"learner": {"name": "protonet", "kind": "classification"}, "encoder": {"name": "nope"}}
+        )
+    )
+    with pytest.raises(FewshotError, match=r"config\.json: encoder 'nope' is not registered"):
+        load_model(tmp_path)
+
+
+def test_domain_encoder_factories(tmp_path):
+    # A large feature table is not stored; the domain rebuilds the encoder with its features.
+    torch.manual_seed(0)
+    features = torch.randn(30, 4)
+    learner = build_learner(
+        "anil", TableEncoder(features, hidden=8, out_dim=4, store_features=False), "regression"
+    )
+    save_model(learner, tmp_path)
+    assert "encoder.features" not in torch.load(tmp_path / "model.pt", weights_only=True)
+    with pytest.raises(FewshotError, match="saved without its feature table"):
+        load_model(tmp_path)
+    loaded = load_model(
+        tmp_path, build_encoder=lambda config: TableEncoder.from_config(config["encoder"], features)
+    )
+    ids, labels = np.arange(6), np.linspace(1, 5, 6)
+    assert np.array_equal(
+        loaded.fit_predict(ids, labels, np.arange(6, 30)),
+        learner.fit_predict(ids, labels, np.arange(6, 30)),
+    )
+
+    register_encoder(
+        "test-table-with-features",
+        lambda config: TableEncoder.from_config(config["encoder"], features),
+    )
+    save_model(
+        learner,
+        tmp_path,
+        {"encoder": {**learner.encoder.config(), "name": "test-table-with-features"}},
+    )
+    assert isinstance(load_model(tmp_path).encoder, TableEncoder)

@@ -1,0 +1,215 @@
+"""meta_train: resume reaches the same weights, early stopping, NaN handling, files written."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fewshot_apps.core.encoders import TableEncoder
+from fewshot_apps.core.learners import build_learner
+from fewshot_apps.core.persistence import load_model
+from fewshot_apps.core.synthetic import PlantedProblem
+from fewshot_apps.core.tasks import BalancedSampler
+from fewshot_apps.core.training import TrainConfig, episode_validator, meta_train, seed_everything
+from fewshot_apps.errors import FewshotError
+
+torch.set_num_threads(1)
+
+PROBLEM = PlantedProblem.make("classification", n_examples=80, n_features=6, seed=0)
+TRAIN = PROBLEM.tasks(8, examples_per_task=20, seed=1, prefix="train")
+VALID = PROBLEM.tasks(4, examples_per_task=20, seed=2, prefix="valid")
+SAMPLER = BalancedSampler(3, n_query=6)
+
+
+def learner(seed=0, name="attention", features=None):
+    # Dropout makes the run depend on the torch RNG, which a resume must restore.
+    seed_everything(seed)
+    encoder = TableEncoder(
+        PROBLEM.features if features is None else features, hidden=8, out_dim=4, dropout=0.2
+    )
+    return build_learner(name, encoder, "classification")
+
+
+def config(**changes):
+    base = dict(
+        steps=10, meta_batch_size=2, lr=1e-2, eval_every=3, checkpoint_every=5, seed=7, device="cpu"
+    )
+    return TrainConfig(**{**base, **changes})
+
+
+def run(out_dir, model, cfg, resume=False, valid_fn=None, **kwargs):
+    return meta_train(
+        model,
+        TRAIN,
+        VALID,
+        SAMPLER,
+        valid_fn,
+        cfg,
+        out_dir,
+        resume=resume,
+        progress=False,
+        **kwargs,
+    )
+
+
+def same_state(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def log_lines(out_dir):
+    return [json.loads(line) for line in (out_dir / "train_log.jsonl").read_text().splitlines()]
+
+
+def drop_timing(records):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def test_resume_after_an_interruption_reaches_the_same_weights(tmp_path):
+    validate = episode_validator(VALID, SAMPLER, seed=0)
+    straight = learner()
+    result = run(tmp_path / "a", straight, config(), valid_fn=validate)
+    assert result.steps_run == 10 and result.best_step is not None
+
+    class Interrupt(Exception):
+        pass
+
+    calls = []
+
+    def crashing(model):  # killed during the third validation (step 9), after the step-5 checkpoint
+        calls.append(1)
+        if len(calls) == 3:
+            raise Interrupt
+        return validate(model)
+
+    with pytest.raises(Interrupt):
+        run(tmp_path / "b", learner(), config(), valid_fn=crashing)
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["step"] == 5
+
+    resumed = learner(seed=123)  # other initial weights: everything must come from the checkpoint
+    again = run(tmp_path / "b", resumed, config(), resume=True, valid_fn=validate)
+    assert (again.steps_run, again.best_step, again.best_valid) == (
+        10,
+        result.best_step,
+        result.best_valid,
+    )
+    assert same_state(straight.state_dict(), resumed.state_dict())  # the selected (best) weights
+    last_a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    last_b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert same_state(last_a["learner"], last_b["learner"])  # the last weights
+    assert drop_timing(log_lines(tmp_path / "a")) == drop_timing(log_lines(tmp_path / "b"))
+
+
+def test_extending_a_finished_run_matches_a_longer_run(tmp_path):
+    long = learner()
+    run(tmp_path / "a", long, config(eval_every=5))
+    short = learner()
+    run(tmp_path / "b", short, config(steps=5, eval_every=5))
+    extended = learner(seed=99)
+    run(tmp_path / "b", extended, config(eval_every=5), resume=True)
+    assert same_state(long.state_dict(), extended.state_dict())
+
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path):
+    a, b, c = learner(), learner(), learner()
+    run(tmp_path / "a", a, config(steps=4))
+    run(tmp_path / "b", b, config(steps=4))
+    run(tmp_path / "c", c, config(steps=4, seed=8))
+    assert same_state(a.state_dict(), b.state_dict())
+    assert not same_state(a.state_dict(), c.state_dict())
+
+
+def test_files_written(tmp_path):
+    model = learner()
+    result = run(
+        tmp_path,
+        model,
+        config(steps=6),
+        extra_config={"dataset": "planted", "encoder": model.encoder.config()},
+    )
+    resolved = json.loads((tmp_path / "config.json").read_text())
+    assert resolved["learner"]["name"] == "attention" and resolved["dataset"] == "planted"
+    assert resolved["train"]["steps"] == 6 and resolved["sampler"] == {
+        "type": "BalancedSampler",
+        "k_shot": 3,
+        "n_query": 6,
+    }
+    lines = log_lines(tmp_path)
+    assert [r["step"] for r in lines] == list(range(1, 7))
+    assert all(np.isfinite(r["loss"]) for r in lines)
+    assert [r["step"] for r in lines if "valid" in r] == [3, 6]
+    assert result.best_valid == max(r["valid"] for r in lines if "valid" in r)
+    loaded = load_model(tmp_path)
+    ep = BalancedSampler(3).sample(VALID[0], 0)
+    assert np.array_equal(
+        loaded.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples),
+        model.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples),
+    )
+
+
+def test_early_stopping_and_model_selection(tmp_path):
+    scores = iter([0.9, 0.5, 0.4, 0.3, 0.2])
+    snapshots = []
+
+    def valid_fn(model):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scores)
+
+    model = learner()
+    result = run(tmp_path, model, config(steps=100, eval_every=2, patience=2), valid_fn=valid_fn)
+    assert result.stopped_early and result.steps_run == 6
+    assert (result.best_step, result.best_valid) == (2, 0.9)
+    assert same_state(model.state_dict(), snapshots[0])  # the best, not the last, weights
+
+
+def test_nan_loss_names_the_step_and_what_to_try(tmp_path):
+    features = PROBLEM.features.clone()
+    features[:] = float("nan")
+    with pytest.raises(
+        FewshotError, match=r"step 1: the meta-training loss is nan.*lower lr.*grad_clip"
+    ):
+        run(tmp_path, learner(features=features), config())
+
+
+def test_resume_needs_a_matching_checkpoint(tmp_path):
+    with pytest.raises(FewshotError, match="no checkpoint to resume from"):
+        run(tmp_path, learner(), config(), resume=True)
+    run(tmp_path, learner(), config(steps=5))
+    with pytest.raises(FewshotError, match=r"other settings \(lr 0.01 -> 0.1\)"):
+        run(tmp_path, learner(), config(lr=0.1), resume=True)
+
+
+def test_train_config_from_dict():
+    cfg = TrainConfig.from_dict(
+        {"steps": "50", "grad_clip": "none", "patience": "3", "device": "cpu"}
+    )
+    assert (cfg.steps, cfg.grad_clip, cfg.patience) == (50, None, 3)
+    with pytest.raises(FewshotError, match="unknown option"):
+        TrainConfig.from_dict({"step": 3})
+
+
+# Every device this machine has (CI: the CPU only; a GPU machine adds CUDA), never skipped.
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["protonet", "cnp", "maml", "lstm"])
+def test_trains_and_resumes_on_device(tmp_path, name, device):
+    model = learner(name=name)
+    result = run(tmp_path, model, config(steps=4, device=device))
+    assert result.steps_run == 4 and model.device.type == device
+    resumed = learner(name=name, seed=5)
+    run(tmp_path, resumed, config(steps=6, device=device), resume=True)
+    ep = BalancedSampler(3).sample(VALID[0], 0)
+    out = resumed.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+    assert np.isfinite(out).all()
+
+
+def test_resume_refuses_another_learner(tmp_path):
+    run(tmp_path, learner(), config(steps=5))
+    other = learner()
+    other.config.temperature = 0.5  # same shapes, other settings
+    with pytest.raises(FewshotError, match="checkpoint is of learner 'attention'"):
+        run(tmp_path, other, config(), resume=True)
