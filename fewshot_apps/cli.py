@@ -120,6 +120,24 @@ def cmd_mol_train(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from fewshot_apps.bench.runner import run_suite
+
+    learners = args.learners.split(",") if args.learners else None
+    summary = run_suite(args.suite, args.out, learners=learners, preset=args.preset,
+                        seeds=args.seeds, device=args.device or "auto",
+                        progress=not args.quiet)
+    if summary.empty:
+        print("no results")
+        return 1
+    main = summary[summary["item_split"].isin(["", "all"])]
+    cols = ["dataset", "learner", "family", "shots", "support_size", "metric", "mean",
+            "ci95_low", "ci95_high", "n_tasks", "train_seconds"]
+    print(main[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"\nwrote {args.out}/results.csv, summary.csv, report.md, report.html, run.json")
+    return 0
+
+
 def cmd_cache_info(args) -> int:
     root = cache_dir()
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
@@ -182,6 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=int, default=10)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_mol_train)
+
+    p = sub.add_parser("bench", help="run a benchmark suite and write its report")
+    p.add_argument("--suite", required=True, help="demo, tox21, muv, fsmol, "
+                   "movielens-latest-small, ... or a suite .toml")
+    p.add_argument("--learners", help="comma-separated subset of the suite's learners")
+    p.add_argument("--preset", default="fast", choices=["smoke", "fast", "full"])
+    p.add_argument("--seeds", type=int, help="number of evaluation seeds (default: the preset's)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
+    p.add_argument("--out", required=True, help="output folder (rerun to continue)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_bench)
 
     cache = sub.add_parser("cache", help="the cache of derived files").add_subparsers(
         dest="action", required=True

@@ -1,0 +1,292 @@
+"""Run a benchmark suite: train every learner on training tasks, score the test tasks.
+
+Writes to the output folder ``results.csv`` (one row per measurement), ``summary.csv``,
+``report.md``, ``report.html``, plots, ``run.json`` and ``models/<learner>/``. Rows are
+appended learner by learner, and a rerun with the same output folder continues after the
+learners already written, so long suites survive interruption.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fewshot_apps import __version__
+from fewshot_apps.bench.suites import FAMILIES, Suite, load_suites
+from fewshot_apps.core.evaluation import encoded_once, fsmol_protocol, k_shot_protocol
+from fewshot_apps.core.tasks import Task, derive_seed
+from fewshot_apps.core.training import resolve_device
+from fewshot_apps.errors import FewshotError
+from fewshot_apps.paths import data_dir as default_data_dir
+from fewshot_apps.sources import load_card
+
+RESULT_COLUMNS = ["suite", "dataset", "task", "learner", "family", "shots", "support_size",
+                  "item_split", "draw", "seed", "metric", "value"]
+SUMMARY_COLUMNS = ["suite", "dataset", "learner", "family", "shots", "support_size",
+                   "item_split", "metric", "mean", "std", "ci95_low", "ci95_high", "n_tasks",
+                   "n_draws", "train_seconds", "eval_seconds"]
+META_LEARNERS = {name for name, family in FAMILIES.items()
+                 if family in ("metric", "generator", "optimizer")}
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_data(name: str, data_dir=None, seed: int = 0):
+    card = load_card(name, data_dir)
+    card.require_present()
+    if card.domain == "molecules":
+        from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
+
+        return card.domain, load_molecule_dataset(card, progress=False)
+    from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
+
+    return card.domain, load_recsys_dataset(card, data_dir=data_dir, seed=seed)
+
+
+def limit_task(task: Task, limit: int | None, seed: int) -> Task:
+    """A smaller copy of a task (stratified, seeded) for smoke runs."""
+    if limit is None or len(task) <= limit:
+        return task
+    rng = np.random.default_rng(derive_seed(seed, "limit", task.name))
+    pos = np.flatnonzero(task.labels == 1)
+    neg = np.flatnonzero(task.labels != 1)
+    # Enough positives for a 10-shot support plus a query that has both classes.
+    n_pos = min(len(pos), max(round(limit * len(pos) / len(task)), 25))
+    n_neg = min(len(neg), max(limit - n_pos, 25))
+    keep = np.sort(np.concatenate([rng.choice(pos, n_pos, replace=False),
+                                   rng.choice(neg, n_neg, replace=False)]))
+    return task.subset(keep)
+
+
+# --------------------------------------------------------------------------- building models
+
+
+def _common_settings(suite: Suite, seed: int, device: str) -> dict:
+    return {**suite.preset.settings, "steps": suite.preset.steps, "seed": seed, "device": device}
+
+
+def build_molecule_model(suite: Suite, name: str, ds, out: Path, seed: int, device: str,
+                         progress: bool):
+    from fewshot_apps.domains.molecules.baselines import build_classic_baseline
+    from fewshot_apps.domains.molecules.training import (
+        _encoder_settings,
+        split_settings,
+        train_molecule_learner,
+    )
+
+    settings = _common_settings(suite, seed, device)
+    if suite.protocol == "fsmol":
+        settings["k_shot"] = suite.train_shots
+    if name in META_LEARNERS:
+        model, _ = train_molecule_learner(ds, name, out / "models" / name, settings,
+                                          progress=progress)
+        return model
+    if FAMILIES[name] == "transfer":
+        from fewshot_apps.core.baselines import build_transfer_baseline
+        from fewshot_apps.domains.molecules.encoder import MoleculeEncoder
+
+        _, _, encoder, _ = split_settings(settings)
+        torch.manual_seed(seed)
+        enc = MoleculeEncoder(ds.store, **_encoder_settings(encoder))
+        model = build_transfer_baseline(name, enc, "classification", seed=seed,
+                                        device=device)
+        ts = ds.task_set()
+        model.pretrain(ts.train, ts.valid, steps=suite.preset.pretrain_steps, progress=progress)
+        return model
+    return build_classic_baseline(name, ds.store, seed=seed)
+
+
+def build_recsys_model(suite: Suite, name: str, ds, out: Path, seed: int, device: str,
+                       progress: bool):
+    from fewshot_apps.domains.recsys.baselines import build_rec_baseline
+    from fewshot_apps.domains.recsys.training import (
+        _encoder_settings,
+        split_settings,
+        train_rec_learner,
+    )
+
+    settings = _common_settings(suite, seed, device)
+    if name in META_LEARNERS:
+        model, _ = train_rec_learner(ds, name, out / "models" / name, settings, progress=progress)
+        return model
+    if FAMILIES[name] == "transfer":
+        from fewshot_apps.core.baselines import build_transfer_baseline
+        from fewshot_apps.domains.recsys.encoder import ItemGraphEncoder
+
+        _, _, encoder, _ = split_settings(settings)
+        torch.manual_seed(seed)
+        enc = ItemGraphEncoder(ds.graph, **_encoder_settings(encoder))
+        model = build_transfer_baseline(name, enc, ds.taskset.kind, seed=seed, device=device)
+        model.pretrain(ds.taskset.train, ds.taskset.valid, steps=suite.preset.pretrain_steps,
+                       progress=progress)
+        return model
+    return build_rec_baseline(name, ds, seed=seed)
+
+
+# --------------------------------------------------------------------------- evaluating
+
+
+def evaluate_molecules(suite: Suite, model, ds, seeds: list[int]) -> tuple[pd.DataFrame, int]:
+    tasks = ds.task_set().test[: suite.preset.max_test_tasks]
+    tasks = [limit_task(t, suite.preset.query_limit, 0) for t in tasks]
+
+    def run():
+        if suite.protocol == "k-shot":
+            return k_shot_protocol(model, tasks, shots=suite.shots, draws=suite.preset.draws,
+                                   seeds=seeds)
+        return fsmol_protocol(model, tasks, sizes=suite.support_sizes, draws=suite.preset.draws,
+                              seeds=seeds)
+
+    if isinstance(model, torch.nn.Module) and hasattr(model, "encoder"):
+        with encoded_once(model, tasks):
+            results, skipped = run()
+    else:
+        results, skipped = run()
+    k_shot = suite.protocol == "k-shot"
+    out = pd.DataFrame({
+        "task": results["task"],
+        "shots": results["size"] if k_shot else pd.NA,
+        "support_size": results["size"] * 2 if k_shot else results["size"],
+        "item_split": pd.NA, "draw": results["draw"], "seed": results["seed"],
+        "metric": results["metric"], "value": results["value"],
+    })
+    return out, len(skipped)
+
+
+def evaluate_recsys(suite: Suite, model, ds, seeds: list[int]) -> tuple[pd.DataFrame, int]:
+    from fewshot_apps.domains.recsys.evaluation import evaluate_cold_start
+
+    if suite.preset.max_test_tasks is not None:
+        ds = copy.copy(ds)
+        ds.taskset = copy.copy(ds.taskset)
+        ds.taskset.test = ds.taskset.test[: suite.preset.max_test_tasks]
+    results, skipped = evaluate_cold_start(model, ds, split="test", seeds=tuple(seeds),
+                                           draws=suite.preset.draws)
+    out = results.assign(shots=pd.NA)[
+        ["task", "shots", "support_size", "item_split", "draw", "seed", "metric", "value"]
+    ]
+    return out, len(skipped)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _git_revision() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict:
+    import rdkit
+    import sklearn
+    import torch_geometric
+
+    return {"fewshot_apps": __version__, "torch": torch.__version__,
+            "torch_geometric": torch_geometric.__version__, "rdkit": rdkit.__version__,
+            "scikit_learn": sklearn.__version__, "pandas": pd.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info
+                        if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    if torch.cuda.is_available():
+        text += f"; GPU {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def run_suite(
+    suite: str,
+    out: str | Path,
+    learners: list[str] | None = None,
+    preset: str = "fast",
+    seeds: int | None = None,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run ``suite`` (a name in ``benchmarks/`` or a ``.toml`` path) and write its outputs to
+    ``out``; returns the summary DataFrame. ``seeds`` overrides the preset's number of
+    evaluation seeds; ``learners`` restricts the suite's learner list."""
+    from tqdm.auto import tqdm
+
+    from fewshot_apps.bench.report import summarize, write_reports
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = str(resolve_device(device))
+    parts = load_suites(suite, preset)
+    results_path = out / "results.csv"
+    timings_path = out / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    done = set()
+    if results_path.exists():
+        previous = pd.read_csv(results_path)
+        done = set(zip(previous["suite"], previous["dataset"], previous["learner"]))
+    resolved = []
+    for part in parts:
+        names = learners or part.learners
+        unknown = [n for n in names if n not in FAMILIES]
+        if unknown:
+            raise FewshotError(f"unknown learners {unknown}; known: {', '.join(FAMILIES)}")
+        eval_seeds = part.preset.seeds if seeds is None else list(range(seeds))
+        resolved.append({"suite": part.name, "dataset": part.dataset, "protocol": part.protocol,
+                         "learners": names, "preset": preset, "budget": part.preset.__dict__,
+                         "shots": part.shots, "support_sizes": part.support_sizes,
+                         "eval_seeds": eval_seeds, "source": part.source})
+        todo = [n for n in names if (part.name, part.dataset, n) not in done]
+        if not todo:
+            continue
+        domain, ds = load_data(part.dataset, data_dir)
+        bar = tqdm(todo, desc=f"{part.name}/{part.dataset}", disable=not progress)
+        for name in bar:
+            bar.set_postfix_str(name)
+            if domain == "recsys" and name in ("protonet", "rf", "knn", "logreg"):
+                raise FewshotError(f"learner {name!r} does not apply to rating data ({part.dataset})")
+            build = build_molecule_model if domain == "molecules" else build_recsys_model
+            evaluate = evaluate_molecules if domain == "molecules" else evaluate_recsys
+            t0 = time.perf_counter()
+            model = build(part, name, ds, out, eval_seeds[0], device, progress=False)
+            train_seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            rows, skipped = evaluate(part, model, ds, eval_seeds)
+            eval_seconds = time.perf_counter() - t0
+            rows.insert(0, "suite", part.name)
+            rows.insert(1, "dataset", part.dataset)
+            rows.insert(3, "learner", name)
+            rows.insert(4, "family", FAMILIES[name])
+            rows[RESULT_COLUMNS].to_csv(results_path, mode="a", index=False,
+                                        header=not results_path.exists())
+            timings[f"{part.name}|{part.dataset}|{name}"] = {
+                "train_seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds, 2),
+                "skipped_draws": skipped}
+            timings_path.write_text(json.dumps(timings, indent=1))
+    results = pd.read_csv(results_path) if results_path.exists() else pd.DataFrame(columns=RESULT_COLUMNS)
+    summary = summarize(results, timings)
+    summary.to_csv(out / "summary.csv", index=False)
+    run_info = {"suite": suite, "preset": preset, "device": device, "machine": machine(),
+                "threads": torch.get_num_threads(), "git_revision": _git_revision(),
+                "versions": _versions(), "parts": resolved,
+                "data_dir": str(default_data_dir(data_dir))}
+    (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
+    write_reports(out, results, summary, parts, run_info, data_dir)
+    return summary
