@@ -120,6 +120,27 @@ def cmd_mol_train(args) -> int:
     return 0
 
 
+def cmd_rec_train(args) -> int:
+    from fewshot_apps.core.evaluation import encoded_once
+    from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
+    from fewshot_apps.domains.recsys.training import rating_errors, train_rec_learner
+
+    settings = read_settings(args.config, args.set)
+    if args.device:
+        settings["device"] = args.device
+    ds = load_recsys_dataset(args.dataset)
+    learner, result = train_rec_learner(
+        ds, args.learner, args.out, settings, resume=args.resume, progress=not args.quiet
+    )
+    print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, best validation "
+          f"-RMSE {result.best_valid} at step {result.best_step}; model in {args.out}")
+    if args.evaluate:
+        with encoded_once(learner, ds.taskset.test):
+            errors = rating_errors(learner, ds)
+        print(errors.groupby("size")[["mae", "rmse"]].mean().to_string())
+    return 0
+
+
 def cmd_bench(args) -> int:
     from fewshot_apps.bench.runner import run_suite
 
@@ -200,6 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=int, default=10)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_mol_train)
+
+    rec = sub.add_parser("rec", help="cold-start recommendation").add_subparsers(
+        dest="action", required=True
+    )
+    p = rec.add_parser("train", help="meta-train a learner on cold-start users")
+    p.add_argument("--dataset", required=True, help="card name or card.toml")
+    p.add_argument("--learner", required=True,
+                   help="attention, cnp, hypernet, maml, anil, metasgd, lstm")
+    p.add_argument("--config", help="TOML file of settings ([train], [encoder], [learner])")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    p.add_argument("--out", required=True, help="run directory (model, config, log)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--evaluate", action="store_true",
+                   help="then report MAE / RMSE on test users per support size")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_rec_train)
 
     p = sub.add_parser("bench", help="run a benchmark suite and write its report")
     p.add_argument("--suite", required=True, help="demo, tox21, muv, fsmol, "

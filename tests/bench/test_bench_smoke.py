@@ -1,0 +1,74 @@
+"""A smoke-preset benchmark end to end: the outputs exist with exactly the promised columns."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from fewshot_apps.bench.runner import RESULT_COLUMNS, SUMMARY_COLUMNS, run_suite
+from fewshot_apps.bench.suites import FAMILIES, load_suites, suite_names
+from fewshot_apps.errors import CardError
+
+METRICS = {"delta_auprc", "auprc", "roc_auc", "mae", "rmse", "ndcg@5", "precision@5",
+           "recall@10", "ndcg@10"}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    summary = run_suite("demo", out, preset="smoke", device="cpu", progress=False)
+    return out, summary
+
+
+def test_outputs_and_columns(demo_run):
+    out, summary = demo_run
+    for name in ("results.csv", "summary.csv", "report.md", "report.html", "run.json"):
+        assert (out / name).exists(), name
+    results = pd.read_csv(out / "results.csv")
+    assert list(results.columns) == RESULT_COLUMNS
+    assert list(pd.read_csv(out / "summary.csv").columns) == SUMMARY_COLUMNS
+    assert set(results["metric"]) <= METRICS
+    assert set(results["family"]) <= {"metric", "generator", "optimizer", "transfer", "classic"}
+    assert {"tox21", "movielens-latest-small"} == set(results["dataset"])
+    tox = results[results["dataset"] == "tox21"]
+    assert set(tox["shots"]) == {10} and set(tox["support_size"]) == {20}
+    rec = results[results["dataset"] == "movielens-latest-small"]
+    assert set(rec["item_split"]) >= {"all"} and rec["shots"].isna().all()
+    assert results["value"].notna().all()
+
+
+def test_reports_are_self_contained(demo_run):
+    out, _ = demo_run
+    page = (out / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page
+    assert "data:image/png;base64," in page
+    run = json.loads((out / "run.json").read_text())
+    assert run["versions"]["torch"] and run["preset"] == "smoke"
+
+
+def test_models_saved_and_loadable(demo_run):
+    from fewshot_apps.core.persistence import load_model
+
+    out, _ = demo_run
+    for learner in ("protonet", "cnp", "maml"):
+        model = load_model(out / "models" / learner)
+        assert model.kind == "classification"
+
+
+def test_rerun_continues_without_recomputing(demo_run):
+    out, _ = demo_run
+    before = (out / "results.csv").read_text()
+    run_suite("demo", out, preset="smoke", device="cpu", progress=False)
+    assert (out / "results.csv").read_text() == before
+
+
+def test_suites_parse():
+    names = suite_names()
+    assert {"demo", "tox21", "muv", "fsmol", "sider", "toxcast", "movielens-latest-small",
+            "movielens-100k", "movielens-1m"} <= set(names)
+    for name in names:
+        for preset in ("smoke", "fast", "full"):
+            for suite in load_suites(name, preset):
+                assert set(suite.learners) <= set(FAMILIES)
+    with pytest.raises(CardError, match="unknown preset"):
+        load_suites("tox21", "huge")

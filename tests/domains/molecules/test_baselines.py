@@ -1,0 +1,118 @@
+"""Classic ECFP baselines (rf, knn, logreg) learn a planted property of real molecules."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from rdkit import Chem, DataStructs
+from rdkit.Chem import rdFingerprintGenerator
+
+from fewshot_apps.core.metrics import roc_auc
+from fewshot_apps.core.tasks import StratifiedSampler, Task, derive_seed
+from fewshot_apps.domains.molecules.baselines import (
+    CLASSIC_BASELINES,
+    build_classic_baseline,
+    tanimoto,
+)
+from fewshot_apps.domains.molecules.featurizer import featurize_smiles
+from fewshot_apps.domains.molecules.store import MoleculeStore
+from fewshot_apps.errors import FewshotError
+
+torch.set_num_threads(1)
+
+# Small molecules built from a core and two substituents; the label is "contains nitrogen",
+# which only some substituents bring, so ECFP bits around N atoms carry the signal.
+CORES = ["c1ccc({a})cc1{b}", "C({a})CC{b}", "C1CC({a})CCC1{b}", "c1ccc({a})s1"]
+WITH_N = ["N", "C#N", "C(=O)N", "NC", "c1ccncc1", "[N+](=O)[O-]"]
+WITHOUT_N = ["O", "Cl", "F", "C", "OC", "C(=O)O", "S", "Br", "C(F)(F)F", "CC"]
+
+
+@pytest.fixture(scope="module")
+def molecules():
+    smiles, labels = [], []
+    subs = WITH_N + WITHOUT_N
+    for core, a, b in itertools.product(CORES, subs, ["", "C", "O"]):
+        smi = core.format(a=a, b=b) if "{b}" in core else core.format(a=a)
+        smiles.append(smi)
+        labels.append(float(a in WITH_N))
+    feats = featurize_smiles(smiles)
+    keep = np.array([i for i, e in enumerate(feats["errors"]) if not e])
+    store = MoleculeStore.from_featurized(feats, keep)
+    labels = np.array(labels, dtype=np.float32)[keep]
+    return store, Task("has-nitrogen", np.arange(len(keep)), labels)
+
+
+def _mean_auc(model, task: Task, size: int = 16, draws: int = 5) -> float:
+    aucs = []
+    for d in range(draws):
+        ep = StratifiedSampler(size).sample(task, derive_seed("molecule-baselines", d))
+        scores = model.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+        assert scores.shape == (len(ep.query_examples),) and scores.dtype == np.float64
+        assert ((scores >= 0) & (scores <= 1)).all()
+        aucs.append(roc_auc(ep.query_labels, scores))
+    return float(np.mean(aucs))
+
+
+@pytest.mark.parametrize("name", sorted(CLASSIC_BASELINES))
+def test_baseline_beats_chance_on_real_molecules(name, molecules):
+    store, task = molecules
+    settings = {"n_estimators": 100} if name == "rf" else {}
+    model = build_classic_baseline(name, store, seed=0, **settings)
+    assert model.name == name and model.family == "classic"
+    assert _mean_auc(model, task) >= 0.8
+
+
+def test_rf_default_settings_are_documented(molecules):
+    store, _ = molecules
+    model = build_classic_baseline("rf", store)
+    assert model.describe()["settings"]["n_estimators"] == 500
+    assert build_classic_baseline("knn", store).describe()["settings"] == {"k": 5}
+    assert build_classic_baseline("logreg", store).describe()["settings"]["C"] == 0.1
+
+
+def test_seed_makes_rf_repeatable(molecules):
+    store, task = molecules
+    ep = StratifiedSampler(16).sample(task, 0)
+    args = (ep.support_examples, ep.support_labels, ep.query_examples)
+    a = build_classic_baseline("rf", store, seed=1, n_estimators=50).fit_predict(*args)
+    b = build_classic_baseline("rf", store, seed=1, n_estimators=50).fit_predict(*args)
+    c = build_classic_baseline("rf", store, seed=2, n_estimators=50).fit_predict(*args)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_tanimoto_matches_rdkit(molecules):
+    store, _ = molecules
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    fps = [gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in store.smiles[:6]]
+    expected = np.array([DataStructs.BulkTanimotoSimilarity(f, fps) for f in fps])
+    bits = store.fingerprints(np.arange(6)).numpy()
+    np.testing.assert_allclose(tanimoto(bits, bits), expected, rtol=1e-6)
+    assert tanimoto(np.zeros((1, 8)), np.zeros((2, 8))).tolist() == [[0.0, 0.0]]
+
+
+def test_knn_weights_neighbours_by_similarity():
+    # fake 4-bit fingerprints from a callable returning a tensor
+    table = torch.tensor([[1, 1, 0, 0], [0, 0, 1, 1], [1, 1, 1, 0], [1, 0, 0, 0]], dtype=torch.float32)
+    knn = build_classic_baseline("knn", lambda ids: table[torch.as_tensor(ids)], k=2)
+    out = knn.fit_predict([0, 1], [1.0, 0.0], [2, 3])
+    # query 2: sim 2/3 to the positive, 1/4 to the negative -> (2/3) / (2/3 + 1/4)
+    assert out[0] == pytest.approx((2 / 3) / (2 / 3 + 1 / 4))
+    assert out[1] == pytest.approx(1.0)  # only the positive shares a bit
+
+
+def test_one_class_support_and_bad_inputs(molecules):
+    store, _ = molecules
+    for name in CLASSIC_BASELINES:
+        model = build_classic_baseline(name, store, **({"n_estimators": 5} if name == "rf" else {}))
+        np.testing.assert_array_equal(model.fit_predict([0, 1], [1, 1], [2, 3, 4]), np.ones(3))
+        assert model.fit_predict([0, 1], [0, 1], []).shape == (0,)
+        with pytest.raises(FewshotError, match="0/1"):
+            model.fit_predict([0, 1], [0.5, 2.0], [2])
+    with pytest.raises(FewshotError, match="unknown classic baseline"):
+        build_classic_baseline("svm", store)
+    with pytest.raises(FewshotError, match="n_trees"):
+        build_classic_baseline("rf", store, n_trees=3)
