@@ -75,7 +75,7 @@ def _common_settings(suite: Suite, seed: int, device: str) -> dict:
     return {**suite.preset.settings, "steps": suite.preset.steps, "seed": seed, "device": device}
 
 
-def build_molecule_model(suite: Suite, name: str, ds, out: Path, seed: int, device: str,
+def build_molecule_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, device: str,
                          progress: bool):
     from fewshot_apps.domains.molecules.baselines import build_classic_baseline
     from fewshot_apps.domains.molecules.training import (
@@ -88,7 +88,7 @@ def build_molecule_model(suite: Suite, name: str, ds, out: Path, seed: int, devi
     if suite.protocol == "fsmol":
         settings["k_shot"] = suite.train_shots
     if name in META_LEARNERS:
-        model, _ = train_molecule_learner(ds, name, out / "models" / name, settings,
+        model, _ = train_molecule_learner(ds, name, model_dir, settings,
                                           progress=progress)
         return model
     if FAMILIES[name] == "transfer":
@@ -106,7 +106,7 @@ def build_molecule_model(suite: Suite, name: str, ds, out: Path, seed: int, devi
     return build_classic_baseline(name, ds.store, seed=seed)
 
 
-def build_recsys_model(suite: Suite, name: str, ds, out: Path, seed: int, device: str,
+def build_recsys_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, device: str,
                        progress: bool):
     from fewshot_apps.domains.recsys.baselines import build_rec_baseline
     from fewshot_apps.domains.recsys.training import (
@@ -117,7 +117,7 @@ def build_recsys_model(suite: Suite, name: str, ds, out: Path, seed: int, device
 
     settings = _common_settings(suite, seed, device)
     if name in META_LEARNERS:
-        model, _ = train_rec_learner(ds, name, out / "models" / name, settings, progress=progress)
+        model, _ = train_rec_learner(ds, name, model_dir, settings, progress=progress)
         return model
     if FAMILIES[name] == "transfer":
         from fewshot_apps.core.baselines import build_transfer_baseline
@@ -263,9 +263,11 @@ def run_suite(
             if domain == "recsys" and name in ("protonet", "rf", "knn", "logreg"):
                 raise FewshotError(f"learner {name!r} does not apply to rating data ({part.dataset})")
             build = build_molecule_model if domain == "molecules" else build_recsys_model
+            # models/<learner>/; a composite suite (demo) keeps one folder per data set.
+            model_dir = out / "models" / (name if len(parts) == 1 else f"{part.dataset}/{name}")
             evaluate = evaluate_molecules if domain == "molecules" else evaluate_recsys
             t0 = time.perf_counter()
-            model = build(part, name, ds, out, eval_seeds[0], device, progress=False)
+            model = build(part, name, ds, model_dir, eval_seeds[0], device, progress=False)
             train_seconds = time.perf_counter() - t0
             t0 = time.perf_counter()
             rows, skipped = evaluate(part, model, ds, eval_seeds)

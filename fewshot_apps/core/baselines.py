@@ -366,8 +366,7 @@ class TransferBaseline(nn.Module):
         """Pre-train the encoder on all ``train_tasks`` at once (see the module docstring).
 
         Args:
-            train_tasks: the training tasks; each gets its own output (classification) or
-                offset (regression).
+            train_tasks: the training tasks; each gets its own linear output.
             valid_tasks: validation tasks (never test tasks): when given (or ``valid_fn``),
                 the weights of the best validation score are kept.
             steps: optimizer steps (default ``config.steps``).
@@ -400,8 +399,13 @@ class TransferBaseline(nn.Module):
 
         devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            # A forked RNG: the run is fixed by the seed and leaves the caller's RNG alone.
-            torch.manual_seed(derive_seed(self.seed, "pretrain"))
+            # A forked RNG: the run is fixed by the seed and leaves the caller's RNG alone
+            # (only the generators that fork_rng restores are seeded).
+            run_seed = derive_seed(self.seed, "pretrain")
+            torch.default_generator.manual_seed(run_seed)
+            if device.type == "cuda":
+                with torch.cuda.device(device):
+                    torch.cuda.manual_seed(run_seed)
             self.multitask_head = MultitaskHead(self.embed_dim, len(train_tasks))
             self.to(device)
             params = [p for p in self.parameters() if p.requires_grad]

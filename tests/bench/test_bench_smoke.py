@@ -51,8 +51,10 @@ def test_models_saved_and_loadable(demo_run):
 
     out, _ = demo_run
     for learner in ("protonet", "cnp", "maml"):
-        model = load_model(out / "models" / learner)
-        assert model.kind == "classification"
+        assert load_model(out / "models" / "tox21" / learner).kind == "classification"
+    for learner in ("cnp", "maml"):
+        model = load_model(out / "models" / "movielens-latest-small" / learner)
+        assert model.kind == "regression"
 
 
 def test_rerun_continues_without_recomputing(demo_run):

@@ -1,0 +1,251 @@
+"""The cold-start protocol: per-episode rating and ranking metrics of a recommendation model.
+
+A *model* is anything with ``fit_predict(support_item_ids [s], support_ratings [s],
+query_item_ids [q]) -> [q]`` predicted ratings (the classic baselines of
+:mod:`~fewshot_apps.domains.recsys.baselines`, meta-learners, transfer baselines). Episodes
+come from :meth:`RecsysDataset.evaluation_episodes` (seed ``s``, draw ``d`` of user ``t`` at
+support size ``k`` uses ``derive_seed(s, t, k, d)``), so every model sees the same supports.
+
+Per episode the model is called **once**, with the query = every *candidate* item (the whole
+item vocabulary minus the support items); the 10-item query is looked up in those scores.
+That assumes a model scores each query item on its own (true of the baselines and, in eval
+mode, of the learners), which is what makes ranking ~10k items per episode cheap.
+
+Metrics (``metric`` column):
+
+* on the 10 query ratings: ``mae``, ``rmse``; ``ndcg@5`` with graded gain ``2**rating - 1``
+  and ``precision@5`` (relevant: rating >= the relevance threshold) ranking those items;
+* all-item ranking: ``recall@10`` and ``ndcg@10`` (binary gain) ranking every candidate,
+  where the relevant items are the user's held-out ratings (all non-support ratings) >= the
+  threshold and every item the user did not rate counts as irrelevant.
+
+Each metric is reported for ``item_split`` ``"all"``, ``"existing"`` and ``"new"`` (new
+items per ``dataset.new_items``): for the latter two, the query, the candidates and the
+relevant items are restricted to that kind of item.
+
+What is skipped (one row of ``skipped`` per episode, item split and metric, with a reason):
+
+* a restricted query or candidate set that is empty (e.g. no new item in the query);
+* the binary ranking metrics (``precision@5``, ``recall@10``, ``ndcg@10``) when there is
+  nothing relevant to find: no relevant held-out item (all-item metrics), no relevant query
+  item (``precision@5``: every model would score 0 there, which only dilutes the mean);
+* a (user, support size) the sampler cannot serve (too few ratings): ``item_split`` and
+  ``metric`` ``"*"`` (cannot happen with ``min_eval_ratings >= max support + n_query``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fewshot_apps.core.evaluation import encoded_once
+from fewshot_apps.core.metrics import mae, ndcg_at_k, precision_at_k, recall_at_k, rmse
+from fewshot_apps.core.tasks import Episode, Task
+from fewshot_apps.errors import FewshotError
+
+__all__ = [
+    "ALL_ITEM_METRICS",
+    "ITEM_SPLITS",
+    "QUERY_METRICS",
+    "RESULT_COLUMNS",
+    "SKIPPED_COLUMNS",
+    "candidate_items",
+    "episode_metrics",
+    "evaluate_cold_start",
+    "summarize_cold_start",
+]
+
+RESULT_COLUMNS = ["task", "support_size", "item_split", "seed", "draw", "metric", "value"]
+SKIPPED_COLUMNS = ["task", "support_size", "item_split", "seed", "draw", "metric", "reason"]
+ITEM_SPLITS = ("all", "existing", "new")
+QUERY_METRICS = ("mae", "rmse", "ndcg@5", "precision@5")
+ALL_ITEM_METRICS = ("recall@10", "ndcg@10")
+
+
+def candidate_items(n_items: int, support_ids: np.ndarray) -> np.ndarray:
+    """int64 ``[n_items - |support|]``, sorted: every item index except the support's."""
+    keep = np.ones(n_items, dtype=bool)
+    keep[np.asarray(support_ids, dtype=np.int64)] = False
+    return np.flatnonzero(keep)
+
+
+def _kind_mask(new: np.ndarray, item_split: str) -> np.ndarray:
+    """bool mask of the items of one ``item_split`` given their new-item flags."""
+    if item_split == "all":
+        return np.ones(len(new), dtype=bool)
+    return new if item_split == "new" else ~new
+
+
+def episode_metrics(
+    episode: Episode,
+    candidates: np.ndarray,
+    scores: np.ndarray,
+    new_item_mask: np.ndarray,
+    item_splits: Sequence[str] = ITEM_SPLITS,
+) -> tuple[list[tuple[str, str, float]], list[tuple[str, str, str]]]:
+    """The protocol's metrics of one episode from the model's scores of every candidate.
+
+    Args:
+        episode: a cold-start episode with the extras of
+            :mod:`~fewshot_apps.domains.recsys.episodes` (``heldout_examples``,
+            ``heldout_relevant``, ``query_relevant``, ``query_gain``, ``query_new_item``).
+        candidates: int64 ``[c]`` sorted item indices, none in the support
+            (:func:`candidate_items`).
+        scores: float ``[c]`` predicted ratings of ``candidates``.
+        new_item_mask: bool ``[n_items]``: the data set's new items.
+
+    Returns:
+        ``(values, skipped)``: ``(item_split, metric, value)`` and ``(item_split, metric,
+        reason)`` tuples.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != candidates.shape:
+        raise FewshotError(f"{len(candidates)} candidates but scores of shape {scores.shape}")
+    if np.isin(episode.support_examples, candidates).any():
+        raise FewshotError(f"user {episode.task!r}: a support item is among the candidates")
+    x = episode.extras
+    query = episode.query_examples
+    pos = np.searchsorted(candidates, query)
+    if (pos >= len(candidates)).any() or (candidates[np.minimum(pos, len(candidates) - 1)] != query).any():
+        raise FewshotError(f"user {episode.task!r}: a query item is not among the candidates")
+    query_scores = scores[pos]
+    query_labels = episode.query_labels.astype(np.float64)
+    query_new = np.asarray(x.get("query_new_item", new_item_mask[query]), dtype=bool)
+    query_relevant = np.asarray(x["query_relevant"], dtype=bool)
+    query_gain = np.asarray(x["query_gain"], dtype=np.float64)
+    heldout = np.asarray(x["heldout_examples"], dtype=np.int64)
+    relevant_items = heldout[np.asarray(x["heldout_relevant"], dtype=bool)]
+    # 0/1 over all candidates: a held-out relevant item; unrated items count as irrelevant.
+    candidate_relevant = np.isin(candidates, relevant_items).astype(np.float64)
+    candidate_new = np.asarray(new_item_mask, dtype=bool)[candidates]
+
+    values: list[tuple[str, str, float]] = []
+    skipped: list[tuple[str, str, str]] = []
+    for split in item_splits:
+        q = _kind_mask(query_new, split)
+        if not q.any():
+            skipped += [(split, m, f"no {split} item in the query") for m in QUERY_METRICS]
+        else:
+            y, s = query_labels[q], query_scores[q]
+            values += [(split, "mae", mae(y, s)), (split, "rmse", rmse(y, s))]
+            ndcg = ndcg_at_k(query_gain[q], s, k=5)
+            if np.isnan(ndcg):
+                skipped.append((split, "ndcg@5", "no query item with a positive gain"))
+            else:
+                values.append((split, "ndcg@5", ndcg))
+            if query_relevant[q].any():
+                values.append((split, "precision@5", precision_at_k(query_relevant[q], s, k=5)))
+            else:
+                skipped.append((split, "precision@5", "no relevant query item"))
+        c = _kind_mask(candidate_new, split)
+        if not c.any():
+            skipped += [(split, m, f"no {split} candidate item") for m in ALL_ITEM_METRICS]
+        elif not candidate_relevant[c].any():
+            skipped += [(split, m, "no relevant held-out item") for m in ALL_ITEM_METRICS]
+        else:
+            rel, s = candidate_relevant[c], scores[c]
+            values += [(split, "recall@10", recall_at_k(rel, s, k=10)),
+                       (split, "ndcg@10", ndcg_at_k(rel, s, k=10))]
+    return values, skipped
+
+
+def _scores(model, episode: Episode, candidates: np.ndarray) -> np.ndarray:
+    out = model.fit_predict(episode.support_examples, episode.support_labels, candidates)
+    if isinstance(out, torch.Tensor):
+        out = out.detach().cpu().numpy()
+    out = np.asarray(out, dtype=np.float64).reshape(-1)
+    if len(out) != len(candidates):
+        raise FewshotError(
+            f"{getattr(model, 'name', type(model).__name__)}: fit_predict returned {len(out)} "
+            f"scores for {len(candidates)} query items"
+        )
+    if not np.isfinite(out).all():
+        raise FewshotError(
+            f"{getattr(model, 'name', type(model).__name__)}: non-finite scores for user "
+            f"{episode.task!r} (did the model diverge?)"
+        )
+    return out
+
+
+def _encode_once(model, n_items: int, enabled: bool):
+    """``encoded_once`` over every item for a learner with an encoder, else a no-op."""
+    if enabled and isinstance(model, torch.nn.Module) and hasattr(model, "encoder"):
+        every_item = Task("all-items", np.arange(n_items), np.zeros(n_items, dtype=np.float32))
+        return encoded_once(model, [every_item])
+    return contextlib.nullcontext(model)
+
+
+def evaluate_cold_start(
+    model,
+    dataset,
+    split: str = "test",
+    seeds: Sequence[int] = (0,),
+    draws: int = 1,
+    progress: bool = False,
+    *,
+    encode_once: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score ``model`` on every evaluation episode of ``split`` users.
+
+    Args:
+        model: ``fit_predict(support_ids, support_ratings, query_ids) -> [q]`` predicted
+            ratings (item-vocabulary indices).
+        dataset: a :class:`~fewshot_apps.domains.recsys.dataset.RecsysDataset`.
+        split: ``"valid"`` (model selection) or ``"test"``.
+        seeds, draws: episode seeds and draws per (user, support size, seed).
+        encode_once: a ``torch.nn.Module`` with an ``encoder`` is wrapped in
+            :func:`~fewshot_apps.core.evaluation.encoded_once` over every item, so its
+            encoder runs once for the whole evaluation (eval mode, restored afterwards).
+
+    Returns:
+        ``(results, skipped)``: ``results`` one row per episode, item split and metric
+        (``RESULT_COLUMNS``); ``skipped`` one row per metric not computed, with the reason
+        (``SKIPPED_COLUMNS``).
+    """
+    from tqdm.auto import tqdm
+
+    n_items = len(dataset.item_vocab)
+    new_mask = np.asarray(dataset.new_items.mask, dtype=bool)
+    tasks = dataset.taskset.split(split)
+    sizes = list(dataset.samplers())
+    work = [(seed, ep) for seed in seeds
+            for ep in dataset.evaluation_episodes(split, seed=seed, n_draws=draws)]
+    rows, skipped = [], []
+    with _encode_once(model, n_items, encode_once) as m:
+        for seed, ep in tqdm(work, desc=f"cold start ({split})", disable=not progress):
+            key = (ep.task, ep.extras.get("k", ep.support_size), seed, ep.extras.get("draw", 0))
+            candidates = candidate_items(n_items, ep.support_examples)
+            values, missing = episode_metrics(ep, candidates, _scores(m, ep, candidates), new_mask)
+            rows += [(key[0], key[1], s, key[2], key[3], metric, v) for s, metric, v in values]
+            skipped += [(key[0], key[1], s, key[2], key[3], metric, why) for s, metric, why in missing]
+    # Episodes the sampler could not draw (a user too small for a support size).
+    drawn = {(e.task, e.extras.get("k", e.support_size), seed) for seed, e in work}
+    for seed in seeds:
+        for k in sizes:
+            for task in tasks:
+                if (task.name, k, seed) not in drawn:
+                    skipped += [(task.name, k, "*", seed, d, "*", "too few ratings for this support size")
+                                for d in range(draws)]
+    return (pd.DataFrame(rows, columns=RESULT_COLUMNS),
+            pd.DataFrame(skipped, columns=SKIPPED_COLUMNS))
+
+
+def summarize_cold_start(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean per user over seeds and draws, then ``mean`` / ``std`` / ``n_users`` over users,
+    per ``support_size``, ``item_split`` and ``metric`` (item splits and metrics in the
+    protocol's order)."""
+    keys = ["support_size", "item_split", "metric"]
+    per_user = results.groupby([*keys, "task"], sort=False)["value"].mean().reset_index()
+    out = (per_user.groupby(keys, sort=False)["value"]
+           .agg(mean="mean", std="std", n_users="size").reset_index())
+    split_order = {s: i for i, s in enumerate(ITEM_SPLITS)}
+    metric_order = {m: i for i, m in enumerate(QUERY_METRICS + ALL_ITEM_METRICS)}
+    out = out.assign(_s=out["item_split"].map(split_order).fillna(len(split_order)),
+                     _m=out["metric"].map(metric_order).fillna(len(metric_order)))
+    out = out.sort_values(["support_size", "_s", "_m"], kind="stable")
+    return out.drop(columns=["_s", "_m"]).reset_index(drop=True)
