@@ -17,10 +17,23 @@ Files in ``out_dir``:
 * ``checkpoint.pt``: weights, optimizer and RNG states, best weights and early-stopping state
   every ``checkpoint_every`` steps; ``resume=True`` continues from it and reaches the same
   weights as an uninterrupted run (on the same device).
+
+Data-parallel runs (:mod:`fewshot_apps.core.distributed`): under ``torchrun`` (``WORLD_SIZE >
+1``; ``meta_train`` then initializes the process group itself, NCCL on CUDA with one GPU per
+process, ``cuda:LOCAL_RANK``, gloo on the CPU) or with a process group the caller initialized,
+every rank draws the same global meta-batch of ``meta_batch_size`` episodes, computes the loss
+of its contiguous share of them, and the summed gradients are all-reduced and divided by the
+global count, so each step equals the single-process step on the whole meta-batch (up to
+rounding; not with dropout or BatchNorm statistics in the encoder, which see each rank's
+share). Rank 0 alone validates (the score is broadcast, so every rank makes the same
+model-selection and early-stopping decisions) and writes ``config.json``, the log, the
+checkpoints (with every rank's RNG state) and the model; on resume rank 0 reads the checkpoint
+and broadcasts it (no shared file system needed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -35,6 +48,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from fewshot_apps.core import distributed
 from fewshot_apps.core.config import config_from_dict
 from fewshot_apps.core.learners.base import EpisodeBatch, MetaLearner
 from fewshot_apps.core.persistence import model_config, save_model, write_config
@@ -62,7 +76,8 @@ class TrainConfig:
     checkpoint_every: write ``checkpoint.pt`` every this many steps (and at the end).
     patience: stop after this many evaluations without improvement (None: never).
     seed: fixes the episodes, dropout and everything random in the run (on one device).
-    device: ``cpu``, ``cuda``, ``cuda:1``... or ``auto`` (CUDA when available).
+    device: ``cpu``, ``cuda``, ``cuda:1``... or ``auto`` (CUDA when available). In a
+        distributed run ``auto`` and ``cuda`` mean ``cuda:LOCAL_RANK``.
     """
 
     steps: int = 2000
@@ -97,10 +112,14 @@ class TrainResult:
     out_dir: Path
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
+def resolve_device(device: str | torch.device, local_rank: int | None = None) -> torch.device:
+    """``auto`` -> CUDA when available, else the CPU. With ``local_rank`` (a distributed run),
+    ``auto`` and ``cuda`` mean ``cuda:local_rank``: one GPU per process."""
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
+    if local_rank is not None and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise FewshotError(
             f"device {device} asked for, but CUDA is not available; use device='cpu'"
@@ -146,10 +165,13 @@ def episode_validator(
             f"no validation episode could be drawn from {len(tasks)} tasks with {sampler!r}"
         )
 
+    triples = [(ep.support_examples, ep.support_labels, ep.query_examples) for ep in episodes]
+
     def validate(learner: MetaLearner) -> float:
         scores = []
-        for ep in episodes:
-            pred = learner.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+        many = getattr(learner, "fit_predict_many", None)  # all episodes at once (vmap engine)
+        preds = many(triples) if callable(many) else [learner.fit_predict(*t) for t in triples]
+        for ep, pred in zip(episodes, preds):
             if learner.kind == "classification":
                 if len(np.unique(ep.query_labels)) == 2:
                     scores.append(roc_auc_score(ep.query_labels, pred))
@@ -220,34 +242,94 @@ def meta_train(
         extra_config: the domain's keys for config.json (``encoder``, ``featurizer``,
             data set, ...).
 
+    Distributed (see the module docstring): under ``torchrun`` or with an initialized
+    process group, call it on every rank with the same arguments; each rank computes its
+    share of every meta-batch, rank 0 validates and writes the files, and every rank returns
+    the same result with the same weights in ``learner``.
+
     Raises FewshotError when the loss or gradient becomes NaN/inf (naming the step).
     """
     config = config or TrainConfig()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
+    multi = distributed.requested()
+    device = resolve_device(config.device, distributed.local_rank() if multi else None)
+    owns_group = distributed.init_from_env(device)
+    try:
+        return _meta_train(
+            learner,
+            train_tasks,
+            valid_tasks,
+            train_sampler,
+            valid_fn,
+            config,
+            out_dir,
+            resume,
+            progress,
+            extra_config,
+            valid_sampler,
+            device,
+        )
+    finally:
+        if owns_group:
+            distributed.destroy()
+
+
+def _meta_train(
+    learner: MetaLearner,
+    train_tasks: Sequence[Task],
+    valid_tasks: Sequence[Task] | None,
+    train_sampler: object,
+    valid_fn: Callable[[MetaLearner], float] | None,
+    config: TrainConfig,
+    out_dir: Path,
+    resume: bool,
+    progress: bool,
+    extra_config: dict | None,
+    valid_sampler: object | None,
+    device: torch.device,
+) -> TrainResult:
+    """:func:`meta_train` once the device and the process group (if any) are set up."""
+    world, rank = distributed.world_size(), distributed.rank()
+    main = rank == 0
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     learner.to(device)
-    if valid_fn is None and valid_tasks:
+    if world > 1:
+        if device.type == "cuda":  # NCCL object collectives use the current device
+            torch.cuda.set_device(device)
+        distributed.broadcast_parameters(learner)  # every rank starts from rank 0's weights
+    if valid_fn is None and valid_tasks:  # on every rank: the same errors everywhere
         valid_fn = episode_validator(
             valid_tasks, valid_sampler or train_sampler, seed=derive_seed(config.seed, "valid")
         )
     params = [p for p in learner.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
-    resolved = model_config(
-        learner,
-        {
-            **(extra_config or {}),
-            "train": config.to_dict(),
-            "sampler": describe_sampler(train_sampler),
-        },
-    )
+    extra = {
+        **(extra_config or {}),
+        "train": config.to_dict(),
+        "sampler": describe_sampler(train_sampler),
+    }
+    if world > 1:
+        extra["distributed"] = {"world_size": world, "backend": distributed.backend_for(device)}
+    resolved = model_config(learner, extra)
     checkpoint_path = out_dir / CHECKPOINT_FILE
     log_path = out_dir / LOG_FILE
     step, best_valid, best_step, best_weights = 0, None, None, None
     bad_evals, stopped_early = 0, False
     if resume:
-        ckpt = _load_checkpoint(checkpoint_path, config, learner)
+        ckpt, error = None, None
+        if main:
+            try:
+                ckpt = _load_checkpoint(checkpoint_path, config, learner)
+            except FewshotError as err:
+                if world == 1:
+                    raise
+                error = str(err)
+        if world > 1:  # rank 0 reads, every rank gets it (no shared file system needed)
+            ckpt, error = distributed.broadcast_object((ckpt, error))
+        if error is not None:
+            raise FewshotError(error)
         try:
             learner.load_state_dict(ckpt["learner"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -256,24 +338,42 @@ def meta_train(
                 f"{checkpoint_path}: does not fit this learner or its optimizer ({err}); "
                 "resume with the same learner settings, or start afresh without resume"
             ) from None
-        _set_rng_state(ckpt["rng"], device)
         step = int(ckpt["step"])
+        rng_ranks = ckpt.get("rng_ranks")
+        if rng_ranks is not None and len(rng_ranks) == world:
+            _set_rng_state(rng_ranks[rank], device)
+        elif main:
+            _set_rng_state(ckpt["rng"], device)
+        else:  # resumed with another world size: fresh, still seeded, streams on ranks > 0
+            torch.manual_seed(derive_seed(config.seed, "torch", "rank", rank, "step", step))
         best_valid, best_step = ckpt["best_valid"], ckpt["best_step"]
         best_weights, bad_evals = ckpt["best_weights"], int(ckpt["bad_evals"])
         stopped_early = bool(ckpt["stopped_early"])
-        _truncate_log(log_path, step)
+        if main:
+            _truncate_log(log_path, step)
         log.info("resuming %s from step %d", out_dir, step)
     else:
-        torch.manual_seed(derive_seed(config.seed, "torch"))
-        log_path.write_text("", encoding="utf-8")
-    write_config(out_dir / CONFIG_FILE, resolved)
+        # Rank 0 draws what a single process draws; other ranks their own streams (dropout).
+        torch.manual_seed(
+            derive_seed(config.seed, "torch")
+            if main
+            else derive_seed(config.seed, "torch", "rank", rank)
+        )
+        if main:
+            log_path.write_text("", encoding="utf-8")
+    if main:
+        write_config(out_dir / CONFIG_FILE, resolved)
 
     def save_checkpoint() -> None:
+        rng = _rng_state(device)
+        rng_ranks = distributed.all_gather_object(rng) if world > 1 else None
+        if not main:
+            return
         ckpt = {
             "step": step,
             "learner": learner.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "rng": _rng_state(device),
+            "rng": rng,
             "best_valid": best_valid,
             "best_step": best_step,
             "best_weights": best_weights,
@@ -282,20 +382,63 @@ def meta_train(
             "train_config": config.to_dict(),
             "learner_spec": learner.describe(),
         }
+        if rng_ranks is not None:
+            ckpt["rng_ranks"] = rng_ranks
         tmp = checkpoint_path.with_name(checkpoint_path.name + ".tmp")
         torch.save(ckpt, tmp)
         os.replace(tmp, checkpoint_path)
+
+    def backward(episodes: list) -> float:
+        """Gradients of the mean query loss over ``episodes`` in ``p.grad``; the loss."""
+        optimizer.zero_grad(set_to_none=True)
+        if world == 1:
+            loss = learner.loss(EpisodeBatch.from_episodes(episodes).to(device))
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise _nonfinite_error(step, "meta-training loss", value, config)
+            loss.backward()
+            return value
+        start, stop = distributed.share(len(episodes), world, rank)
+        mine = episodes[start:stop]
+        loss_sum = torch.zeros((), device=device)
+        if mine:  # this rank's share: back-propagate the SUM of its episodes' losses
+            loss = learner.loss(EpisodeBatch.from_episodes(mine).to(device)) * len(mine)
+            loss.backward()
+            loss_sum = loss.detach()
+        value = distributed.all_reduce_gradients(params, loss_sum, len(episodes))
+        if not math.isfinite(value):  # the same value on every rank: all raise
+            raise _nonfinite_error(step, "meta-training loss", value, config)
+        return value
+
+    def validate() -> float:
+        """Rank 0 validates; every rank gets its score (or its failure)."""
+        valid = None
+        if main:
+            # A forked RNG: validation draws nothing from the training run's stream.
+            devices = [_cuda_index(device)] if device.type == "cuda" else []
+            try:
+                with torch.random.fork_rng(devices=devices):
+                    valid = float(valid_fn(learner))
+            except BaseException as err:
+                if world > 1:
+                    distributed.broadcast_object(("failed", f"{type(err).__name__}: {err}"))
+                raise
+        if world > 1:
+            status, valid = distributed.broadcast_object(("ok", valid))
+            if status != "ok":
+                raise FewshotError(f"step {step}: validation failed on rank 0 ({valid})")
+        return valid
 
     last_loss = None
     bar = tqdm(
         total=config.steps,
         initial=min(step, config.steps),
-        disable=not progress,
+        disable=not (progress and main),
         desc="meta-train",
         dynamic_ncols=True,
     )
     try:
-        with log_path.open("a", encoding="utf-8") as log_file:
+        with log_path.open("a", encoding="utf-8") if main else contextlib.nullcontext() as log_file:
             while step < config.steps and not stopped_early:
                 step += 1
                 started = time.perf_counter()
@@ -308,23 +451,17 @@ def meta_train(
                         seed=derive_seed(config.seed, "episodes", step),
                     )
                 )
-                loss = learner.loss(EpisodeBatch.from_episodes(episodes).to(device))
-                last_loss = float(loss.detach())
-                if not math.isfinite(last_loss):
-                    raise _nonfinite_error(step, "meta-training loss", last_loss, config)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                last_loss = backward(episodes)
                 max_norm = config.grad_clip if config.grad_clip else float("inf")
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
                 if not math.isfinite(grad_norm):
                     raise _nonfinite_error(step, "gradient norm", grad_norm, config)
                 optimizer.step()
+                if world > 1:
+                    distributed.sync_running_stats(learner)
                 record = {"step": step, "loss": last_loss, "grad_norm": grad_norm}
                 if valid_fn is not None and (step % config.eval_every == 0 or step == config.steps):
-                    # A forked RNG: validation draws nothing from the training run's stream.
-                    devices = [_cuda_index(device)] if device.type == "cuda" else []
-                    with torch.random.fork_rng(devices=devices):
-                        valid = float(valid_fn(learner))
+                    valid = validate()
                     learner.train()
                     if math.isfinite(valid) and (best_valid is None or valid > best_valid):
                         best_valid, best_step, best_weights, bad_evals = (
@@ -340,8 +477,9 @@ def meta_train(
                         stopped_early = True
                         record["stopped_early"] = True
                 record["seconds"] = round(time.perf_counter() - started, 6)
-                log_file.write(json.dumps(record) + "\n")
-                log_file.flush()
+                if log_file is not None:
+                    log_file.write(json.dumps(record) + "\n")
+                    log_file.flush()
                 bar.update(1)
                 bar.set_postfix(
                     loss=f"{last_loss:.4f}",
@@ -355,11 +493,13 @@ def meta_train(
     if best_weights is not None:
         learner.load_state_dict(best_weights)
     learner.eval()
-    save_model(
-        learner,
-        out_dir,
-        {k: v for k, v in resolved.items() if k not in ("learner", "format_version")},
-    )
+    if main:
+        save_model(
+            learner,
+            out_dir,
+            {k: v for k, v in resolved.items() if k not in ("learner", "format_version")},
+        )
+    distributed.barrier()  # the model is on disk when meta_train returns on any rank
     return TrainResult(step, best_step, best_valid, stopped_early, last_loss, out_dir)
 
 
@@ -375,7 +515,7 @@ def _load_checkpoint(path: Path, config: TrainConfig, learner: MetaLearner) -> d
             f"{path}: cannot be read, the checkpoint is truncated or corrupted ({err})"
         ) from None
     spec = ckpt.get("learner_spec")
-    if spec is not None and spec != learner.describe():
+    if spec is not None and _without_engine(spec) != _without_engine(learner.describe()):
         raise FewshotError(
             f"{path}: the checkpoint is of learner {spec['name']!r} ({spec['kind']}, "
             f"{spec['config']}), not {learner.describe()}; resume with the same learner or "
@@ -408,3 +548,10 @@ def _truncate_log(path: Path, step: int) -> None:
         except json.JSONDecodeError:
             continue  # a line cut by the interruption
     path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+
+
+def _without_engine(spec: dict) -> dict:
+    """A learner description without ``engine`` (loop / vmap compute the same run, so a run
+    may resume with the other engine)."""
+    config = {k: v for k, v in dict(spec.get("config") or {}).items() if k != "engine"}
+    return {**spec, "config": config}

@@ -21,25 +21,64 @@ the MAML loop re-runs only the encoder's last layer when the encoder can split i
 
 At evaluation (``fit_predict``) the inner loop still uses autograd, but keeps no graph
 between steps and the meta-parameters are never updated.
+
+Two engines compute ``loss(batch)`` (config ``engine``):
+
+* ``vmap`` (the default): all episodes of the meta-batch adapt at once, on padded embeddings
+  with masks, the head run over tasks with ``torch.func.vmap``
+  (:mod:`fewshot_apps.core.learners.batched`). It applies to head-only inner loops: ``anil``,
+  ``lstm``, and ``maml`` / ``metasgd`` with ``adapt_encoder='none'``. When the encoder's last
+  layer (or the whole encoder) is adapted (``maml`` / ``metasgd`` with ``adapt_encoder='last'``
+  or ``'all'``, their defaults being ``'last'``), the learner falls back to the loop: the
+  adapted encoder part runs on arbitrary encoder inputs (trunk outputs, graphs) that are not
+  padded per task.
+* ``loop``: one inner loop per episode, the reference; both give the same losses and
+  meta-gradients up to rounding.
+
+``fit_predict_many`` scores many episodes with one adaptation over all of them (the vmap
+engine) for evaluation; :func:`fewshot_apps.core.training.episode_validator` uses it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from fewshot_apps.core.encoders import supports_last_layer_split
-from fewshot_apps.core.learners.base import LearnerConfig, MetaLearner, register_learner
+from fewshot_apps.core.learners.base import (
+    EpisodeBatch,
+    LearnerConfig,
+    MetaLearner,
+    register_learner,
+)
+from fewshot_apps.core.learners.batched import (
+    PaddedEpisodes,
+    batched_call,
+    inner_gradients,
+    masked_criterion,
+    pad_episodes,
+    stack_params,
+    unflatten_batched,
+)
 from fewshot_apps.core.learners.heads import MLPHead, flatten, unflatten
 from fewshot_apps.errors import FewshotError
 
 AdaptEncoder = Literal["last", "all", "none"]
+Engine = Literal["vmap", "loop"]
 Params = dict[str, Tensor]
+# One support/query triple of fit_predict_many: (support ids, support labels, query ids).
+EpisodeInput = tuple[
+    Sequence[int] | np.ndarray | Tensor,
+    Sequence[float] | np.ndarray | Tensor,
+    Sequence[int] | np.ndarray | Tensor,
+]
 
 
 def _refuse_running_stats(learner: str, encoder: nn.Module, adapted: list[str]) -> None:
@@ -56,6 +95,98 @@ def _refuse_running_stats(learner: str, encoder: nn.Module, adapted: list[str]) 
                 )
 
 
+class VmapEngine:
+    """The vmap engine for head-only inner loops, mixed into a :class:`MetaLearner` (see
+    :mod:`fewshot_apps.core.learners.batched`).
+
+    Subclasses say whether it applies (:attr:`uses_vmap`) and implement
+    ``_adapt_batched(pad) -> {name: [T, ...]}`` and ``_predict_batched(params, query [T, Q,
+    d]) -> [T, Q]``; ``loss`` and ``fit_predict_many`` then batch over episodes, and fall back
+    to the per-episode loop when the engine does not apply.
+    """
+
+    @property
+    def uses_vmap(self) -> bool:
+        return False
+
+    def _pad(self, features: Tensor, batch: EpisodeBatch) -> PaddedEpisodes:
+        return pad_episodes(
+            features,
+            batch.support_index,
+            batch.support_labels,
+            batch.query_index,
+            batch.query_labels,
+            self.kind,
+            self.config.label_scale,
+        )
+
+    def _batched_loss(self, pad: PaddedEpisodes) -> Tensor:
+        """The mean over episodes of the query losses."""
+        output = self._predict_batched(self._adapt_batched(pad), pad.query)
+        return masked_criterion(self.kind, output, pad.query_targets, pad.query_mask).mean()
+
+    def loss(self, batch: EpisodeBatch) -> Tensor:
+        """Mean query loss over the episodes of ``batch``: one ``encode`` call, then all
+        episodes at once (vmap engine) or one by one (loop engine)."""
+        if not self.uses_vmap:
+            return super().loss(batch)
+        batch = batch.to(self.device)
+        return self._batched_loss(self._pad(self.encode(batch.example_ids), batch))
+
+    def fit_predict_many(
+        self, episodes: Sequence[EpisodeInput], group_size: int = 64
+    ) -> list[np.ndarray]:
+        """:meth:`fit_predict` for many episodes ``(support_ids, support_labels,
+        query_ids)``: one ``encode`` call and one batched adaptation per ``group_size``
+        episodes (the loop of ``fit_predict`` when the vmap engine does not apply)."""
+        if not self.uses_vmap:
+            return [self.fit_predict(s, y, q) for s, y, q in episodes]
+        results: list[np.ndarray] = []
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.set_grad_enabled(False):
+                for start in range(0, len(episodes), group_size):
+                    results += self._fit_predict_group(episodes[start : start + group_size])
+        finally:
+            self.train(was_training)
+        return results
+
+    def _fit_predict_group(self, episodes: Sequence[EpisodeInput]) -> list[np.ndarray]:
+        support = [self._ids(s) for s, _, _ in episodes]
+        query = [self._ids(q) for _, _, q in episodes]
+        labels = [torch.as_tensor(np.asarray(y, dtype=np.float32)) for _, y, _ in episodes]
+        if any(len(s) == 0 for s in support):
+            raise FewshotError(f"learner {self.name!r}: an episode has an empty support set")
+        unique, inverse = torch.unique(torch.cat(support + query), return_inverse=True)
+        pieces = list(torch.split(inverse, [len(i) for i in support + query]))
+        n = len(episodes)
+        batch = EpisodeBatch(
+            unique, pieces[:n], labels, pieces[n:], [torch.zeros(len(q)) for q in query], []
+        )
+        keep = [i for i, q in enumerate(query) if len(q)]  # padding needs a non-empty query
+        output = torch.zeros(n, 0, device=self.device)
+        if keep:
+            batch = EpisodeBatch(
+                batch.example_ids,
+                [batch.support_index[i] for i in keep],
+                [labels[i] for i in keep],
+                [batch.query_index[i] for i in keep],
+                [batch.query_labels[i] for i in keep],
+                [],
+            )
+            pad = self._pad(self.encode(unique), batch)
+            output = self._predict_batched(self._adapt_batched(pad), pad.query)
+            if self.kind == "classification":
+                output = torch.sigmoid(output)
+            else:
+                output = output * self.config.label_scale + pad.offsets[:, None]
+        out: list[np.ndarray] = [np.zeros(0) for _ in episodes]
+        for row, i in enumerate(keep):
+            out[i] = output[row, : len(query[i])].detach().cpu().double().numpy()
+        return out
+
+
 @dataclass
 class InnerLoopConfig(LearnerConfig):
     """Attributes:
@@ -64,6 +195,8 @@ class InnerLoopConfig(LearnerConfig):
     inner_lr: SGD step size of the inner loop (Meta-SGD: the initial step sizes).
     first_order: drop second derivatives of the inner loop (FOMAML).
     head_hidden: hidden width of the adapted head (0: linear head).
+    engine: ``vmap``: all episodes of a meta-batch adapt at once (head-only inner loops;
+        otherwise the loop is used); ``loop``: one episode after the other (the reference).
     """
 
     inner_steps: int = 5
@@ -71,9 +204,10 @@ class InnerLoopConfig(LearnerConfig):
     inner_lr: float = 0.1
     first_order: bool = False
     head_hidden: int = 0
+    engine: Engine = "vmap"
 
 
-class InnerLoopLearner(MetaLearner):
+class InnerLoopLearner(VmapEngine, MetaLearner):
     """Shared machinery of ``maml``, ``anil`` and ``metasgd``: a head (and optionally encoder
     parameters) adapted by ``inner_steps`` gradient steps from meta-learned values."""
 
@@ -178,6 +312,35 @@ class InnerLoopLearner(MetaLearner):
     def _predict(self, params: Params, query: Tensor) -> Tensor:
         return self.forward_with(params, query)
 
+    # ---- the vmap engine -----------------------------------------------------------------
+
+    @property
+    def uses_vmap(self) -> bool:
+        """engine='vmap' and a head-only inner loop (``adapt_encoder='none'``)."""
+        return self.config.engine == "vmap" and self.adapt_encoder == "none"
+
+    def _adapt_batched(self, pad: PaddedEpisodes) -> Params:
+        """:meth:`_adapt` for all episodes at once -> ``{name: [T, ...]}``."""
+        outer_grad = torch.is_grad_enabled()
+        create_graph = outer_grad and not self.config.first_order
+        params = stack_params(self.initial_params(), len(pad))
+        if not outer_grad:
+            params = {n: p.detach().clone().requires_grad_() for n, p in params.items()}
+        with torch.enable_grad():
+            for step in range(self._n_steps()):
+                output = batched_call(self.forward_with, params, pad.support)
+                losses = masked_criterion(self.kind, output, pad.targets, pad.support_mask)
+                grads = inner_gradients(losses, params, create_graph)
+                params = self._step(params, grads, step)
+                if not outer_grad:
+                    params = {n: p.detach().requires_grad_() for n, p in params.items()}
+        if not outer_grad:
+            params = {n: p.detach() for n, p in params.items()}
+        return params
+
+    def _predict_batched(self, params: Params, query: Tensor) -> Tensor:
+        return batched_call(self.forward_with, params, query)
+
 
 @dataclass
 class MAMLConfig(InnerLoopConfig):
@@ -271,6 +434,7 @@ class LSTMOptimizerConfig(LearnerConfig):
         al.); ``False`` differentiates through them too.
     head_hidden: hidden width of the adapted head (0: linear head).
     learn_init: meta-learn the head's initialization along with the optimizer.
+    engine: ``vmap`` (all episodes of a meta-batch at once) or ``loop`` (the reference).
     """
 
     inner_steps: int = 5
@@ -283,10 +447,11 @@ class LSTMOptimizerConfig(LearnerConfig):
     first_order: bool = True
     head_hidden: int = 0
     learn_init: bool = True
+    engine: Engine = "vmap"
 
 
 @register_learner
-class LSTMOptimizer(MetaLearner):
+class LSTMOptimizer(VmapEngine, MetaLearner):
     """A coordinate-wise LSTM that adapts the head; both kinds."""
 
     name = "lstm"
@@ -364,3 +529,69 @@ class LSTMOptimizer(MetaLearner):
         return torch.stack(
             [self._criterion(self._predict(p, query), query_targets) for p in segments]
         ).mean()
+
+    # ---- the vmap engine -----------------------------------------------------------------
+
+    @property
+    def uses_vmap(self) -> bool:
+        return self.config.engine == "vmap"
+
+    def _n_steps(self) -> int:
+        cfg: LSTMOptimizerConfig = self.config
+        if not self.training and cfg.eval_inner_steps is not None:
+            return cfg.eval_inner_steps
+        return cfg.inner_steps
+
+    def _unroll_batched(self, pad: PaddedEpisodes) -> list[Params]:
+        """:meth:`_unroll` for all episodes at once: the LSTM reads the ``[T, n]`` gradients
+        as ``T * n`` coordinates (it is coordinate-wise, so this is the per-task update)."""
+        cfg: LSTMOptimizerConfig = self.config
+        outer_grad = torch.is_grad_enabled()
+        create_graph = outer_grad and not cfg.first_order
+        like = self.head.param_dict()
+        n_tasks = len(pad)
+        flat = flatten(like).unsqueeze(0).expand(n_tasks, -1)
+        if not (outer_grad and flat.requires_grad):
+            flat = flat.detach().clone().requires_grad_()
+        n = flat.shape[1]
+        zeros = flat.new_zeros(n_tasks * n, cfg.hidden)
+        states = [(zeros, zeros) for _ in self.cells]
+        steps = self._n_steps()
+        segments: list[Params] = []
+        with torch.enable_grad():
+            for step in range(steps):
+                output = batched_call(
+                    self.head.call_with, unflatten_batched(flat, like), pad.support
+                )
+                losses = masked_criterion(self.kind, output, pad.targets, pad.support_mask)
+                (grad,) = torch.autograd.grad(losses.sum(), flat, create_graph=create_graph)
+                if not create_graph:
+                    grad = grad.detach()
+                update, states = self._optimizer_step(grad.reshape(-1), states)
+                flat = flat + update.view(n_tasks, n)
+                if not outer_grad:
+                    flat = flat.detach().requires_grad_()
+                    states = [(h.detach(), c.detach()) for h, c in states]
+                elif cfg.truncate and (step + 1) % cfg.truncate == 0 and step + 1 < steps:
+                    segments.append(unflatten_batched(flat, like))
+                    flat = flat.detach().requires_grad_()
+                    states = [(h.detach(), c.detach()) for h, c in states]
+        if not outer_grad:
+            flat = flat.detach()
+        segments.append(unflatten_batched(flat, like))
+        return segments
+
+    def _adapt_batched(self, pad: PaddedEpisodes) -> Params:
+        return self._unroll_batched(pad)[-1]
+
+    def _predict_batched(self, params: Params, query: Tensor) -> Tensor:
+        return batched_call(self.head.call_with, params, query)
+
+    def _batched_loss(self, pad: PaddedEpisodes) -> Tensor:
+        losses = [
+            masked_criterion(
+                self.kind, self._predict_batched(p, pad.query), pad.query_targets, pad.query_mask
+            )
+            for p in self._unroll_batched(pad)
+        ]
+        return torch.stack(losses).mean(0).mean()
