@@ -17,7 +17,7 @@ setup: $(PY)
 	$(PY) -m pip install -e ".[test]"
 
 demo: setup
-	FEWSHOT_DATA_DIR=$(DATA) $(VENV)/bin/fewshot-apps data inspect tox21
+	FEWSHOT_DATA_DIR=$(DATA) $(VENV)/bin/fewshot-apps bench --suite demo --preset fast --out runs/demo
 
 test: setup
 	$(VENV)/bin/ruff check .
