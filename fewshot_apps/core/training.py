@@ -75,6 +75,10 @@ class TrainConfig:
     eval_every: validate every this many steps (and at the last step).
     checkpoint_every: write ``checkpoint.pt`` every this many steps (and at the end).
     patience: stop after this many evaluations without improvement (None: never).
+    max_minutes: a wall-clock budget for this run's training (None: none). When it is spent,
+        the learner is validated and training stops with the best weights so far; like
+        ``patience`` it depends on the machine, so a budget-stopped run is not reproducible
+        step for step (the steps it ran are in the log).
     seed: fixes the episodes, dropout and everything random in the run (on one device).
     device: ``cpu``, ``cuda``, ``cuda:1``... or ``auto`` (CUDA when available). In a
         distributed run ``auto`` and ``cuda`` mean ``cuda:LOCAL_RANK``.
@@ -88,6 +92,7 @@ class TrainConfig:
     eval_every: int = 100
     checkpoint_every: int = 500
     patience: int | None = None
+    max_minutes: float | None = None
     seed: int = 0
     device: str = "auto"
 
@@ -437,6 +442,15 @@ def _meta_train(
         desc="meta-train",
         dynamic_ncols=True,
     )
+    run_started = time.perf_counter()
+
+    def out_of_time() -> bool:
+        if config.max_minutes is None:
+            return False
+        spent = time.perf_counter() - run_started > 60.0 * config.max_minutes
+        # Every rank must stop at the same step: rank 0's clock decides.
+        return bool(distributed.broadcast_object(spent)) if world > 1 else spent
+
     try:
         with log_path.open("a", encoding="utf-8") if main else contextlib.nullcontext() as log_file:
             while step < config.steps and not stopped_early:
@@ -460,7 +474,10 @@ def _meta_train(
                 if world > 1:
                     distributed.sync_running_stats(learner)
                 record = {"step": step, "loss": last_loss, "grad_norm": grad_norm}
-                if valid_fn is not None and (step % config.eval_every == 0 or step == config.steps):
+                budget_spent = out_of_time()
+                if valid_fn is not None and (
+                    step % config.eval_every == 0 or step == config.steps or budget_spent
+                ):
                     valid = validate()
                     learner.train()
                     if math.isfinite(valid) and (best_valid is None or valid > best_valid):
@@ -476,6 +493,9 @@ def _meta_train(
                     if config.patience is not None and bad_evals >= config.patience:
                         stopped_early = True
                         record["stopped_early"] = True
+                if budget_spent:
+                    stopped_early = True
+                    record["out_of_time"] = True
                 record["seconds"] = round(time.perf_counter() - started, 6)
                 if log_file is not None:
                     log_file.write(json.dumps(record) + "\n")

@@ -213,3 +213,10 @@ def test_resume_refuses_another_learner(tmp_path):
     other.config.temperature = 0.5  # same shapes, other settings
     with pytest.raises(FewshotError, match="checkpoint is of learner 'attention'"):
         run(tmp_path, other, config(), resume=True)
+
+
+def test_time_budget_validates_and_stops(tmp_path):
+    result = run(tmp_path, learner(), config(steps=50, max_minutes=1e-9))
+    assert result.steps_run == 1 and result.stopped_early
+    (record,) = log_lines(tmp_path)
+    assert record["out_of_time"] and "valid" in record
