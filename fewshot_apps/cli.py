@@ -141,6 +141,49 @@ def cmd_rec_train(args) -> int:
     return 0
 
 
+def _print_report(lines: list[str]) -> None:
+    """What ran and what was skipped: to stderr, so stdout can carry the table."""
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def cmd_mol_predict(args) -> int:
+    from fewshot_apps.api import predict_assay
+
+    table = predict_assay(args.model, args.support, args.query,
+                          smiles_column=args.smiles_column, label_column=args.label_column,
+                          query_smiles_column=args.query_smiles_column, seed=args.seed)
+    _print_report(table.attrs["report"])
+    if args.out:
+        table.to_csv(args.out, index=False)
+        n_bad = int((table["error"] != "").sum())
+        print(f"wrote {len(table)} predictions ({n_bad} with errors) to {args.out}",
+              file=sys.stderr)
+        if not args.quiet:
+            top = table[table["rank"].notna()].sort_values("rank").head(10)
+            print(top.drop(columns=["model"]).to_string(index=False,
+                                                         float_format=lambda v: f"{v:.3f}"))
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_rec_recommend(args) -> int:
+    from fewshot_apps.api import recommend
+
+    table = recommend(args.model, args.ratings, k=args.top_k, dataset=args.dataset,
+                      item_column=args.item_column, rating_column=args.rating_column,
+                      user_column=args.user_column)
+    _print_report(table.attrs["report"])
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"wrote {len(table)} recommendations to {args.out}", file=sys.stderr)
+        if args.quiet:
+            return 0
+    print(table.drop(columns=["model"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from fewshot_apps.bench.runner import run_suite
 
@@ -151,7 +194,8 @@ def cmd_bench(args) -> int:
     if summary.empty:
         print("no results")
         return 1
-    main = summary[summary["item_split"].isin(["", "all"])]
+    headline = {"roc_auc", "delta_auprc", "mae", "recall@10"}  # the full table is in summary.csv
+    main = summary[summary["item_split"].isin(["", "all"]) & summary["metric"].isin(headline)]
     cols = ["dataset", "learner", "family", "shots", "support_size", "metric", "mean",
             "ci95_low", "ci95_high", "n_tasks", "train_seconds"]
     print(main[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -222,6 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_mol_train)
 
+    p = mol.add_parser("predict", help="predict activity for new molecules from a few "
+                       "labelled ones (your assay)")
+    p.add_argument("--support", required=True,
+                   help="CSV of labelled molecules: a SMILES column and a 0/1 label column")
+    p.add_argument("--query", required=True,
+                   help="CSV (extra columns kept) or .smi file of the molecules to score")
+    p.add_argument("--model", help="a saved model folder (mol train / bench); default: the "
+                   "training-free rf baseline (ECFP random forest) fitted on the support set; "
+                   "also knn, logreg")
+    p.add_argument("--out", help="output CSV (default: the CSV to stdout)")
+    p.add_argument("--smiles-column", help="SMILES column of --support (default: detected)")
+    p.add_argument("--label-column", help="label column of --support (default: detected)")
+    p.add_argument("--query-smiles-column", help="SMILES column of --query (default: detected)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no preview of the top predictions")
+    p.set_defaults(func=cmd_mol_predict)
+
     rec = sub.add_parser("rec", help="cold-start recommendation").add_subparsers(
         dest="action", required=True
     )
@@ -238,6 +299,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="then report MAE / RMSE on test users per support size")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_rec_train)
+
+    p = rec.add_parser("recommend", help="top-k items for a new user from a few ratings")
+    p.add_argument("--ratings", required=True, help="CSV of item ids (the data set's ids) "
+                   "and ratings; a user column gives one list per user")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--model", help="a saved model folder (rec train / bench), or a baseline "
+                   "(mf, popularity, item-mean); default: training-free item popularity "
+                   "blended with item-feature similarity")
+    p.add_argument("--dataset", help="card name or card.toml (default: the model's data set, "
+                   "else movielens-latest-small)")
+    p.add_argument("--out", help="output CSV (default: print the list)")
+    p.add_argument("--item-column", help="default: detected (item, movieId, ...)")
+    p.add_argument("--rating-column", help="default: detected (rating, ...)")
+    p.add_argument("--user-column", help="default: detected (user, userId, ...)")
+    p.add_argument("--quiet", action="store_true", help="with --out: print nothing but notes")
+    p.set_defaults(func=cmd_rec_recommend)
 
     p = sub.add_parser("bench", help="run a benchmark suite and write its report")
     p.add_argument("--suite", required=True, help="demo, tox21, muv, fsmol, "

@@ -1,0 +1,410 @@
+"""The use cases, as a small Python API (re-exported from :mod:`fewshot_apps`).
+
+::
+
+    import fewshot_apps as fa
+
+    tasks = fa.load_tasks("tox21")                     # a TaskSet: train / valid / test
+    ds = fa.load_dataset("tox21")                      # the featurized data set
+    model = fa.train_learner(ds, "protonet", "runs/tox21-protonet", {"steps": 200})
+    model = fa.load_model("runs/tox21-protonet")       # later, in another process
+    preds = fa.predict_assay(model, "examples/assay_support.csv", "examples/candidates.csv")
+
+    recs = fa.recommend(None, "examples/new_user_ratings.csv", k=10)   # training-free
+    summary = fa.run_suite("demo", "runs/demo", preset="smoke")
+
+The command line (``fewshot-apps mol predict``, ``fewshot-apps rec recommend``) is a thin
+layer over :func:`predict_assay` and :func:`recommend`. Both return a DataFrame whose
+``attrs`` say which model ran and what was skipped (``attrs["report"]`` holds the lines the
+CLI prints). Heavy modules (torch, RDKit, PyG) load on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fewshot_apps.errors import FewshotError
+
+log = logging.getLogger("fewshot_apps")
+
+#: The data set ``recommend`` uses when neither a model nor a data set names one.
+DEFAULT_REC_DATASET = "movielens-latest-small"
+#: What ``predict_assay`` fits when no model is given.
+DEFAULT_MOL_BASELINE = "rf"
+
+
+# --------------------------------------------------------------------------------------------
+# data sets
+
+
+def _domain(source) -> str:
+    from fewshot_apps.sources import Card, load_card
+
+    if isinstance(source, Card):
+        return source.domain
+    text = str(source).lower()
+    if text.endswith((".csv", ".csv.gz")):
+        return "molecules"  # a plain CSV of your own assays
+    return load_card(str(source)).domain
+
+
+def load_dataset(name: str | Path, **options: Any):
+    """A data set by card name, card path, or your own molecule CSV.
+
+    Returns a :class:`~fewshot_apps.domains.molecules.dataset.MoleculeDataset` or a
+    :class:`~fewshot_apps.domains.recsys.dataset.RecsysDataset` (the card's domain decides);
+    ``options`` go to ``load_molecule_dataset`` / ``load_recsys_dataset``.
+    """
+    if _domain(name) == "molecules":
+        from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
+
+        options.setdefault("progress", False)
+        return load_molecule_dataset(name, **options)
+    from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
+
+    return load_recsys_dataset(name, **options)
+
+
+def load_tasks(name_or_dataset, **options: Any):
+    """The few-shot :class:`~fewshot_apps.core.tasks.TaskSet` of a data set (one task per
+    assay or per user; train / valid / test by the card's default split)."""
+    ds = name_or_dataset if _is_dataset(name_or_dataset) else load_dataset(name_or_dataset,
+                                                                            **options)
+    return ds.task_set() if callable(getattr(ds, "task_set", None)) else ds.taskset
+
+
+def _is_dataset(obj) -> bool:
+    return hasattr(obj, "store") or hasattr(obj, "taskset")
+
+
+def _is_rec_dataset(obj) -> bool:
+    return hasattr(obj, "item_vocab") and hasattr(obj, "graph")
+
+
+# --------------------------------------------------------------------------------------------
+# models
+
+
+def train_learner(dataset, learner: str, out_dir: str | Path,
+                  settings: Mapping[str, Any] | None = None, *, resume: bool = False,
+                  progress: bool = False):
+    """Build ``learner`` (``protonet``, ``attention``, ``cnp``, ``hypernet``, ``maml``,
+    ``anil``, ``metasgd``, ``lstm``) on the data set's encoder and meta-train it on its
+    training tasks; the model is saved in ``out_dir`` (``model.pt`` + ``config.json``).
+
+    ``settings`` are the flat settings of ``fewshot-apps mol train --set`` (``steps``,
+    ``lr``, ``encoder.hidden``, ``learner.inner_steps`` ...). Returns the trained learner,
+    ready for :func:`predict_assay` / :func:`recommend`; the training summary is
+    ``model.train_result``.
+    """
+    from fewshot_apps.core.persistence import read_model_config
+
+    if isinstance(dataset, (str, Path)):
+        dataset = load_dataset(dataset)
+    if _is_rec_dataset(dataset):
+        from fewshot_apps.domains.recsys.training import train_rec_learner as train
+    else:
+        from fewshot_apps.domains.molecules.training import train_molecule_learner as train
+    model, result = train(dataset, learner, out_dir, dict(settings or {}), resume=resume,
+                          progress=progress)
+    model.train_result = result
+    model.saved_config = read_model_config(out_dir)
+    if _is_rec_dataset(dataset):
+        model.rec_dataset = dataset
+    return model.eval()
+
+
+def load_model(path: str | Path, dataset=None, device: str | None = None):
+    """A saved model (a folder with ``model.pt`` and ``config.json``), in eval mode.
+
+    A recommendation model gets its item graph from ``dataset`` (a RecsysDataset or card
+    name; default: the data set named in its config), checked against its saved item
+    vocabulary. A molecule model needs nothing more: :func:`predict_assay` gives it the
+    molecules it scores.
+    """
+    from fewshot_apps.core.persistence import load_model as load_saved
+    from fewshot_apps.core.persistence import read_model_config
+
+    config = read_model_config(path)
+    encoder = (config.get("encoder") or {}).get("name")
+    if encoder == "molecule-gin":
+        import fewshot_apps.domains.molecules.training  # noqa: F401 (registers the encoder)
+    elif encoder == "item-graph":
+        import fewshot_apps.domains.recsys.training  # noqa: F401 (registers the encoder)
+    model = load_saved(path, device=device)
+    model.model_path = str(path)
+    if encoder == "item-graph":
+        _attach_rec_dataset(model, dataset, path)
+    return model
+
+
+def _attach_rec_dataset(model, dataset, path) -> None:
+    from fewshot_apps.domains.recsys.vocab import Vocabulary
+
+    config = model.saved_config
+    if dataset is None:
+        dataset = config.get("dataset")
+        if not dataset:
+            raise FewshotError(f"{path}: the model's config names no data set; pass dataset=")
+    if not _is_rec_dataset(dataset):
+        dataset = load_dataset(dataset)
+    saved_vocab = config.get("item_vocab")
+    if saved_vocab:
+        vocab = Vocabulary.from_dict(saved_vocab, origin=path)
+        if vocab.fingerprint() != dataset.item_vocab.fingerprint():
+            raise FewshotError(
+                f"{path}: the model's item vocabulary ({len(vocab)} items) differs from "
+                f"{dataset.name}'s ({len(dataset.item_vocab)} items): use the data set the "
+                "model was trained on")
+    try:
+        model.encoder.set_graph(dataset.graph)
+    except ValueError as err:
+        raise FewshotError(f"{path}: {err}; use the data set the model was trained on") from None
+    model.rec_dataset = dataset
+
+
+def _molecule_model(model):
+    """``None`` -> the default baseline; a saved model's folder -> the loaded model; a
+    baseline name or a model object -> itself."""
+    from fewshot_apps.domains.molecules.baselines import CLASSIC_BASELINES
+
+    if model is None:
+        return DEFAULT_MOL_BASELINE
+    if isinstance(model, (str, Path)):
+        if Path(model).is_dir():
+            return load_model(model)
+        if str(model) not in CLASSIC_BASELINES:
+            raise FewshotError(
+                f"model {str(model)!r}: no saved model folder there (model.pt + config.json) "
+                f"and not a training-free baseline ({', '.join(sorted(CLASSIC_BASELINES))})")
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# molecules
+
+
+def _query_frame(query) -> tuple[pd.DataFrame, str]:
+    from fewshot_apps.domains.molecules.predict import read_candidates
+    from fewshot_apps.domains.molecules.readers import find_smiles_column
+
+    if isinstance(query, (str, Path)):
+        return read_candidates(query)
+    if isinstance(query, pd.DataFrame):
+        return query, find_smiles_column(query, Path("<query>"))
+    if isinstance(query, pd.Series):
+        return query.to_frame(name=query.name or "smiles"), query.name or "smiles"
+    if isinstance(query, Iterable):
+        return pd.DataFrame({"smiles": list(query)}), "smiles"
+    raise FewshotError(f"query: expected a file, DataFrame or list of SMILES, not "
+                       f"{type(query).__name__}")
+
+
+def predict_assay(
+    model,
+    support_df,
+    query_smiles,
+    *,
+    smiles_column: str | None = None,
+    label_column: str | None = None,
+    query_smiles_column: str | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Probability of activity for new molecules, from a few labelled ones.
+
+    Args:
+        model: a molecule model (loaded, freshly trained, or a saved model's folder) that
+            adapts to the support set; or ``None`` / ``"rf"`` (also ``"knn"``, ``"logreg"``)
+            for a training-free baseline on ECFP fingerprints fitted on the support set.
+        support_df: the labelled molecules: a DataFrame or CSV path with a SMILES column and
+            a 0/1 label column (detected by name, or ``smiles_column`` / ``label_column``).
+        query_smiles: the candidates: a list of SMILES, a DataFrame or CSV (extra columns
+            kept; SMILES column detected or ``query_smiles_column``), or a ``.smi`` file.
+
+    Returns:
+        The candidates (every row, input order, every column) plus ``probability``,
+        ``rank`` (1 = most likely active), ``error`` (RDKit's reason where the SMILES is
+        invalid, else "") and ``model``. ``attrs``: ``model``, ``description``,
+        ``n_support``, ``skipped_support`` and ``report`` (lines to show a user).
+
+    Raises:
+        DataError: a support set with one class, fewer than 2 valid molecules, only invalid
+            SMILES, or labels that are not 0/1 (before any model runs).
+    """
+    from fewshot_apps.domains.molecules.predict import (
+        featurizer_of,
+        predictions_table,
+        read_support,
+        score_assay,
+        support_from_frame,
+    )
+    from fewshot_apps.domains.molecules.readers import find_smiles_column
+
+    model = _molecule_model(model)
+    support_path = None
+    if isinstance(support_df, (str, Path)):
+        support_path = Path(support_df)
+        support = read_support(support_path, smiles_column, label_column)
+    else:
+        support = support_from_frame(pd.DataFrame(support_df), smiles_column, label_column,
+                                     path="<support>")
+    if isinstance(query_smiles, (str, Path)):
+        from fewshot_apps.domains.molecules.predict import read_candidates
+
+        query, column = read_candidates(query_smiles, query_smiles_column)
+    else:
+        query, column = _query_frame(query_smiles)
+        if query_smiles_column is not None:
+            column = find_smiles_column(query, Path("<query>"), query_smiles_column)
+    smiles = [("" if not isinstance(s, str) and pd.isna(s) else str(s).strip())
+              for s in query[column]]
+    featurizer = None if isinstance(model, str) else featurizer_of(model)
+    scores = score_assay(model, support, smiles, featurizer=featurizer, seed=seed,
+                         support_path=support_path)
+    table = predictions_table(query, scores)  # the caller's index is kept too
+    lines = [f"model: {scores.model} ({scores.description})",
+             f"support: {scores.n_support} molecules ({scores.n_active} active, "
+             f"{scores.n_inactive} inactive)"]
+    lines += [f"support row {row} skipped: invalid SMILES {smi!r}: {why}"
+              for row, smi, why in scores.skipped_support]
+    n_bad = int((table["error"] != "").sum())
+    if n_bad:
+        lines.append(f"{n_bad} of {len(table)} candidate(s) have SMILES RDKit cannot parse: "
+                     "kept with an error and no probability")
+    for line in lines:
+        log.info(line)
+    table.attrs.update(model=scores.model, description=scores.description,
+                       n_support=scores.n_support, skipped_support=scores.skipped_support,
+                       report=lines)
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# recommendation
+
+
+def _rec_dataset_for(model, dataset):
+    if dataset is not None:
+        return dataset if _is_rec_dataset(dataset) else load_dataset(dataset)
+    attached = getattr(model, "rec_dataset", None)
+    if attached is not None:
+        return attached
+    saved = getattr(model, "saved_config", None) or {}
+    return load_dataset(saved.get("dataset") or DEFAULT_REC_DATASET)
+
+
+def _scorer(model, dataset):
+    from fewshot_apps.domains.recsys.recommend import (
+        PopularitySimilarity,
+        default_scorer,
+        model_scorer,
+    )
+
+    if model is None or (isinstance(model, str) and model in ("default", PopularitySimilarity.name)):
+        return default_scorer(_rec_dataset_for(None, dataset))
+    if isinstance(model, str) and not Path(model).is_dir():
+        ds = _rec_dataset_for(None, dataset)
+        return model_scorer(_named_baseline(model, ds), ds)
+    if isinstance(model, (str, Path)):
+        model = load_model(model, dataset)
+    if not callable(getattr(model, "fit_predict", None)):
+        raise FewshotError(f"{type(model).__name__} cannot recommend: expected a saved "
+                           "recommendation model, a learner, or a baseline with fit_predict")
+    if getattr(model, "kind", "regression") != "regression":
+        raise FewshotError(f"model {getattr(model, 'name', '?')!r} predicts {model.kind}, "
+                           "not ratings: it is not a recommendation model")
+    ds = _rec_dataset_for(model, dataset)
+    encoder = getattr(model, "encoder", None)
+    if encoder is not None and callable(getattr(encoder, "set_graph", None)) and \
+            getattr(encoder, "graph", None) is not ds.graph:
+        try:
+            encoder.set_graph(ds.graph)
+        except ValueError as err:
+            raise FewshotError(f"{err}; use the data set the model was trained on") from None
+    return model_scorer(model, ds)
+
+
+def _named_baseline(name: str, dataset):
+    """A classic rating baseline fitted on ``dataset`` (cached on the data set object: ``mf``
+    takes seconds to fit)."""
+    from fewshot_apps.domains.recsys.baselines import REC_BASELINES, build_rec_baseline
+
+    if name not in REC_BASELINES:
+        raise FewshotError(f"model {name!r}: no saved model folder there, nor one of "
+                           f"default, {', '.join(sorted(REC_BASELINES))}")
+    cache = dataset.__dict__.setdefault("_fewshot_baselines", {})
+    if name not in cache:
+        cache[name] = build_rec_baseline(name, dataset)
+    model = cache[name]
+    model.rec_dataset = dataset
+    return model
+
+
+def recommend(model, ratings_df, k: int = 10, *, dataset=None,
+              exclude_rated: bool = True, item_column: str | None = None,
+              rating_column: str | None = None, user_column: str | None = None) -> pd.DataFrame:
+    """Top-``k`` items for a new user from a few ratings (one list per user if the ratings
+    have a user column).
+
+    Args:
+        model: a recommendation model (loaded, freshly trained, or a saved model's folder),
+            a baseline name (``"mf"``, ``"popularity"``, ...), any object with
+            ``fit_predict`` over item indices, or ``None`` / ``"default"``: the training-free
+            item popularity blended with item-feature similarity to the rated items.
+        ratings_df: a DataFrame or CSV path: item ids of the data set (``item`` / ``movieId``
+            ...) and ratings (``rating``), optionally ``user``.
+        dataset: a RecsysDataset or card name (default: the model's, else
+            ``movielens-latest-small``).
+        exclude_rated: leave out the items each user rated.
+
+    Returns:
+        ``[user,] rank, item, [title,] score, model``; ``score`` is the predicted rating
+        (models) or the blended score (default). ``attrs``: ``model``, ``description``,
+        ``unknown_items`` (``(user, row, item)`` ids the model does not know: reported,
+        not used), ``skipped_users``, ``report`` (lines to show a user).
+    """
+    from fewshot_apps.domains.recsys.recommend import (
+        ratings_from_frame,
+        read_ratings,
+        recommend_items,
+    )
+
+    path = None
+    if isinstance(ratings_df, (str, Path)):
+        path = Path(ratings_df)
+        ratings = read_ratings(path, item_column, rating_column, user_column)
+    else:
+        ratings = ratings_from_frame(pd.DataFrame(ratings_df), item_column, rating_column,
+                                     user_column, path="<ratings>")
+    scorer = _scorer(model, dataset)
+    table, report = recommend_items(scorer, ratings, int(k), exclude_rated=exclude_rated,
+                                    path=path)
+    lines = report.lines()
+    for line in lines:
+        log.info(line)
+    table.attrs.update(model=report.model, description=report.description,
+                       unknown_items=report.unknown_items, skipped_users=report.skipped_users,
+                       report=lines)
+    return table
+
+
+def run_suite(suite: str, out: str | Path, learners: list[str] | None = None,
+              preset: str = "fast", **options: Any) -> pd.DataFrame:
+    """Run a benchmark suite (``demo``, ``tox21``, ... or a ``.toml``) into ``out`` and
+    return its summary DataFrame (also ``out/summary.csv``); see
+    :func:`fewshot_apps.bench.runner.run_suite` for ``seeds``, ``device``, ``progress``."""
+    from fewshot_apps.bench.runner import run_suite as run
+
+    options.setdefault("progress", False)
+    return run(suite, out, learners=learners, preset=preset, **options)
+
+
+__all__ = [
+    "DEFAULT_MOL_BASELINE", "DEFAULT_REC_DATASET", "load_dataset", "load_model", "load_tasks",
+    "predict_assay", "recommend", "run_suite", "train_learner",
+]

@@ -1,0 +1,340 @@
+"""Predict a new assay: a user's labelled support CSV and candidate molecules -> scores.
+
+Three steps, each usable on its own:
+
+* :func:`read_support` / :func:`support_from_frame`: the labelled molecules (a SMILES column
+  and a 0/1 label column, both detected by name or given) -> ``smiles, label, row``. A label
+  that is not 0/1 is an error naming the file and row.
+* :func:`read_candidates`: the molecules to score, a CSV (any extra columns are kept) or a
+  ``.smi`` file (``SMILES [name]`` per line).
+* :func:`score_assay`: featurizes support and candidates into one
+  :class:`~fewshot_apps.domains.molecules.store.MoleculeStore`, fits the model on the valid
+  support molecules and scores every valid candidate. A candidate RDKit rejects gets ``NaN``
+  and RDKit's reason; it is never dropped.
+
+Support problems that leave nothing to learn from (fewer than 2 valid molecules, one class,
+only invalid SMILES) raise :class:`~fewshot_apps.errors.DataError` before any model runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fewshot_apps.errors import DataError, FewshotError
+
+from .featurizer import FeaturizerConfig, featurize_parallel
+from .readers import _read_text, find_smiles_column, read_csv_table
+from .store import MoleculeStore
+
+#: Label column names tried in order (case-insensitive) when none is given.
+LABEL_COLUMN_NAMES = ("label", "active", "activity", "is_active", "y", "class", "target",
+                      "outcome")
+_TRUE = {"1", "1.0", "true", "yes", "active"}
+_FALSE = {"0", "0.0", "false", "no", "inactive"}
+#: Above this many unique SMILES, featurization runs in worker processes.
+PARALLEL_ABOVE = 4000
+
+
+def _source(path: str | Path | None) -> Path | None:
+    return None if path is None else Path(path)
+
+
+def _find_label_column(frame: pd.DataFrame, smiles_col: str, path: Path | None,
+                       given: str | None) -> str:
+    """The label column: ``given``, else a known name, else the only 0/1 column."""
+    if given is not None:
+        if given not in frame.columns:
+            raise DataError(path, f"no column {given!r}; columns are {list(frame.columns)}")
+        return given
+    others = [c for c in frame.columns if c != smiles_col]
+    lowered = {str(c).lower().strip(): c for c in others}
+    for name in LABEL_COLUMN_NAMES:
+        if name in lowered:
+            return lowered[name]
+    binary = [
+        c for c in others
+        if (values := frame[c].astype(str).str.strip().str.lower()).ne("").any()
+        and values[values.ne("")].isin(_TRUE | _FALSE).all()
+    ]
+    if len(binary) == 1:
+        return binary[0]
+    raise DataError(
+        path,
+        f"no label column: expected one named {' or '.join(LABEL_COLUMN_NAMES[:3])} with 0/1 "
+        f"values (columns are {list(frame.columns)[:12]}); pass the column name explicitly "
+        "(--label-column)",
+    )
+
+
+def support_from_frame(
+    frame: pd.DataFrame,
+    smiles_column: str | None = None,
+    label_column: str | None = None,
+    *,
+    path: str | Path | None = None,
+    rows: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """A labelled table -> ``smiles`` (str), ``label`` (float 0/1), ``row``.
+
+    ``rows`` are the row numbers errors cite (default: spreadsheet rows, header = row 1).
+    Labels may be 0/1, true/false, yes/no or active/inactive; anything else (a blank
+    included) is a :class:`DataError` naming the file and row.
+    """
+    path = _source(path)
+    if frame.empty:
+        raise DataError(path, "the support set has no rows")
+    smiles_col = find_smiles_column(frame, path, smiles_column)
+    label_col = _find_label_column(frame, smiles_col, path, label_column)
+    rows = np.arange(2, len(frame) + 2) if rows is None else np.asarray(rows)
+    text = frame[label_col].astype(str).str.strip()
+    lowered = text.str.lower()
+    labels = np.where(lowered.isin(_TRUE), 1.0, np.where(lowered.isin(_FALSE), 0.0, np.nan))
+    bad = np.flatnonzero(np.isnan(labels))
+    if len(bad):
+        i = bad[0]
+        more = f" ({len(bad) - 1} more rows like it)" if len(bad) > 1 else ""
+        raise DataError(path, f"label {text.iat[i]!r} in column {label_col!r} is not 0 or 1"
+                        f"{more}", row=int(rows[i]))
+    smiles = frame[smiles_col].map(lambda s: "" if pd.isna(s) else str(s).strip())
+    return pd.DataFrame({"smiles": smiles.to_numpy(dtype=object), "label": labels,
+                         "row": rows.astype(np.int64)})
+
+
+def read_support(path: str | Path, smiles_column: str | None = None,
+                 label_column: str | None = None) -> pd.DataFrame:
+    """A labelled CSV (gzipped or not) -> ``smiles, label, row`` (see :func:`support_from_frame`)."""
+    path = Path(path)
+    return support_from_frame(read_csv_table(path), smiles_column, label_column, path=path)
+
+
+def read_smi(path: str | Path) -> pd.DataFrame:
+    """A ``.smi`` file: one ``SMILES [name ...]`` per line -> ``smiles, name`` (blank lines and
+    ``#`` comments skipped; a first line ``smiles ...`` is a header)."""
+    path = Path(path)
+    records = []
+    for line in _read_text(path).splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        parts = stripped.split(maxsplit=1)
+        if not records and parts[0].lower() == "smiles":
+            continue  # a header line
+        records.append((parts[0], parts[1] if len(parts) > 1 else ""))
+    if not records:
+        raise DataError(path, "the file has no SMILES lines")
+    return pd.DataFrame(records, columns=["smiles", "name"])
+
+
+def read_candidates(path: str | Path, smiles_column: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The molecules to score -> ``(table, smiles column)``; every column and row is kept.
+
+    ``.smi`` / ``.smiles`` files give columns ``smiles, name``; anything else is read as a CSV.
+    """
+    path = Path(path)
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".smi", ".smiles")):
+        frame = read_smi(path)
+        return frame, "smiles"
+    frame = read_csv_table(path)
+    if frame.empty:
+        raise DataError(path, "the file has a header but no rows")
+    return frame, find_smiles_column(frame, path, smiles_column)
+
+
+# --------------------------------------------------------------------------------------------
+# featurizing and scoring
+
+
+@dataclass
+class AssayMolecules:
+    """Support and candidates featurized into one store.
+
+    Attributes:
+        store: the valid molecules (unique SMILES strings once each).
+        support_ids / query_ids: int64 store index per input row, ``-1`` where RDKit
+            rejected the SMILES.
+        support_errors / query_errors: RDKit's reason per row (``None`` when valid).
+    """
+
+    store: MoleculeStore
+    support_ids: np.ndarray
+    query_ids: np.ndarray
+    support_errors: list[str | None]
+    query_errors: list[str | None]
+
+
+def featurize_assay(support_smiles: list[str], query_smiles: list[str],
+                    config: FeaturizerConfig = FeaturizerConfig()) -> AssayMolecules:
+    """Featurize every distinct SMILES string once (support and query share the store)."""
+    all_smiles = [str(s) for s in list(support_smiles) + list(query_smiles)]
+    unique, inverse = np.unique(np.asarray(all_smiles, dtype=object), return_inverse=True)
+    feats = featurize_parallel(
+        list(unique), config, progress=False,
+        # Worker processes pay off only for large candidate files (fork + pickling cost).
+        workers=None if len(unique) > PARALLEL_ABOVE else 1, chunk_size=2000,
+    )
+    valid = np.array([e is None for e in feats["errors"]], dtype=bool)
+    keep = np.flatnonzero(valid)
+    store = MoleculeStore.from_featurized(feats, keep)
+    position = np.full(len(unique), -1, dtype=np.int64)
+    position[keep] = np.arange(len(keep))
+    ids = position[inverse]
+    errors = [feats["errors"][j] for j in inverse]
+    n = len(support_smiles)
+    return AssayMolecules(store, ids[:n], ids[n:], errors[:n], errors[n:])
+
+
+@dataclass
+class AssayScores:
+    """What :func:`score_assay` returns.
+
+    Attributes:
+        probability: float64 ``[n_query]``, NaN where the SMILES is invalid.
+        errors: per query row, RDKit's reason or ``None``.
+        model: the name of the model that ran; description: one line saying what it is.
+        n_support / n_active / n_inactive: valid support molecules used.
+        skipped_support: ``(row, smiles, reason)`` of support rows RDKit rejected.
+    """
+
+    probability: np.ndarray
+    errors: list[str | None]
+    model: str
+    description: str
+    n_support: int
+    n_active: int
+    n_inactive: int
+    skipped_support: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def check_support(support: pd.DataFrame, ids: np.ndarray, errors: list[str | None],
+                  path: str | Path | None = None) -> None:
+    """Raise :class:`DataError` when the valid support cannot train a classifier."""
+    path = _source(path)
+    valid = ids >= 0
+    labels = support["label"].to_numpy()[valid]
+    if not valid.any():
+        first = int(np.flatnonzero(~valid)[0])
+        raise DataError(
+            path, f"none of the {len(support)} support SMILES could be parsed by RDKit "
+            f"(row {int(support['row'].iat[first])}: {errors[first]})")
+    if valid.sum() < 2:
+        raise DataError(path, f"the support set has {int(valid.sum())} valid molecule; "
+                        "at least 2 are needed (one active, one inactive)")
+    if labels.min() == labels.max():
+        which = "active (1)" if labels[0] == 1 else "inactive (0)"
+        raise DataError(path, f"every valid support molecule is {which}: a classifier needs "
+                        "at least one active and one inactive molecule")
+
+
+def _is_classic(model) -> bool:
+    return isinstance(model, str)
+
+
+def score_assay(
+    model,
+    support: pd.DataFrame,
+    query_smiles: list[str],
+    *,
+    featurizer: FeaturizerConfig | None = None,
+    seed: int = 0,
+    support_path: str | Path | None = None,
+) -> AssayScores:
+    """Fit ``model`` on the support and score the candidates.
+
+    Args:
+        model: a classic baseline name (``"rf"``, ``"knn"``, ``"logreg"``; fitted on the
+            support, no training data needed) or a molecule meta-learner (its encoder reads
+            the user's molecules for this call only; its previous store is put back).
+        support: ``smiles, label, row`` (:func:`support_from_frame`).
+        query_smiles: the candidates, in order.
+        featurizer: the featurizer settings (a saved model's ``config["featurizer"]``).
+    """
+    featurizer = featurizer or FeaturizerConfig()
+    # Labels alone can already rule the support out: say so before featurizing candidates.
+    check_support(support, np.zeros(len(support), dtype=np.int64), [None] * len(support),
+                  support_path)
+    mols = featurize_assay(support["smiles"].tolist(), list(query_smiles), featurizer)
+    check_support(support, mols.support_ids, mols.support_errors, support_path)
+    ok = mols.support_ids >= 0
+    support_ids = mols.support_ids[ok]
+    labels = support["label"].to_numpy(dtype=np.float64)[ok]
+    query_ok = mols.query_ids >= 0
+    skipped = [(int(r), s, e) for r, s, e, good in
+               zip(support["row"], support["smiles"], mols.support_errors, ok) if not good]
+    probability = np.full(len(mols.query_ids), np.nan)
+    if _is_classic(model):
+        from .baselines import build_classic_baseline
+
+        baseline = build_classic_baseline(model, mols.store, seed=seed)
+        name = baseline.name
+        trees = baseline.settings().get("n_estimators")
+        what = {"rf": f"ECFP random forest, {trees} trees", "knn": "ECFP Tanimoto k-NN",
+                "logreg": "ECFP logistic regression"}.get(name, "ECFP baseline")
+        description = f"training-free {what}, fitted on the support set"
+        scores = baseline.fit_predict(support_ids, labels, mols.query_ids[query_ok])
+    else:
+        name, description, scores = _meta_scores(model, mols.store, support_ids, labels,
+                                                 mols.query_ids[query_ok], seed)
+    probability[query_ok] = scores
+    return AssayScores(probability, mols.query_errors, name, description, int(ok.sum()),
+                       int((labels == 1).sum()), int((labels == 0).sum()), skipped)
+
+
+def _meta_scores(model, store: MoleculeStore, support_ids, labels, query_ids, seed: int):
+    import torch
+
+    encoder = getattr(model, "encoder", None)
+    if encoder is None or not callable(getattr(encoder, "set_store", None)):
+        raise FewshotError(
+            f"{type(model).__name__} is not a molecule model (its encoder cannot read "
+            "molecules); pass a model trained with `fewshot-apps mol train` or 'rf'")
+    if getattr(model, "kind", "classification") != "classification":
+        raise FewshotError(f"model {model.name!r} predicts {model.kind}, not activity")
+    previous = encoder.store
+    encoder.set_store(store)
+    try:
+        # Seeded: learners with sampling inside (none today) stay reproducible per call.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            scores = model.fit_predict(support_ids, labels, query_ids) if len(query_ids) else (
+                np.zeros(0))
+    finally:
+        encoder.set_store(previous)
+    saved = getattr(model, "saved_config", {}) or {}
+    where = f" meta-trained on {saved['dataset']}" if saved.get("dataset") else ""
+    return model.name, f"meta-learned {model.name}{where}, adapted to the support set", scores
+
+
+def featurizer_of(model) -> FeaturizerConfig:
+    """The featurizer settings a (saved) molecule model was trained with."""
+    saved = getattr(model, "saved_config", None) or {}
+    settings = saved.get("featurizer") or {}
+    known = set(FeaturizerConfig.__dataclass_fields__)
+    return FeaturizerConfig(**{k: v for k, v in settings.items() if k in known})
+
+
+def predictions_table(query: pd.DataFrame, scores: AssayScores) -> pd.DataFrame:
+    """``query`` (every column, every row, input order) + ``probability``, ``rank`` (1 = most
+    likely active; empty for invalid rows), ``error`` ("" when valid) and ``model``."""
+    out = query.copy()
+    for column in ("probability", "rank", "error", "model"):
+        if column in out.columns:  # keep the user's column, ours gets a prefix
+            out = out.rename(columns={column: f"input_{column}"})
+    prob = pd.Series(scores.probability, index=out.index)
+    out["probability"] = prob
+    # Ties share the best rank ("min"), so equal scores are not ordered arbitrarily.
+    out["rank"] = prob.rank(ascending=False, method="min").astype("Int64")
+    out["error"] = [e or "" for e in scores.errors]
+    out["model"] = scores.model
+    return out
+
+
+__all__ = [
+    "AssayMolecules", "AssayScores", "LABEL_COLUMN_NAMES", "check_support", "featurize_assay",
+    "featurizer_of", "predictions_table", "read_candidates", "read_smi", "read_support",
+    "score_assay", "support_from_frame",
+]
