@@ -42,7 +42,9 @@ def main() -> None:
                 "checkpoint_every": max(args.steps // 4, 1), "device": "cpu"}
     settings.update(dict(s.split("=", 1) for s in args.set))
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads"
-    summary = []
+    summary_path = out / "summary.json"
+    # Rows of learners not rerun now are kept; a rerun learner's row is replaced.
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else []
     for name in args.learners.split(","):
         t0 = time.perf_counter()
         learner, result = train_molecule_learner(ds, name, Path(args.runs) / name, settings,
@@ -60,8 +62,8 @@ def main() -> None:
                "train_seconds": round(train_s, 1), "eval_seconds": round(eval_s, 1),
                "skipped_draws": len(skipped), "settings": settings, "machine": machine}
         print(json.dumps(row), flush=True)
-        summary.append(row)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        summary = [r for r in summary if r["learner"] != name] + [row]
+        summary_path.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

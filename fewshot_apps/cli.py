@@ -96,28 +96,47 @@ def read_settings(config_file: str | None, sets: list[str]) -> dict:
     return settings
 
 
+def _train_command(args, load_dataset, train, report) -> int:
+    """Shared body of `mol train` and `rec train`, also under ``torchrun``: the process group
+    spans the whole command, rank 0 builds the data cache first, and only rank 0 reports."""
+    from fewshot_apps.core import distributed
+
+    settings = read_settings(args.config, args.set)
+    if args.device:
+        settings["device"] = args.device
+    with distributed.process_group(settings.get("device", "auto")):
+        with distributed.main_process_first():
+            ds = load_dataset(progress=not args.quiet and distributed.is_main_process())
+        learner, result = train(ds, settings)
+        if distributed.is_main_process():
+            report(ds, learner, result)
+    return 0
+
+
 def cmd_mol_train(args) -> int:
     from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol, summarize
     from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
     from fewshot_apps.domains.molecules.training import train_molecule_learner
 
-    settings = read_settings(args.config, args.set)
-    if args.device:
-        settings["device"] = args.device
-    ds = load_molecule_dataset(args.dataset, progress=not args.quiet)
-    learner, result = train_molecule_learner(
-        ds, args.learner, args.out, settings, resume=args.resume, progress=not args.quiet
+    def report(ds, learner, result):
+        print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, best validation "
+              f"ROC-AUC {result.best_valid} at step {result.best_step}; model in {args.out}")
+        if args.evaluate:
+            test = ds.task_set().test
+            with encoded_once(learner, test):
+                results, skipped = k_shot_protocol(learner, test, shots=(args.shots,))
+            print(summarize(results).to_string(index=False))
+            if len(skipped):
+                print(f"skipped draws: {len(skipped)}")
+
+    return _train_command(
+        args,
+        lambda progress: load_molecule_dataset(args.dataset, progress=progress),
+        lambda ds, settings: train_molecule_learner(
+            ds, args.learner, args.out, settings, resume=args.resume, progress=not args.quiet
+        ),
+        report,
     )
-    print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, best validation "
-          f"ROC-AUC {result.best_valid} at step {result.best_step}; model in {args.out}")
-    if args.evaluate:
-        test = ds.task_set().test
-        with encoded_once(learner, test):
-            results, skipped = k_shot_protocol(learner, test, shots=(args.shots,))
-        print(summarize(results).to_string(index=False))
-        if len(skipped):
-            print(f"skipped draws: {len(skipped)}")
-    return 0
 
 
 def cmd_rec_train(args) -> int:
@@ -125,20 +144,22 @@ def cmd_rec_train(args) -> int:
     from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
     from fewshot_apps.domains.recsys.training import rating_errors, train_rec_learner
 
-    settings = read_settings(args.config, args.set)
-    if args.device:
-        settings["device"] = args.device
-    ds = load_recsys_dataset(args.dataset)
-    learner, result = train_rec_learner(
-        ds, args.learner, args.out, settings, resume=args.resume, progress=not args.quiet
+    def report(ds, learner, result):
+        print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, best validation "
+              f"-RMSE {result.best_valid} at step {result.best_step}; model in {args.out}")
+        if args.evaluate:
+            with encoded_once(learner, ds.taskset.test):
+                errors = rating_errors(learner, ds)
+            print(errors.groupby("size")[["mae", "rmse"]].mean().to_string())
+
+    return _train_command(
+        args,
+        lambda progress: load_recsys_dataset(args.dataset),
+        lambda ds, settings: train_rec_learner(
+            ds, args.learner, args.out, settings, resume=args.resume, progress=not args.quiet
+        ),
+        report,
     )
-    print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, best validation "
-          f"-RMSE {result.best_valid} at step {result.best_step}; model in {args.out}")
-    if args.evaluate:
-        with encoded_once(learner, ds.taskset.test):
-            errors = rating_errors(learner, ds)
-        print(errors.groupby("size")[["mae", "rmse"]].mean().to_string())
-    return 0
 
 
 def _print_report(lines: list[str]) -> None:
