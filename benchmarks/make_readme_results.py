@@ -1,0 +1,99 @@
+"""Regenerate README.md's results section from the committed results in benchmarks/results/.
+
+Reads every ``benchmarks/results/<suite>/summary.csv`` written by ``fewshot-apps bench`` (with
+its ``run.json``) and ``benchmarks/results/tox21_10shot/summary.json`` written by
+``benchmarks/tox21_10shot.py``, and rewrites the text between the README's
+``<!-- results:start -->`` and ``<!-- results:end -->`` markers.
+
+    python benchmarks/make_readme_results.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+HEADLINE = {"roc_auc": "ROC-AUC", "delta_auprc": "ΔAUPRC", "mae": "MAE", "recall@10": "recall@10"}
+
+
+def tox21_section() -> list[str]:
+    path = RESULTS / "tox21_10shot" / "summary.json"
+    if not path.exists():
+        return []
+    rows = json.loads(path.read_text())
+    lines = [
+        "### Tox21 10-shot, meta-learners trained here (`benchmarks/tox21_10shot.py`)",
+        "",
+        "Meta-trained on Tox21's 8 training tasks (SR-ATAD5 held out for model selection), at "
+        "most 10 minutes of training each; test: SR-HSE, SR-MMP, SR-p53, 10 draws x 3 seeds of "
+        "10 positives + 10 negatives, query = every other labelled molecule.",
+        "",
+        "| learner | mean test ROC-AUC | SR-HSE | SR-MMP | SR-p53 | steps | best step | training | machine |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        t = r["per_task"]
+        lines.append(
+            f"| {r['learner']} | **{r['mean_test_roc_auc']:.3f}** | {t['SR-HSE']:.3f} | "
+            f"{t['SR-MMP']:.3f} | {t['SR-p53']:.3f} | {r['steps']} | {r['best_step']} | "
+            f"{r['train_seconds'] / 60:.1f} min | {r['machine']} |"
+        )
+    settings = rows[0]["settings"] if rows else {}
+    sets = " ".join(f"--set {k}={v}" for k, v in settings.items()
+                    if k not in ("steps", "eval_every", "checkpoint_every", "device"))
+    lines += ["", "```bash", f"python benchmarks/tox21_10shot.py --learners "
+              f"{','.join(r['learner'] for r in rows)} --steps {settings.get('steps', 3000)} "
+              f"{sets} --set eval_every=100", "```", ""]
+    return lines
+
+
+def suite_sections() -> list[str]:
+    lines = []
+    for summary_path in sorted(RESULTS.glob("*/summary.csv")):
+        run = json.loads((summary_path.parent / "run.json").read_text())
+        summary = pd.read_csv(summary_path)
+        summary = summary[summary["metric"].isin(HEADLINE)
+                          & summary["item_split"].fillna("all").isin(["all"])]
+        lines += [f"### Suite `{run['suite']}`, preset `{run['preset']}` "
+                  f"(`benchmarks/results/{summary_path.parent.name}/`)", "",
+                  f"`fewshot-apps bench --suite {run['suite']} --preset {run['preset']} "
+                  f"--out benchmarks/results/{summary_path.parent.name}` on {run['machine']}.",
+                  ""]
+        for (dataset, metric), group in summary.groupby(["dataset", "metric"], sort=False):
+            table = group.pivot_table(index=["learner", "family"], columns="support_size",
+                                      values="mean", sort=False)
+            table.columns = [f"support {int(c)}" for c in table.columns]
+            lines += [f"{dataset}, {HEADLINE[metric]} (mean over test tasks):", "",
+                      "| learner | family | " + " | ".join(table.columns) + " |",
+                      "|---|---|" + "---|" * len(table.columns)]
+            for (learner, family), values in table.iterrows():
+                lines.append(f"| {learner} | {family} | "
+                             + " | ".join(f"{v:.3f}" for v in values) + " |")
+            lines.append("")
+        lines += [f"Full tables, intervals, paired tests and plots: "
+                  f"`benchmarks/results/{summary_path.parent.name}/report.md`.", ""]
+    return lines
+
+
+def main() -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md has no {START} ... {END} markers")
+    body = tox21_section() + suite_sections()
+    if not body:
+        body = ["No committed results yet."]
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + START + "\n" + "\n".join(body).rstrip() + "\n" + END + tail,
+                      encoding="utf-8")
+    print(f"updated {readme}")
+
+
+if __name__ == "__main__":
+    main()
