@@ -51,13 +51,13 @@ def test_k_shot_sizes_draws_and_seeds():
 
 def test_fsmol_stratified_and_skipped_draws_counted():
     model = Recorder()
-    tasks = [task("big", 100, 100), task("small", 60, 70), task("one-class", 50, 0, False)]
+    tasks = [task("big", 100, 100), task("small", 60, 69), task("one-class", 50, 0, False)]
     results, skipped = fsmol_protocol(model, tasks, sizes=(16, 128), draws=3)
-    for _, labels in model.supports:  # the class ratio of 'big' (0.5) or 'small' (60/130)
-        assert min(abs(labels.sum() - len(labels) * r) for r in (0.5, 60 / 130)) <= 1
+    for _, labels in model.supports:  # the class ratio of "big" (0.5) or "small" (60/129)
+        assert min(abs(labels.sum() - len(labels) * r) for r in (0.5, 60 / 129)) <= 1
     reasons = skipped.groupby("task")["reason"].first()
     assert reasons["one-class"] == "one class only"
-    assert reasons["small"].startswith("unusable draw")  # 128 of 130 leaves a one-class query
+    assert reasons["small"].startswith("unusable draw")  # 128 of 129 leaves a one-class query
     assert len(skipped[skipped["task"] == "one-class"]) == 2 * 3
     assert set(results["task"]) == {"big", "small"}
     summary = summarize(results)
