@@ -43,6 +43,11 @@ def tox21_section() -> list[str]:
             f"{t['SR-MMP']:.3f} | {t['SR-p53']:.3f} | {r['steps']} | {r['best_step']} | "
             f"{r['train_seconds'] / 60:.1f} min | {r['machine']} |"
         )
+    for extra in sorted((RESULTS / "tox21_10shot").glob("*_under_load.json")):
+        r = json.loads(extra.read_text())
+        lines.append(f"\nAlso measured: {r['learner']} {r['mean_test_roc_auc']:.3f} ({r['note']}; "
+                     f"`{extra.relative_to(ROOT)}`). cnp and maml above also shared the cores "
+                     "with other jobs, so they ran fewer steps in their budget.")
     settings = rows[0]["settings"] if rows else {}
     sets = " ".join(f"--set {k}={v}" for k, v in settings.items()
                     if k not in ("steps", "eval_every", "checkpoint_every", "device"))
