@@ -243,6 +243,22 @@ def cmd_cache_clear(args) -> int:
     return 0
 
 
+def add_train_arguments(p: argparse.ArgumentParser, dataset_help: str, learner_help: str,
+                        evaluate_help: str) -> None:
+    """The arguments `mol train` and `rec train` share."""
+    p.add_argument("--dataset", required=True, help=dataset_help)
+    p.add_argument("--learner", required=True, help=learner_help)
+    p.add_argument("--config", help="TOML file of settings ([train], [encoder], [learner])")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting, e.g. steps=2000, max_minutes=10, encoder.hidden=256, "
+                   "learner.inner_steps=3")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    p.add_argument("--out", required=True, help="run directory (model, config, log)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    p.add_argument("--evaluate", action="store_true", help=evaluate_help)
+    p.add_argument("--quiet", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fewshot-apps",
@@ -272,19 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     p = mol.add_parser("train", help="meta-train a learner on a molecule data set")
-    p.add_argument("--dataset", required=True, help="card name, card.toml or CSV")
-    p.add_argument("--learner", required=True,
-                   help="protonet, attention, cnp, hypernet, maml, anil, metasgd, lstm")
-    p.add_argument("--config", help="TOML file of settings ([train], [encoder], [learner])")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a setting, e.g. steps=2000, encoder.hidden=256, learner.inner_steps=3")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    p.add_argument("--out", required=True, help="run directory (model, config, log)")
-    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
-    p.add_argument("--evaluate", action="store_true",
-                   help="then score the test tasks (K-shot, 10 draws x 3 seeds)")
+    add_train_arguments(p, "card name, card.toml or CSV",
+                        "protonet, attention, cnp, hypernet, maml, anil, metasgd, lstm",
+                        "then score the test tasks (K-shot, 10 draws x 3 seeds)")
     p.add_argument("--shots", type=int, default=10)
-    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_mol_train)
 
     p = mol.add_parser("predict", help="predict activity for new molecules from a few "
@@ -308,17 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     p = rec.add_parser("train", help="meta-train a learner on cold-start users")
-    p.add_argument("--dataset", required=True, help="card name or card.toml")
-    p.add_argument("--learner", required=True,
-                   help="attention, cnp, hypernet, maml, anil, metasgd, lstm")
-    p.add_argument("--config", help="TOML file of settings ([train], [encoder], [learner])")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    p.add_argument("--out", required=True, help="run directory (model, config, log)")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--evaluate", action="store_true",
-                   help="then report MAE / RMSE on test users per support size")
-    p.add_argument("--quiet", action="store_true")
+    add_train_arguments(p, "card name or card.toml",
+                        "attention, cnp, hypernet, maml, anil, metasgd, lstm",
+                        "then report MAE / RMSE on test users per support size")
     p.set_defaults(func=cmd_rec_train)
 
     p = rec.add_parser("recommend", help="top-k items for a new user from a few ratings")

@@ -117,6 +117,33 @@ class TrainResult:
     out_dir: Path
 
 
+def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, dict, dict]:
+    """``(train, episode, encoder, learner)`` settings from one flat dict (TOML / ``--set``).
+
+    Keys of :class:`TrainConfig` go to ``train``; keys of ``episode_defaults`` (the domain's
+    episode settings, parsed as ints) to ``episode``; ``encoder.<key>`` and ``learner.<key>``
+    to ``encoder`` and ``learner``. Any other key is a FewshotError listing the known ones.
+    """
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    train, episode, encoder, learner = {}, dict(episode_defaults), {}, {}
+    for key, value in settings.items():
+        if key.startswith("encoder."):
+            encoder[key[len("encoder."):]] = value
+        elif key.startswith("learner."):
+            learner[key[len("learner."):]] = value
+        elif key in episode_defaults:
+            episode[key] = int(value)
+        elif key in train_keys:
+            train[key] = value
+        else:
+            raise FewshotError(
+                f"unknown setting {key!r}; known: "
+                f"{', '.join(sorted(train_keys | set(episode_defaults)))}, encoder.<key>, "
+                "learner.<key>"
+            )
+    return train, episode, encoder, learner
+
+
 def resolve_device(device: str | torch.device, local_rank: int | None = None) -> torch.device:
     """``auto`` -> CUDA when available, else the CPU. With ``local_rank`` (a distributed run),
     ``auto`` and ``cuda`` mean ``cuda:local_rank``: one GPU per process."""

@@ -7,7 +7,6 @@ Settings come as one flat dict (from TOML or ``--set key=value``): training keys
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,13 @@ from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol
 from fewshot_apps.core.learners import build_learner
 from fewshot_apps.core.persistence import load_model, register_encoder
 from fewshot_apps.core.tasks import BalancedSampler, derive_seed
-from fewshot_apps.core.training import TrainConfig, TrainResult, meta_train, seed_everything
+from fewshot_apps.core.training import (
+    TrainConfig,
+    TrainResult,
+    meta_train,
+    seed_everything,
+)
+from fewshot_apps.core.training import split_settings as split_run_settings
 from fewshot_apps.errors import FewshotError
 
 from .dataset import MoleculeDataset
@@ -28,24 +33,8 @@ register_encoder(MoleculeEncoder.name, lambda config: MoleculeEncoder.from_confi
 
 
 def split_settings(settings: dict) -> tuple[dict, dict, dict, dict]:
-    """``(train, episode, encoder, learner)`` settings from one flat dict."""
-    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
-    train, episode, encoder, learner = {}, dict(EPISODE_DEFAULTS), {}, {}
-    for key, value in settings.items():
-        if key.startswith("encoder."):
-            encoder[key[len("encoder."):]] = value
-        elif key.startswith("learner."):
-            learner[key[len("learner."):]] = value
-        elif key in EPISODE_DEFAULTS:
-            episode[key] = int(value)
-        elif key in train_keys:
-            train[key] = value
-        else:
-            raise FewshotError(
-                f"unknown setting {key!r}; known: {', '.join(sorted(train_keys | set(EPISODE_DEFAULTS)))}, "
-                "encoder.<key>, learner.<key>"
-            )
-    return train, episode, encoder, learner
+    """``(train, episode, encoder, learner)`` settings, with this domain's episode keys."""
+    return split_run_settings(settings, EPISODE_DEFAULTS)
 
 
 def _encoder_settings(encoder: dict) -> dict:
