@@ -224,6 +224,20 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from fewshot_apps.bench.runner import evaluate_saved_model
+
+    summary = evaluate_saved_model(args.model, args.suite, args.out, preset=args.preset,
+                                   seeds=args.seeds)
+    headline = {"roc_auc", "delta_auprc", "mae", "recall@10"}
+    main = summary[summary["item_split"].isin(["", "all"]) & summary["metric"].isin(headline)]
+    cols = ["dataset", "learner", "shots", "support_size", "metric", "mean", "ci95_low",
+            "ci95_high", "n_tasks"]
+    print(main[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"\nwrote {args.out}/results.csv, summary.csv, report.md, report.html, run.json")
+    return 0
+
+
 def cmd_cache_info(args) -> int:
     root = cache_dir()
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
@@ -346,6 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (rerun to continue)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("evaluate", help="score a trained model with a suite's protocol")
+    p.add_argument("--model", required=True, help="a saved model folder")
+    p.add_argument("--suite", required=True, help="a suite of the model's data set")
+    p.add_argument("--preset", default="full", choices=["smoke", "fast", "full"],
+                   help="sets the evaluation draws and seeds (default: full)")
+    p.add_argument("--seeds", type=int, help="number of evaluation seeds")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_evaluate)
 
     cache = sub.add_parser("cache", help="the cache of derived files").add_subparsers(
         dest="action", required=True

@@ -74,3 +74,15 @@ def test_suites_parse():
                 assert set(suite.learners) <= set(FAMILIES)
     with pytest.raises(CardError, match="unknown preset"):
         load_suites("tox21", "huge")
+
+
+def test_evaluate_a_saved_model(demo_run, tmp_path):
+    from fewshot_apps.cli import main
+
+    out, _ = demo_run
+    code = main(["evaluate", "--model", str(out / "models" / "tox21" / "protonet"),
+                 "--suite", "tox21", "--preset", "smoke", "--out", str(tmp_path / "ev")])
+    assert code == 0
+    results = pd.read_csv(tmp_path / "ev" / "results.csv")
+    assert list(results.columns) == RESULT_COLUMNS
+    assert set(results["learner"]) == {"protonet"} and set(results["shots"]) == {1, 10}
