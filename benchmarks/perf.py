@@ -122,12 +122,19 @@ def main() -> None:
          f"{time.perf_counter() - t0:.2f} |")
 
     ratings = pd.DataFrame({"movieId": [260, 1196, 2571, 1, 50], "rating": [5, 5, 4.5, 3, 4]})
-    fa.recommend(None, ratings, k=10)  # loads the data set once
-    t0 = time.perf_counter()
-    for _ in range(20):
-        fa.recommend(None, ratings, k=10)
-    emit(f"| recommend, one user over all ml-latest-small items (ms) | default | "
-         f"{(time.perf_counter() - t0) / 20 * 1000:.1f} |")
+    ml = fa.load_dataset("movielens-latest-small")
+    torch.manual_seed(0)
+    from fewshot_apps.domains.recsys.encoder import ItemGraphEncoder
+
+    rec_models = {"default": None,
+                  "cnp": build_learner("cnp", ItemGraphEncoder(ml.graph), "regression")}
+    for label, model in rec_models.items():
+        fa.recommend(model, ratings, k=10, dataset=ml)  # first call: item embeddings cached
+        t0 = time.perf_counter()
+        for _ in range(20):
+            fa.recommend(model, ratings, k=10, dataset=ml)
+        emit(f"| recommend, one user over all ml-latest-small items (ms) | {label} | "
+             f"{(time.perf_counter() - t0) / 20 * 1000:.1f} |")
 
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import fewshot_apps.api, fewshot_apps.domains."
