@@ -115,6 +115,7 @@ def _plot(summary: pd.DataFrame, metric: str, title: str) -> bytes | None:
     if s.empty:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
+    ax.set_prop_cycle(color=plt.cm.tab20.colors)  # up to 20 learners, each its own colour
     for learner, group in s.groupby("learner"):
         group = group.assign(x=group["support_size"].astype(float)).sort_values("x")
         ax.errorbar(group["x"], group["mean"], yerr=(group["ci95_high"] - group["mean"]).fillna(0),
