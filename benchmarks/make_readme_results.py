@@ -63,7 +63,7 @@ def suite_sections() -> list[str]:
         run = json.loads((summary_path.parent / "run.json").read_text())
         summary = pd.read_csv(summary_path)
         summary = summary[summary["metric"].isin(HEADLINE)
-                          & summary["item_split"].fillna("all").isin(["all"])]
+                          & summary["item_split"].astype("string").fillna("all").isin(["all"])]
         lines += [f"### Suite `{run['suite']}`, preset `{run['preset']}` "
                   f"(`benchmarks/results/{summary_path.parent.name}/`)", "",
                   f"`fewshot-apps bench --suite {run['suite']} --preset {run['preset']} "
