@@ -16,11 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from fewshot_apps.bench.published import PAR_TABLE
+from fewshot_apps.bench.report import HEADLINE_METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-HEADLINE = {"roc_auc": "ROC-AUC", "delta_auprc": "ΔAUPRC", "mae": "MAE", "recall@10": "recall@10"}
+LABELS = {"roc_auc": "ROC-AUC", "delta_auprc": "ΔAUPRC", "mae": "MAE", "recall@10": "recall@10"}
+HEADLINE = {m: LABELS[m] for m in HEADLINE_METRICS}
 
 
 def tox21_section() -> list[str]:

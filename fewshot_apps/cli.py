@@ -205,6 +205,18 @@ def cmd_rec_recommend(args) -> int:
     return 0
 
 
+def _print_summary(summary, out, extra_columns: list[str]) -> None:
+    """The headline metrics of a summary (the full table is in summary.csv)."""
+    from fewshot_apps.bench.report import HEADLINE_METRICS
+
+    main = summary[summary["item_split"].isin(["", "all"])
+                   & summary["metric"].isin(HEADLINE_METRICS)]
+    cols = ["dataset", "learner", *extra_columns[:1], "shots", "support_size", "metric", "mean",
+            "ci95_low", "ci95_high", "n_tasks", *extra_columns[1:]]
+    print(main[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"\nwrote {out}/results.csv, summary.csv, report.md, report.html, run.json")
+
+
 def cmd_bench(args) -> int:
     from fewshot_apps.bench.runner import run_suite
 
@@ -215,12 +227,7 @@ def cmd_bench(args) -> int:
     if summary.empty:
         print("no results")
         return 1
-    headline = {"roc_auc", "delta_auprc", "mae", "recall@10"}  # the full table is in summary.csv
-    main = summary[summary["item_split"].isin(["", "all"]) & summary["metric"].isin(headline)]
-    cols = ["dataset", "learner", "family", "shots", "support_size", "metric", "mean",
-            "ci95_low", "ci95_high", "n_tasks", "train_seconds"]
-    print(main[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"\nwrote {args.out}/results.csv, summary.csv, report.md, report.html, run.json")
+    _print_summary(summary, args.out, ["family", "train_seconds"])
     return 0
 
 
@@ -229,12 +236,7 @@ def cmd_evaluate(args) -> int:
 
     summary = evaluate_saved_model(args.model, args.suite, args.out, preset=args.preset,
                                    seeds=args.seeds)
-    headline = {"roc_auc", "delta_auprc", "mae", "recall@10"}
-    main = summary[summary["item_split"].isin(["", "all"]) & summary["metric"].isin(headline)]
-    cols = ["dataset", "learner", "shots", "support_size", "metric", "mean", "ci95_low",
-            "ci95_high", "n_tasks"]
-    print(main[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"\nwrote {args.out}/results.csv, summary.csv, report.md, report.html, run.json")
+    _print_summary(summary, args.out, [])
     return 0
 
 

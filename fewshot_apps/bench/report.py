@@ -16,6 +16,7 @@ from fewshot_apps.bench.published import published_rows
 GROUP = ["suite", "dataset", "learner", "family", "shots", "support_size", "item_split", "metric"]
 LOWER_IS_BETTER = {"mae", "rmse"}
 MAIN_METRICS = {"k-shot": ["roc_auc"], "fsmol": ["delta_auprc"], "cold-start": ["mae", "recall@10"]}
+HEADLINE_METRICS = {m for metrics in MAIN_METRICS.values() for m in metrics}
 BASELINE_FAMILIES = ("transfer", "classic")
 
 

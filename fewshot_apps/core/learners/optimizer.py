@@ -490,11 +490,7 @@ class LSTMOptimizer(VmapEngine, MetaLearner):
         n = flat.numel()
         zeros = flat.new_zeros(n, cfg.hidden)
         states = [(zeros, zeros) for _ in self.cells]
-        steps = (
-            cfg.eval_inner_steps
-            if (not self.training and cfg.eval_inner_steps is not None)
-            else cfg.inner_steps
-        )
+        steps = self._n_steps()
         segments: list[Params] = []
         with torch.enable_grad():
             for step in range(steps):
@@ -504,17 +500,23 @@ class LSTMOptimizer(VmapEngine, MetaLearner):
                     grad = grad.detach()
                 update, states = self._optimizer_step(grad, states)
                 flat = flat + update
-                if not outer_grad:
-                    flat = flat.detach().requires_grad_()
-                    states = [(h.detach(), c.detach()) for h, c in states]
-                elif cfg.truncate and (step + 1) % cfg.truncate == 0 and step + 1 < steps:
-                    segments.append(unflatten(flat, like))
-                    flat = flat.detach().requires_grad_()
-                    states = [(h.detach(), c.detach()) for h, c in states]
+                flat, states = self._cut(flat, states, step, steps, outer_grad, segments,
+                                         lambda f: unflatten(f, like))
         if not outer_grad:
             flat = flat.detach()
         segments.append(unflatten(flat, like))
         return segments
+
+    def _cut(self, flat, states, step, steps, outer_grad, segments, unflatten_fn):
+        """After an update: without an outer graph, drop the graph at once; with truncated
+        unrolls, end a segment every ``truncate`` steps (its end is scored on the query)."""
+        cfg: LSTMOptimizerConfig = self.config
+        truncate_here = cfg.truncate and (step + 1) % cfg.truncate == 0 and step + 1 < steps
+        if outer_grad and not truncate_here:
+            return flat, states
+        if outer_grad:
+            segments.append(unflatten_fn(flat))
+        return flat.detach().requires_grad_(), [(h.detach(), c.detach()) for h, c in states]
 
     def _adapt(self, support: Tensor, targets: Tensor) -> Params:
         return self._unroll(support, targets)[-1]
@@ -569,13 +571,8 @@ class LSTMOptimizer(VmapEngine, MetaLearner):
                     grad = grad.detach()
                 update, states = self._optimizer_step(grad.reshape(-1), states)
                 flat = flat + update.view(n_tasks, n)
-                if not outer_grad:
-                    flat = flat.detach().requires_grad_()
-                    states = [(h.detach(), c.detach()) for h, c in states]
-                elif cfg.truncate and (step + 1) % cfg.truncate == 0 and step + 1 < steps:
-                    segments.append(unflatten_batched(flat, like))
-                    flat = flat.detach().requires_grad_()
-                    states = [(h.detach(), c.detach()) for h, c in states]
+                flat, states = self._cut(flat, states, step, steps, outer_grad, segments,
+                                         lambda f: unflatten_batched(f, like))
         if not outer_grad:
             flat = flat.detach()
         segments.append(unflatten_batched(flat, like))
