@@ -24,7 +24,7 @@ from fewshot_apps import __version__
 from fewshot_apps.bench.suites import FAMILIES, Suite, load_suites
 from fewshot_apps.core.evaluation import encoded_once, fsmol_protocol, k_shot_protocol
 from fewshot_apps.core.tasks import Task, derive_seed
-from fewshot_apps.core.training import resolve_device
+from fewshot_apps.core.training import CHECKPOINT_FILE, LOG_FILE, resolve_device
 from fewshot_apps.errors import FewshotError
 from fewshot_apps.paths import data_dir as default_data_dir
 from fewshot_apps.sources import load_card
@@ -71,6 +71,18 @@ def limit_task(task: Task, limit: int | None, seed: int) -> Task:
 # --------------------------------------------------------------------------- building models
 
 
+def _has_checkpoint(model_dir: Path) -> bool:
+    """An interrupted suite continues a learner's training from its last checkpoint."""
+    return (model_dir / CHECKPOINT_FILE).exists()
+
+
+def _logged_train_seconds(model_dir: Path) -> float:
+    """Training time of a resumed learner: the sum of its logged step times (the log is
+    cut back to the checkpoint on resume, so every step counts once)."""
+    with open(model_dir / LOG_FILE, encoding="utf-8") as log:
+        return sum(json.loads(line).get("seconds", 0.0) for line in log if line.strip())
+
+
 def _common_settings(suite: Suite, seed: int, device: str) -> dict:
     return {**suite.preset.settings, "steps": suite.preset.steps, "seed": seed, "device": device}
 
@@ -89,7 +101,7 @@ def build_molecule_model(suite: Suite, name: str, ds, model_dir: Path, seed: int
         settings["k_shot"] = suite.train_shots
     if name in META_LEARNERS:
         model, _ = train_molecule_learner(ds, name, model_dir, settings,
-                                          progress=progress)
+                                          resume=_has_checkpoint(model_dir), progress=progress)
         return model
     if FAMILIES[name] == "transfer":
         from fewshot_apps.core.baselines import build_transfer_baseline
@@ -117,7 +129,8 @@ def build_recsys_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, 
 
     settings = _common_settings(suite, seed, device)
     if name in META_LEARNERS:
-        model, _ = train_rec_learner(ds, name, model_dir, settings, progress=progress)
+        model, _ = train_rec_learner(ds, name, model_dir, settings,
+                                     resume=_has_checkpoint(model_dir), progress=progress)
         return model
     if FAMILIES[name] == "transfer":
         from fewshot_apps.core.baselines import build_transfer_baseline
@@ -317,9 +330,12 @@ def run_suite(
             # models/<learner>/; a composite suite (demo) keeps one folder per data set.
             model_dir = out / "models" / (name if len(parts) == 1 else f"{part.dataset}/{name}")
             evaluate = evaluate_molecules if domain == "molecules" else evaluate_recsys
+            resumed = _has_checkpoint(model_dir)
             t0 = time.perf_counter()
             model = build(part, name, ds, model_dir, eval_seeds[0], device, progress=False)
             train_seconds = time.perf_counter() - t0
+            if resumed:  # this process saw only the steps after the checkpoint
+                train_seconds = _logged_train_seconds(model_dir)
             t0 = time.perf_counter()
             rows, skipped = evaluate(part, model, ds, eval_seeds)
             eval_seconds = time.perf_counter() - t0
@@ -329,11 +345,17 @@ def run_suite(
             rows.insert(4, "family", FAMILIES[name])
             rows[RESULT_COLUMNS].to_csv(results_path, mode="a", index=False,
                                         header=not results_path.exists())
+            # Re-read first: another process may be running other learners into this folder.
+            if timings_path.exists():
+                timings.update(json.loads(timings_path.read_text()))
             timings[f"{part.name}|{part.dataset}|{name}"] = {
                 "train_seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds, 2),
-                "skipped_draws": skipped}
+                "skipped_draws": skipped, "resumed": resumed}
             timings_path.write_text(json.dumps(timings, indent=1))
     results = pd.read_csv(results_path) if results_path.exists() else pd.DataFrame(columns=RESULT_COLUMNS)
+    for entry in resolved:  # a folder filled by several --learners runs lists them all
+        mine = (results["suite"] == entry["suite"]) & (results["dataset"] == entry["dataset"])
+        entry["learners_in_results"] = sorted(set(results.loc[mine, "learner"]))
     summary = summarize(results, timings)
     summary.to_csv(out / "summary.csv", index=False)
     run_info = {"suite": suite, "preset": preset, "device": device, "machine": machine(),

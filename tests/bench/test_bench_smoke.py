@@ -86,3 +86,18 @@ def test_evaluate_a_saved_model(demo_run, tmp_path):
     results = pd.read_csv(tmp_path / "ev" / "results.csv")
     assert list(results.columns) == RESULT_COLUMNS
     assert set(results["learner"]) == {"protonet"} and set(results["shots"]) == {1, 10}
+
+
+def test_interrupted_learner_resumes_from_its_checkpoint(tmp_path):
+    """A run killed after training but before its rows were written trains no step again."""
+    out = tmp_path / "tox"
+    run_suite("tox21", out, learners=["protonet"], preset="smoke", device="cpu", progress=False)
+    log = out / "models" / "protonet" / "train_log.jsonl"
+    logged = log.read_text()  # step times differ from run to run: a retrain would rewrite it
+    first = pd.read_csv(out / "results.csv")
+    (out / "results.csv").unlink()  # as if killed before the rows were appended
+    run_suite("tox21", out, learners=["protonet"], preset="smoke", device="cpu", progress=False)
+    assert log.read_text() == logged
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), first)
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["tox21|tox21|protonet"]["resumed"] is True
