@@ -4,9 +4,10 @@ Follows the encoder contract of :mod:`fewshot_apps.core.encoders`: item indices 
 embeddings out. Every item is a node (a new item with attributes but no ratings is reached
 through its genre and tag edges), so every item gets an embedding.
 
-Architecture: item nodes start from a projection of their feature row (genres, year, tags);
-meta-train users, genres and tags from learned embeddings (plus a projection of user features
-where the data has them). ``depth`` rounds of heterogeneous GraphSAGE message passing
+Architecture: item nodes start from a projection of their feature row (genres, year, tags)
+and of their rating statistics (shrunk mean rating, log count); meta-train users from learned
+embeddings plus a projection of their rating statistics (and of user features where the data
+has them); genres and tags from learned embeddings. ``depth`` rounds of heterogeneous GraphSAGE message passing
 (Hamilton et al. 2017) over the rating, genre and tag relations, each followed by LayerNorm,
 ReLU, dropout and a residual connection; then a last linear layer (the part ``maml`` adapts) and unit-length normalization.
 """
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import HeteroConv, SAGEConv
 
+N_RATING_STATS = 2  # graph.rating_stats: shrunk mean rating, log count
 RELATIONS = (
     ("user", "rates", "item"),
     ("item", "rated_by", "user"),
@@ -71,6 +73,8 @@ class ItemGraphEncoder(nn.Module):
         self.out_dim = out_dim
         self.dropout = dropout
         self.item_proj = nn.Linear(shape["item_dim"], hidden)
+        self.item_stats_proj = nn.Linear(N_RATING_STATS, hidden)
+        self.user_stats_proj = nn.Linear(N_RATING_STATS, hidden)
         self.item_id = nn.Embedding(shape["n_items"], hidden)
         nn.init.zeros_(self.item_id.weight)  # start from features; ids learn residuals
         self.user_emb = nn.Embedding(max(shape["n_users"], 1), hidden)
@@ -115,8 +119,10 @@ class ItemGraphEncoder(nn.Module):
         device = self.last.weight.device
         g = self.graph
         h = {
-            "item": self.item_proj(g["item"].x.to(device)) + self.item_id.weight,
-            "user": self.user_emb.weight[: self.shape["n_users"]],
+            "item": self.item_proj(g["item"].x.to(device)) + self.item_id.weight
+            + self.item_stats_proj(g["item"].rating_stats.to(device)),
+            "user": self.user_emb.weight[: self.shape["n_users"]]
+            + self.user_stats_proj(g["user"].rating_stats.to(device)),
             "genre": self.genre_emb.weight[: self.shape["n_genres"]],
             "tag": self.tag_emb.weight[: self.shape["n_tags"]],
         }

@@ -8,9 +8,11 @@ still has a node and its attribute edges.
 Node types and features:
 
 * ``user``: meta-train users; ``node_id`` int64 ``[n_u]`` (user vocabulary index);
-  ``x`` float32 ``[n_u, d_u]`` user features (``d_u`` may be 0).
+  ``x`` float32 ``[n_u, d_u]`` user features (``d_u`` may be 0); ``rating_stats`` float32
+  ``[n_u, 2]`` (:func:`rating_stats`).
 * ``item``: ``x`` float32 ``[n_items, d_i]`` (:meth:`ItemFeatures.matrix`); ``new`` bool
-  ``[n_items]`` (item cold start); ``n_ratings`` int64 ``[n_items]`` rating edges per item.
+  ``[n_items]`` (item cold start); ``n_ratings`` int64 ``[n_items]`` rating edges per item;
+  ``rating_stats`` float32 ``[n_items, 2]``.
 * ``genre``, ``tag``: ``x`` float32 identity ``[n, n]`` (one learnable slot each).
 
 Edge types (each with its reverse):
@@ -29,6 +31,23 @@ import torch
 from torch_geometric.data import HeteroData
 
 from fewshot_apps.domains.recsys.features import ItemFeatures, UserFeatures
+
+# Pseudo-ratings at the global mean that a node's mean rating is shrunk towards: a film
+# rated once says little about its quality.
+SHRINK_RATINGS = 5.0
+
+
+def rating_stats(node: np.ndarray, rating: np.ndarray, n_nodes: int, global_mean: float,
+                 scale: float) -> np.ndarray:
+    """float32 ``[n_nodes, 2]``: the node's shrunk mean rating minus the global mean, in
+    units of ``scale`` (the ratings' standard deviation), and log(1 + its number of ratings).
+
+    GraphSAGE messages do not carry the rating on an edge, so without these an item's
+    embedding would know who rated it but not how well."""
+    count = np.bincount(node, minlength=n_nodes).astype(np.float64)
+    total = np.bincount(node, weights=rating.astype(np.float64) - global_mean, minlength=n_nodes)
+    shrunk = total / (count + SHRINK_RATINGS) / scale
+    return np.stack([shrunk, np.log1p(count)], axis=1).astype(np.float32)
 
 
 def _edges(src: np.ndarray, dst: np.ndarray) -> torch.Tensor:
@@ -73,6 +92,14 @@ def build_graph(
         else torch.zeros((len(train_user_index), d_u), dtype=torch.float32)
     )
     data["item"].x = torch.from_numpy(item_features.matrix())
+    rating = np.asarray(edge_rating, dtype=np.float64)
+    global_mean = float(rating.mean()) if len(rating) else 0.0
+    scale = float(rating.std()) if len(rating) > 1 and rating.std() > 0 else 1.0
+    edge_item_index = np.asarray(edge_item_index, dtype=np.int64)
+    data["item"].rating_stats = torch.from_numpy(
+        rating_stats(edge_item_index, rating, n_items, global_mean, scale))
+    data["user"].rating_stats = torch.from_numpy(
+        rating_stats(src, rating, len(train_user_index), global_mean, scale))
     data["item"].new = torch.tensor(np.asarray(new_items, dtype=bool))
     data["item"].n_ratings = torch.from_numpy(
         np.bincount(edge_item_index, minlength=n_items).astype(np.int64)

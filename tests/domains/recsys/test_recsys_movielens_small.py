@@ -227,3 +227,24 @@ def test_building_is_fast_and_inspect_prints_the_counts(data_dir, tmp_path):
         assert expected in text, expected
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("tasks and graph"))
     assert float(line.split()[3]) < 10
+
+
+def test_graph_rating_statistics(ml_small):
+    """Nodes carry how well they were rated (SAGE messages do not carry edge ratings)."""
+    ds = ml_small
+    item = ds.graph["item"].rating_stats.numpy()
+    user = ds.graph["user"].rating_stats.numpy()
+    assert item.shape == (9_742, 2) and user.shape == (ds.graph["user"].num_nodes, 2)
+    count = ds.item_stats.count
+    np.testing.assert_allclose(item[:, 1], np.log1p(count), rtol=1e-6)
+    assert (item[ds.new_items.mask] == 0).all()  # no training rating: at the prior
+    # The shrunk mean follows the raw mean for items with many ratings, and lies between
+    # the global mean and the raw mean for every rated item.
+    rated = count > 0
+    rating = ds.train_interactions()["rating"].to_numpy(np.float64)
+    offset = (ds.item_stats.mean[rated] - rating.mean()) / rating.std()
+    assert np.all(np.abs(item[rated, 0]) <= np.abs(offset) + 1e-5)
+    assert np.all(np.sign(item[rated, 0]) * np.sign(offset) >= 0)
+    many = count[rated] >= 100
+    assert np.corrcoef(item[rated, 0][many], offset[many])[0, 1] > 0.99
+    assert np.isfinite(user).all() and user[:, 1].min() > 0
