@@ -60,11 +60,13 @@ def summarize(results: pd.DataFrame, timings: dict | None = None) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def paired_comparisons(results: pd.DataFrame, protocol: str, rng_seed: int = 0) -> pd.DataFrame:
+def paired_comparisons(results: pd.DataFrame, protocol: str, named_baseline: str | None = None,
+                       rng_seed: int = 0) -> pd.DataFrame:
     """Each learner against the best baseline (transfer or classic) per setting and main
-    metric: wins / losses per task, and a Wilcoxon signed-rank test over tasks when there
-    are at least 10, else a paired bootstrap 95% interval of the mean difference over
-    task x draw pairs."""
+    metric, and also against the suite's ``named_baseline`` (its ``baseline`` field, e.g.
+    ``mf``) where that is another one: wins / losses per task, and a Wilcoxon signed-rank
+    test over tasks when there are at least 10, else a paired bootstrap 95% interval of the
+    mean difference over task x draw pairs."""
     r = _keys(results)
     rows = []
     for metric in MAIN_METRICS.get(protocol, []):
@@ -76,33 +78,38 @@ def paired_comparisons(results: pd.DataFrame, protocol: str, rng_seed: int = 0) 
             if base.empty:
                 continue
             best = base.groupby("learner")["value"].mean().mul(sign).idxmax()
-            best_tasks = tasks[tasks["learner"] == best].set_index("task")["value"]
+            references = [best]
+            if named_baseline not in (None, best) and named_baseline in set(base["learner"]):
+                references.append(named_baseline)
             draws = group.set_index(["task", "seed", "draw", "learner"])["value"]
-            for learner in tasks["learner"].unique():
-                if learner == best:
-                    continue
-                mine = tasks[tasks["learner"] == learner].set_index("task")["value"]
-                common = mine.index.intersection(best_tasks.index)
-                diff = sign * (mine[common] - best_tasks[common])
-                row = {"dataset": setting[0], "shots": setting[1], "support_size": setting[2],
-                       "item_split": setting[3], "metric": metric, "learner": learner,
-                       "baseline": best, "mean_difference": sign * float(diff.mean()),
-                       "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum()),
-                       "n_tasks": len(common)}
-                if len(common) >= 10:
-                    nonzero = diff[diff != 0]
-                    p = stats.wilcoxon(nonzero).pvalue if len(nonzero) else 1.0
-                    row.update(test="Wilcoxon signed-rank", p_value=float(p))
-                else:
-                    a = draws.xs(learner, level="learner")
-                    b = draws.xs(best, level="learner")
-                    d = (a - b).dropna().to_numpy() * sign
-                    rng = np.random.default_rng(rng_seed)
-                    boots = [rng.choice(d, len(d)).mean() for _ in range(2000)] if len(d) else [np.nan]
-                    lo, hi = np.percentile(boots, [2.5, 97.5])
-                    row.update(test="paired bootstrap (task x draw)",
-                               ci95=f"[{sign * lo:.4f}, {sign * hi:.4f}]")
-                rows.append(row)
+            for reference in references:
+                ref_tasks = tasks[tasks["learner"] == reference].set_index("task")["value"]
+                for learner in tasks["learner"].unique():
+                    if learner == reference:
+                        continue
+                    mine = tasks[tasks["learner"] == learner].set_index("task")["value"]
+                    common = mine.index.intersection(ref_tasks.index)
+                    diff = sign * (mine[common] - ref_tasks[common])
+                    row = {"dataset": setting[0], "shots": setting[1],
+                           "support_size": setting[2], "item_split": setting[3],
+                           "metric": metric, "learner": learner, "baseline": reference,
+                           "mean_difference": sign * float(diff.mean()),
+                           "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum()),
+                           "n_tasks": len(common)}
+                    if len(common) >= 10:
+                        nonzero = diff[diff != 0]
+                        p = stats.wilcoxon(nonzero).pvalue if len(nonzero) else 1.0
+                        row.update(test="Wilcoxon signed-rank", p_value=float(p))
+                    else:
+                        d = (draws.xs(learner, level="learner")
+                             - draws.xs(reference, level="learner")).dropna().to_numpy() * sign
+                        rng = np.random.default_rng(rng_seed)
+                        boots = ([rng.choice(d, len(d)).mean() for _ in range(2000)]
+                                 if len(d) else [np.nan])
+                        lo, hi = np.percentile(boots, [2.5, 97.5])
+                        row.update(test="paired bootstrap (task x draw)",
+                                   ci95=f"[{sign * lo:.4f}, {sign * hi:.4f}]")
+                    rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -180,9 +187,12 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
                 md += [f"![{metric} vs support size]({name})", ""]
                 html_parts.append((f"{part.dataset}: {metric}", png))
         comp = paired_comparisons(results[(results["suite"] == part.name)
-                                          & (results["dataset"] == part.dataset)], part.protocol)
+                                          & (results["dataset"] == part.dataset)], part.protocol,
+                                  named_baseline=part.baseline)
         if not comp.empty:
-            md += ["### Paired comparison with the best baseline", "", _table(comp), ""]
+            md += ["### Paired comparison with the best baseline"
+                   + (f" and with `{part.baseline}`" if part.baseline else ""), "",
+                   _table(comp), ""]
         pub = published_rows(part.published, part.dataset, data_dir or run_info["data_dir"])
         if not pub.empty:
             pub = pub.groupby(["method", "metric", "support_size"], dropna=False)["mean"].first().reset_index()
