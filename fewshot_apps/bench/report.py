@@ -170,6 +170,7 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
           "Measured rows: mean over test tasks of the per-task mean over draws and seeds; "
           "95% t-interval over tasks. Published rows are quoted, never measured here.", ""]
     html_parts = []
+    comparisons = []
     for part in parts:
         s = summary[(summary["suite"] == part.name) & (summary["dataset"] == part.dataset)]
         md += [f"## {part.dataset} ({part.protocol} protocol)", ""]
@@ -189,6 +190,7 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
         comp = paired_comparisons(results[(results["suite"] == part.name)
                                           & (results["dataset"] == part.dataset)], part.protocol,
                                   named_baseline=part.baseline)
+        comparisons.append(comp)
         if not comp.empty:
             md += ["### Paired comparison with the best baseline"
                    + (f" and with `{part.baseline}`" if part.baseline else ""), "",
@@ -198,6 +200,8 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
             pub = pub.groupby(["method", "metric", "support_size"], dropna=False)["mean"].first().reset_index()
             md += ["### Published (not measured here)", "", _table(pub.assign(kind="published")), ""]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
+    # results.csv can be large; the comparisons are small enough to commit beside summary.csv.
+    pd.concat(comparisons, ignore_index=True).to_csv(out / "comparisons.csv", index=False)
     body = "\n".join(_markdown_to_html(md, html_parts))
     (out / "report.html").write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>fewshot-apps report</title>"

@@ -22,7 +22,8 @@ def demo_run(tmp_path_factory):
 
 def test_outputs_and_columns(demo_run):
     out, summary = demo_run
-    for name in ("results.csv", "summary.csv", "report.md", "report.html", "run.json"):
+    for name in ("results.csv", "summary.csv", "comparisons.csv", "report.md", "report.html",
+                 "run.json"):
         assert (out / name).exists(), name
     results = pd.read_csv(out / "results.csv")
     assert list(results.columns) == RESULT_COLUMNS
