@@ -23,6 +23,7 @@ import torch
 from fewshot_apps import __version__
 from fewshot_apps.bench.suites import FAMILIES, Suite, load_suites
 from fewshot_apps.core.evaluation import encoded_once, fsmol_protocol, k_shot_protocol
+from fewshot_apps.core.persistence import save_model
 from fewshot_apps.core.tasks import Task, derive_seed
 from fewshot_apps.core.training import CHECKPOINT_FILE, LOG_FILE, resolve_device
 from fewshot_apps.errors import FewshotError
@@ -114,6 +115,9 @@ def build_molecule_model(suite: Suite, name: str, ds, model_dir: Path, seed: int
                                         device=device)
         ts = ds.task_set()
         model.pretrain(ts.train, ts.valid, steps=suite.preset.pretrain_steps, progress=progress)
+        save_model(model, model_dir, {"dataset": ds.name, "featurizer": ds.featurizer.__dict__,
+                                      "encoder": enc.config(),
+                                      "pretrain_steps": suite.preset.pretrain_steps})
         return model
     return build_classic_baseline(name, ds.store, seed=seed)
 
@@ -142,6 +146,9 @@ def build_recsys_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, 
         model = build_transfer_baseline(name, enc, ds.taskset.kind, seed=seed, device=device)
         model.pretrain(ds.taskset.train, ds.taskset.valid, steps=suite.preset.pretrain_steps,
                        progress=progress)
+        save_model(model, model_dir, {"dataset": ds.name, "encoder": enc.config(),
+                                      "item_vocab": ds.item_vocab.to_dict(),
+                                      "pretrain_steps": suite.preset.pretrain_steps})
         return model
     return build_rec_baseline(name, ds, seed=seed)
 

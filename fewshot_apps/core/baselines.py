@@ -277,6 +277,14 @@ class TransferBaseline(nn.Module):
         return {"name": self.name, "family": self.family, "kind": self.kind,
                 "seed": self.seed, "config": self.config.to_dict()}
 
+    @classmethod
+    def from_description(cls, encoder: nn.Module, spec: dict) -> TransferBaseline:
+        """The baseline :meth:`describe` describes, marked pre-trained (its weights are
+        loaded next by :func:`~fewshot_apps.core.persistence.load_model`)."""
+        model = cls(encoder, spec["kind"], spec.get("config", {}), seed=spec.get("seed", 0))
+        model.pretrained = True
+        return model
+
     @property
     def device(self) -> torch.device:
         return _device_of(self)
@@ -450,6 +458,9 @@ class TransferBaseline(nn.Module):
             self.eval()
             final_loss = self._eval_loss(check)
             self.head_init.copy_(self.multitask_head.weight.detach().mean(0))
+        # The per-training-task outputs served pre-training only (new tasks start from their
+        # mean): dropping them leaves encoder + head_init, the state that save_model writes.
+        self.multitask_head = None
         self.pretrained = True
         return PretrainResult(len(losses), losses, initial_loss, final_loss, best_step, best_valid, stopped)
 

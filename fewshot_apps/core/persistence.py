@@ -71,8 +71,11 @@ def write_config(path: str | Path, config: dict) -> None:
     _write_atomic(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
 
 
-def save_model(learner: MetaLearner, out_dir: str | Path, config: dict | None = None) -> Path:
+def save_model(learner: MetaLearner | nn.Module, out_dir: str | Path,
+               config: dict | None = None) -> Path:
     """Write ``out_dir/model.pt`` (state_dict) and ``out_dir/config.json``; returns ``out_dir``.
+    ``learner``: a meta-learner or a pre-trained transfer baseline (anything with
+    ``describe()`` and ``encoder``).
 
     ``config`` holds the encoder's config (``{"name": ..., ...}``, unless the encoder has a
     ``config()`` method) and anything the domain needs to predict again.
@@ -169,7 +172,8 @@ def load_model(
     build_encoder: EncoderFactory | None = None,
     device: str | torch.device | None = None,
 ) -> MetaLearner:
-    """Rebuild a saved learner (eval mode) from its folder (or one of its files).
+    """Rebuild a saved learner (eval mode) from its folder (or one of its files); a saved
+    transfer baseline (``finetune``, ``linear-probe``) comes back pre-trained.
 
     ``build_encoder(config) -> encoder`` overrides the registered factory (e.g. to hand a
     feature table or molecule pool to the encoder). The loaded config is kept as
@@ -184,13 +188,21 @@ def load_model(
         )
     spec = config["learner"]
     try:
-        cls = learner_class(spec["name"])
         encoder = _build_encoder(config, config_path, build_encoder)
-        learner = cls(
-            encoder,
-            spec["kind"],
-            cls.Config.from_dict(spec.get("config", {}), learner=spec["name"]),
-        )
+        if spec.get("family") == "transfer":
+            from fewshot_apps.core.baselines import TRANSFER_BASELINES
+
+            if spec["name"] not in TRANSFER_BASELINES:
+                raise FewshotError(f"unknown transfer baseline {spec['name']!r}; known: "
+                                   f"{', '.join(sorted(TRANSFER_BASELINES))}")
+            learner = TRANSFER_BASELINES[spec["name"]].from_description(encoder, spec)
+        else:
+            cls = learner_class(spec["name"])
+            learner = cls(
+                encoder,
+                spec["kind"],
+                cls.Config.from_dict(spec.get("config", {}), learner=spec["name"]),
+            )
     except FewshotError as err:
         message = str(err)
         raise FewshotError(

@@ -51,9 +51,9 @@ def test_models_saved_and_loadable(demo_run):
     from fewshot_apps.core.persistence import load_model
 
     out, _ = demo_run
-    for learner in ("protonet", "cnp", "maml"):
+    for learner in ("protonet", "cnp", "maml", "finetune"):
         assert load_model(out / "models" / "tox21" / learner).kind == "classification"
-    for learner in ("cnp", "maml"):
+    for learner in ("cnp", "maml", "finetune"):
         model = load_model(out / "models" / "movielens-latest-small" / learner)
         assert model.kind == "regression"
 

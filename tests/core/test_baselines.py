@@ -193,3 +193,20 @@ def test_runs_on_device(device):
     assert np.isfinite(out).all()
     probe = LinearProbeBaseline(model.encoder, "regression")
     assert np.isfinite(probe.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)).all()
+
+
+@pytest.mark.parametrize("name", ["finetune", "linear-probe"])
+def test_saved_and_loaded_baseline_predicts_the_same(planted, tmp_path, name):
+    from fewshot_apps.core.persistence import load_model, save_model
+
+    kind, problem, _, test, model, _, _ = planted
+    baseline = model if name == "finetune" else LinearProbeBaseline(model.encoder, kind, FAST)
+    baseline.head_init.copy_(model.head_init)
+    save_model(baseline, tmp_path / name, {"encoder": {"name": "table"}})
+    loaded = load_model(tmp_path / name, build_encoder=lambda config: _encoder(problem, seed=9))
+    assert type(loaded) is type(baseline) and loaded.pretrained and loaded.kind == kind
+    assert loaded.describe() == baseline.describe()
+    ep = _sampler(kind).sample(test[0], 3)
+    args = (ep.support_examples, ep.support_labels, ep.query_examples)
+    np.testing.assert_allclose(loaded.fit_predict(*args), baseline.fit_predict(*args),
+                               rtol=1e-5, atol=1e-6)
