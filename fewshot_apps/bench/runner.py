@@ -156,16 +156,17 @@ def build_recsys_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, 
 # --------------------------------------------------------------------------- evaluating
 
 
-def evaluate_molecules(suite: Suite, model, ds, seeds: list[int]) -> tuple[pd.DataFrame, int]:
+def evaluate_molecules(suite: Suite, model, ds, seeds: list[int],
+                       progress: bool = False) -> tuple[pd.DataFrame, int]:
     tasks = ds.task_set().test[: suite.preset.max_test_tasks]
     tasks = [limit_task(t, suite.preset.query_limit, 0) for t in tasks]
 
     def run():
         if suite.protocol == "k-shot":
             return k_shot_protocol(model, tasks, shots=suite.shots, draws=suite.preset.draws,
-                                   seeds=seeds)
+                                   seeds=seeds, progress=progress)
         return fsmol_protocol(model, tasks, sizes=suite.support_sizes, draws=suite.preset.draws,
-                              seeds=seeds)
+                              seeds=seeds, progress=progress)
 
     if isinstance(model, torch.nn.Module) and hasattr(model, "encoder"):
         with encoded_once(model, tasks):
@@ -183,7 +184,8 @@ def evaluate_molecules(suite: Suite, model, ds, seeds: list[int]) -> tuple[pd.Da
     return out, len(skipped)
 
 
-def evaluate_recsys(suite: Suite, model, ds, seeds: list[int]) -> tuple[pd.DataFrame, int]:
+def evaluate_recsys(suite: Suite, model, ds, seeds: list[int],
+                    progress: bool = False) -> tuple[pd.DataFrame, int]:
     from fewshot_apps.domains.recsys.evaluation import evaluate_cold_start
 
     if suite.preset.max_test_tasks is not None:
@@ -191,7 +193,7 @@ def evaluate_recsys(suite: Suite, model, ds, seeds: list[int]) -> tuple[pd.DataF
         ds.taskset = copy.copy(ds.taskset)
         ds.taskset.test = ds.taskset.test[: suite.preset.max_test_tasks]
     results, skipped = evaluate_cold_start(model, ds, split="test", seeds=tuple(seeds),
-                                           draws=suite.preset.draws)
+                                           draws=suite.preset.draws, progress=progress)
     out = results.assign(shots=pd.NA)[
         ["task", "shots", "support_size", "item_split", "draw", "seed", "metric", "value"]
     ]
@@ -339,12 +341,12 @@ def run_suite(
             evaluate = evaluate_molecules if domain == "molecules" else evaluate_recsys
             resumed = _has_checkpoint(model_dir)
             t0 = time.perf_counter()
-            model = build(part, name, ds, model_dir, eval_seeds[0], device, progress=False)
+            model = build(part, name, ds, model_dir, eval_seeds[0], device, progress=progress)
             train_seconds = time.perf_counter() - t0
             if resumed:  # this process saw only the steps after the checkpoint
                 train_seconds = _logged_train_seconds(model_dir)
             t0 = time.perf_counter()
-            rows, skipped = evaluate(part, model, ds, eval_seeds)
+            rows, skipped = evaluate(part, model, ds, eval_seeds, progress=progress)
             eval_seconds = time.perf_counter() - t0
             rows.insert(0, "suite", part.name)
             rows.insert(1, "dataset", part.dataset)
