@@ -123,8 +123,8 @@ def load_model(path: str | Path, dataset=None, device: str | None = None):
     """A saved model (a folder with ``model.pt`` and ``config.json``), in eval mode.
 
     A recommendation model gets its item graph from ``dataset`` (a RecsysDataset or card
-    name; default: the data set named in its config), checked against its saved item
-    vocabulary. A molecule model needs nothing more: :func:`predict_assay` gives it the
+    name, rebuilt with the model's saved cold-start settings; default: the data set named in
+    its config), checked against its saved item vocabulary and meta-train user split. A molecule model needs nothing more: :func:`predict_assay` gives it the
     molecules it scores.
     """
     from fewshot_apps.core.persistence import load_model as load_saved
@@ -144,7 +144,7 @@ def load_model(path: str | Path, dataset=None, device: str | None = None):
 
 
 def _attach_rec_dataset(model, dataset, path) -> None:
-    from fewshot_apps.domains.recsys.vocab import Vocabulary
+    from fewshot_apps.domains.recsys.training import attach_rec_dataset
 
     config = model.saved_config
     if dataset is None:
@@ -152,20 +152,9 @@ def _attach_rec_dataset(model, dataset, path) -> None:
         if not dataset:
             raise FewshotError(f"{path}: the model's config names no data set; pass dataset=")
     if not _is_rec_dataset(dataset):
-        dataset = load_dataset(dataset)
-    saved_vocab = config.get("item_vocab")
-    if saved_vocab:
-        vocab = Vocabulary.from_dict(saved_vocab, origin=path)
-        if vocab.fingerprint() != dataset.item_vocab.fingerprint():
-            raise FewshotError(
-                f"{path}: the model's item vocabulary ({len(vocab)} items) differs from "
-                f"{dataset.name}'s ({len(dataset.item_vocab)} items): use the data set the "
-                "model was trained on")
-    try:
-        model.encoder.set_graph(dataset.graph)
-    except ValueError as err:
-        raise FewshotError(f"{path}: {err}; use the data set the model was trained on") from None
-    model.rec_dataset = dataset
+        # Rebuild it as it was at training time (user-split seed and fractions included).
+        dataset = load_dataset(dataset, **config.get("cold_start", {}))
+    attach_rec_dataset(model, dataset, path)
 
 
 def _molecule_model(model):

@@ -146,8 +146,7 @@ def build_recsys_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, 
         model = build_transfer_baseline(name, enc, ds.taskset.kind, seed=seed, device=device)
         model.pretrain(ds.taskset.train, ds.taskset.valid, steps=suite.preset.pretrain_steps,
                        progress=progress)
-        save_model(model, model_dir, {"dataset": ds.name, "encoder": enc.config(),
-                                      "item_vocab": ds.item_vocab.to_dict(),
+        save_model(model, model_dir, {**ds.saved_model_config(), "encoder": enc.config(),
                                       "pretrain_steps": suite.preset.pretrain_steps})
         return model
     return build_rec_baseline(name, ds, seed=seed)

@@ -118,6 +118,20 @@ class RecsysDataset:
     def scale(self) -> RatingScale | None:
         return self.data.scale
 
+    def split_fingerprint(self) -> str:
+        """sha256 of the meta-train user ids: a saved model checks it against the data set it
+        is used with, since the same item vocabulary with another user split would put the
+        model's training users among the test users."""
+        train = sorted(str(u) for u in self.user_split.index[self.user_split == "train"])
+        return hashlib.sha256(json.dumps(train).encode()).hexdigest()
+
+    def saved_model_config(self) -> dict:
+        """What a model trained on this data set saves to be used on it again: the data
+        set's name, item vocabulary, cold-start settings (user-split seed included) and
+        :meth:`split_fingerprint`."""
+        return {"dataset": self.name, "item_vocab": self.item_vocab.to_dict(),
+                "cold_start": self.config.to_dict(), "train_users_sha256": self.split_fingerprint()}
+
     def train_interactions(self) -> pd.DataFrame:
         """Meta-train users' ratings of existing items: what the graph and statistics see."""
         i = self.interactions

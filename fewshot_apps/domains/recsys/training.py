@@ -27,6 +27,7 @@ from fewshot_apps.errors import FewshotError
 from .dataset import RecsysDataset
 from .encoder import ItemGraphEncoder
 from .episodes import ColdStartSampler
+from .vocab import Vocabulary
 
 EPISODE_DEFAULTS = {"k_support": 10, "n_query": 10, "valid_draws": 1}
 
@@ -87,8 +88,8 @@ def train_rec_learner(
         learner, ts.train, ts.valid, sampler,
         valid_fn=rating_validator(dataset, episode["valid_draws"], config.seed) if ts.valid else None,
         config=config, out_dir=out_dir, resume=resume, progress=progress,
-        extra_config={"dataset": dataset.name, "encoder": enc.config(), "episode": episode,
-                      "item_vocab": dataset.item_vocab.to_dict()},
+        extra_config={**dataset.saved_model_config(), "encoder": enc.config(),
+                      "episode": episode},
     )
     return learner, result
 
@@ -97,8 +98,36 @@ def load_rec_model(path: str | Path, dataset: RecsysDataset | None = None):
     """A saved recommendation model; its encoder reads the graph of ``dataset``."""
     learner = load_model(path)
     if dataset is not None:
-        learner.encoder.set_graph(dataset.graph)
+        attach_rec_dataset(learner, dataset, path)
     return learner
+
+
+def attach_rec_dataset(model, dataset: RecsysDataset, path) -> None:
+    """Give a loaded model the graph of ``dataset`` (``model.rec_dataset``) after checking
+    that it is the data the model was trained on: same item vocabulary and same meta-train
+    users (another user split would put the model's training users among the test users).
+    FewshotError naming ``path`` otherwise."""
+    config = model.saved_config
+    saved_split = config.get("train_users_sha256")
+    if saved_split and saved_split != dataset.split_fingerprint():
+        raise FewshotError(
+            f"{path}: the model was trained on another user split of {dataset.name} than this "
+            f"one (cold-start settings at training: {config.get('cold_start')}); its training "
+            "users would be among the test users. Load the data set with those settings "
+            "(e.g. the same seed), or pass no dataset to rebuild it from the model's config")
+    saved_vocab = config.get("item_vocab")
+    if saved_vocab:
+        vocab = Vocabulary.from_dict(saved_vocab, origin=path)
+        if vocab.fingerprint() != dataset.item_vocab.fingerprint():
+            raise FewshotError(
+                f"{path}: the model's item vocabulary ({len(vocab)} items) differs from "
+                f"{dataset.name}'s ({len(dataset.item_vocab)} items): use the data set the "
+                "model was trained on")
+    try:
+        model.encoder.set_graph(dataset.graph)
+    except ValueError as err:
+        raise FewshotError(f"{path}: {err}; use the data set the model was trained on") from None
+    model.rec_dataset = dataset
 
 
 def rating_errors(model, dataset: RecsysDataset, seed: int = 0, draws: int = 1) -> pd.DataFrame:

@@ -59,3 +59,23 @@ def test_cli_rec_train_and_reload(ml, tmp_path, capsys):
     ep = ColdStartSampler(5, 10).sample(ml.taskset.test[0], 0)
     pred = model.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
     assert pred.shape == (10,) and ((pred > -1) & (pred < 7)).all()
+
+
+def test_a_model_refuses_another_user_split(ml, tmp_path, data_dir):
+    """Trained on the seed-1 split: the seed-0 data set is refused (its test users include the
+    model's training users); loading by name rebuilds the seed-1 split from the config."""
+    from fewshot_apps.api import load_model
+    from fewshot_apps.domains.recsys.training import train_rec_learner
+
+    other = load_recsys_dataset("movielens-latest-small", data_dir=data_dir, seed=1)
+    assert other.split_fingerprint() != ml.split_fingerprint()
+    settings = {"steps": 1, "eval_every": 1, "encoder.hidden": 8, "encoder.depth": 1,
+                "encoder.out_dim": 8, "device": "cpu"}
+    train_rec_learner(other, "cnp", tmp_path / "m", settings, progress=False)
+    with pytest.raises(FewshotError, match="another user split"):
+        load_rec_model(tmp_path / "m", ml)
+    with pytest.raises(FewshotError, match="another user split"):
+        load_model(tmp_path / "m", dataset=ml)
+    reloaded = load_model(tmp_path / "m")
+    assert reloaded.rec_dataset.split_fingerprint() == other.split_fingerprint()
+    assert reloaded.rec_dataset.config.seed == 1
