@@ -235,6 +235,19 @@ def machine() -> str:
     return text
 
 
+def _revisions_so_far(run_json: Path, revision: str | None) -> list:
+    """Every git revision that wrote rows into this folder (a long suite may be continued
+    after commits), oldest first."""
+    revisions = []
+    if run_json.exists():
+        try:
+            old = json.loads(run_json.read_text())
+            revisions = old.get("git_revisions") or [old.get("git_revision")]
+        except (json.JSONDecodeError, OSError):
+            pass
+    return [r for r in revisions if r] + ([revision] if revision and revision not in revisions else [])
+
+
 def evaluate_saved_model(
     model_path: str | Path,
     suite: str,
@@ -366,8 +379,10 @@ def run_suite(
         entry["learners_in_results"] = sorted(set(results.loc[mine, "learner"]))
     summary = summarize(results, timings)
     summary.to_csv(out / "summary.csv", index=False)
+    revision = _git_revision()
     run_info = {"suite": suite, "preset": preset, "device": device, "machine": machine(),
-                "threads": torch.get_num_threads(), "git_revision": _git_revision(),
+                "threads": torch.get_num_threads(), "git_revision": revision,
+                "git_revisions": _revisions_so_far(out / "run.json", revision),
                 "versions": _versions(), "parts": resolved,
                 "data_dir": str(default_data_dir(data_dir))}
     (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))

@@ -102,3 +102,14 @@ def test_interrupted_learner_resumes_from_its_checkpoint(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), first)
     timings = json.loads((out / "timings.json").read_text())
     assert timings["tox21|tox21|protonet"]["resumed"] is True
+
+
+def test_run_json_keeps_every_revision_that_wrote_rows(tmp_path):
+    from fewshot_apps.bench.runner import _revisions_so_far
+
+    run_json = tmp_path / "run.json"
+    assert _revisions_so_far(run_json, "b") == ["b"]
+    run_json.write_text(json.dumps({"git_revision": "a"}))
+    assert _revisions_so_far(run_json, "b") == ["a", "b"]
+    run_json.write_text(json.dumps({"git_revision": "b", "git_revisions": ["a", "b"]}))
+    assert _revisions_so_far(run_json, "b") == ["a", "b"]
