@@ -316,6 +316,7 @@ def run_suite(
 
     from fewshot_apps.bench.report import summarize, write_reports
 
+    revision = _git_revision()  # the code that runs, even if commits land while it does
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = str(resolve_device(device))
@@ -379,7 +380,6 @@ def run_suite(
         entry["learners_in_results"] = sorted(set(results.loc[mine, "learner"]))
     summary = summarize(results, timings)
     summary.to_csv(out / "summary.csv", index=False)
-    revision = _git_revision()
     run_info = {"suite": suite, "preset": preset, "device": device, "machine": machine(),
                 "threads": torch.get_num_threads(), "git_revision": revision,
                 "git_revisions": _revisions_so_far(out / "run.json", revision),
