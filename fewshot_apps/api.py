@@ -335,7 +335,8 @@ def _named_baseline(name: str, dataset):
 
 
 def recommend(model, ratings_df, k: int = 10, *, dataset=None,
-              exclude_rated: bool = True, item_column: str | None = None,
+              exclude_rated: bool = True, min_item_ratings: int = 0,
+              item_column: str | None = None,
               rating_column: str | None = None, user_column: str | None = None) -> pd.DataFrame:
     """Top-``k`` items for a new user from a few ratings (one list per user if the ratings
     have a user column).
@@ -350,6 +351,8 @@ def recommend(model, ratings_df, k: int = 10, *, dataset=None,
         dataset: a RecsysDataset or card name (default: the model's, else
             ``movielens-latest-small``).
         exclude_rated: leave out the items each user rated.
+        min_item_ratings: recommend only items with at least this many training ratings
+            (rating models rank films rated once or twice too high; 0: no filter).
 
     Returns:
         ``[user,] rank, item, [title,] score, model``; ``score`` is the predicted rating
@@ -372,7 +375,7 @@ def recommend(model, ratings_df, k: int = 10, *, dataset=None,
                                      user_column, path="<ratings>")
     scorer = _scorer(model, dataset)
     table, report = recommend_items(scorer, ratings, int(k), exclude_rated=exclude_rated,
-                                    path=path)
+                                    min_item_ratings=int(min_item_ratings), path=path)
     lines = report.lines()
     for line in lines:
         log.info(line)

@@ -193,7 +193,7 @@ def cmd_rec_recommend(args) -> int:
     from fewshot_apps.api import recommend
 
     table = recommend(args.model, args.ratings, k=args.top_k, dataset=args.dataset,
-                      item_column=args.item_column, rating_column=args.rating_column,
+                      min_item_ratings=args.min_item_ratings, item_column=args.item_column, rating_column=args.rating_column,
                       user_column=args.user_column)
     _print_report(table.attrs["report"])
     if args.out:
@@ -340,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratings", required=True, help="CSV of item ids (the data set's ids) "
                    "and ratings; a user column gives one list per user")
     p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--min-item-ratings", type=int, default=0, metavar="N",
+                   help="recommend only items with at least N training ratings (rating "
+                   "models rank films rated once or twice too high; default 0: no filter)")
     p.add_argument("--model", help="a saved model folder (rec train / bench), or a baseline "
                    "(mf, popularity, item-mean); default: training-free item popularity "
                    "blended with item-feature similarity")

@@ -200,3 +200,25 @@ def test_rec_recommend_bad_ratings_are_clear_errors(tmp_path, capsys, content, m
     code = main(["rec", "recommend", "--ratings", str(ratings)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_rec_recommend_min_item_ratings_leaves_out_rare_items(tmp_path, capsys):
+    """item-mean ranks films rated once with 5 stars first; the filter leaves them out."""
+    from fewshot_apps.api import load_dataset
+
+    counts = dict(zip(*_item_counts(load_dataset("movielens-latest-small"))))
+    lists = {}
+    for n in (0, 20):
+        out = tmp_path / f"top{n}.csv"
+        assert main(["rec", "recommend", "--ratings", RATINGS, "--model", "item-mean",
+                     "--min-item-ratings", str(n), "--top-k", "10", "--out", str(out),
+                     "--quiet"]) == 0
+        lists[n] = pd.read_csv(out)["item"].tolist()
+    assert min(counts[i] for i in lists[0]) < 20  # what the option is for
+    assert min(counts[i] for i in lists[20]) >= 20 and len(lists[20]) == 10
+    assert "fewer than 20 training ratings were not considered" in capsys.readouterr().err
+    assert main(["rec", "recommend", "--ratings", RATINGS, "--min-item-ratings", "-1"]) == 2
+
+
+def _item_counts(ds):
+    return [int(i) for i in ds.item_vocab.ids], ds.item_stats.count

@@ -359,6 +359,7 @@ def recommend_items(
     k: int = 10,
     *,
     exclude_rated: bool = True,
+    min_item_ratings: int = 0,
     path: str | Path | None = None,
 ) -> tuple[pd.DataFrame, RecommendReport]:
     """Top-``k`` items per user.
@@ -368,6 +369,10 @@ def recommend_items(
             gives the item vocabulary, titles and rating scale).
         ratings: :func:`ratings_from_frame` output.
         exclude_rated: leave out the items each user rated.
+        min_item_ratings: recommend only items with at least this many meta-train ratings.
+            A model's predicted rating of a film rated once or twice mostly echoes those
+            ratings, so rating models left unfiltered fill the top of the list with obscure
+            films (0: no filter, so new items can be recommended too).
         path: the ratings file, for error messages.
 
     Returns:
@@ -400,6 +405,12 @@ def recommend_items(
     ratings["item_index"] = index
     for u, row, item in ratings.loc[index < 0, ["user", "row", "item"]].itertuples(index=False):
         report.unknown_items.append((u, int(row), item))
+    if min_item_ratings < 0:
+        raise FewshotError(f"min_item_ratings must be 0 or more, not {min_item_ratings}")
+    too_rare = np.flatnonzero(dataset.item_stats.count < min_item_ratings)
+    if min_item_ratings:
+        report.notes.append(f"{len(too_rare)} items with fewer than {min_item_ratings} "
+                            "training ratings were not considered")
     titles = getattr(scorer, "titles", None)
     has_users = bool(ratings["user"].ne("").any())
     blocks = []
@@ -413,6 +424,7 @@ def recommend_items(
         item_index = np.array(known["item_index"], dtype=np.int64)
         scores = scorer.scores(item_index, np.array(known["rating"], dtype=np.float64))
         exclude = item_index if exclude_rated else np.zeros(0, dtype=np.int64)
+        exclude = np.concatenate([exclude, too_rare])
         top = _top_k(scores, exclude, k)
         block = {"rank": np.arange(1, len(top) + 1), "item": [vocab.ids[i] for i in top]}
         if titles is not None:
