@@ -235,6 +235,14 @@ def machine() -> str:
     return text
 
 
+def _learners_written(results_path: Path) -> set[tuple[str, str, str]]:
+    """``(suite, dataset, learner)`` of the rows already in ``results.csv``."""
+    if not results_path.exists():
+        return set()
+    rows = pd.read_csv(results_path, usecols=["suite", "dataset", "learner"])
+    return set(zip(rows["suite"], rows["dataset"], rows["learner"]))
+
+
 def _revisions_so_far(run_json: Path, revision: str | None) -> list:
     """Every git revision that wrote rows into this folder (a long suite may be continued
     after commits), oldest first."""
@@ -324,10 +332,7 @@ def run_suite(
     results_path = out / "results.csv"
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    done = set()
-    if results_path.exists():
-        previous = pd.read_csv(results_path)
-        done = set(zip(previous["suite"], previous["dataset"], previous["learner"]))
+    done = _learners_written(results_path)
     resolved = []
     for part in parts:
         names = learners or part.learners
@@ -346,6 +351,9 @@ def run_suite(
         bar = tqdm(todo, desc=f"{part.name}/{part.dataset}", disable=not progress)
         for name in bar:
             bar.set_postfix_str(name)
+            # Another bench process with other --learners may share this folder.
+            if (part.name, part.dataset, name) in _learners_written(results_path):
+                continue
             if domain == "recsys" and name in ("protonet", "rf", "knn", "logreg"):
                 raise FewshotError(f"learner {name!r} does not apply to rating data ({part.dataset})")
             build = build_molecule_model if domain == "molecules" else build_recsys_model
