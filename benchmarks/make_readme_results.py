@@ -157,12 +157,15 @@ def suite_sections() -> list[str]:
             table = group.pivot_table(index=["learner", "family"], columns="support_size",
                                       values="mean", sort=False)
             table.columns = [f"support {int(c)}" for c in table.columns]
+            minutes = group.groupby("learner")["train_seconds"].first() / 60
             lines += [f"{dataset}, {HEADLINE[metric]} (mean over test tasks):", "",
-                      "| learner | family | " + " | ".join(table.columns) + " |",
-                      "|---|---|" + "---|" * len(table.columns)]
+                      "| learner | family | " + " | ".join(table.columns) + " | training |",
+                      "|---|---|" + "---|" * (len(table.columns) + 1)]
             for (learner, family), values in table.iterrows():
+                took = minutes.get(learner)
+                took = f"{took:.1f} min" if pd.notna(took) and took >= 0.05 else "none"
                 lines.append(f"| {learner} | {family} | "
-                             + " | ".join(f"{v:.3f}" for v in values) + " |")
+                             + " | ".join(f"{v:.3f}" for v in values) + f" | {took} |")
             lines.append("")
         published = PAR_TABLE.get(run["suite"])
         if published:
