@@ -50,6 +50,8 @@ class ItemGraphEncoder(nn.Module):
             model is given the data set's graph with :meth:`set_graph`).
         shape: :func:`graph_shape` of the graph (taken from ``graph`` when omitted).
         hidden, depth, out_dim, dropout: sizes of the network.
+        item_ids: add a learned embedding per item to its features (False: items are known
+            only by their features, rating statistics and graph neighbourhood).
     """
 
     name = "item-graph"
@@ -62,6 +64,7 @@ class ItemGraphEncoder(nn.Module):
         depth: int = 2,
         out_dim: int = 64,
         dropout: float = 0.1,
+        item_ids: bool = True,
     ):
         super().__init__()
         if shape is None:
@@ -69,14 +72,17 @@ class ItemGraphEncoder(nn.Module):
                 raise ValueError("ItemGraphEncoder needs a graph or its shape")
             shape = graph_shape(graph)
         self.shape = dict(shape)
-        self.settings = dict(hidden=hidden, depth=depth, out_dim=out_dim, dropout=dropout)
+        self.settings = dict(hidden=hidden, depth=depth, out_dim=out_dim, dropout=dropout,
+                             item_ids=item_ids)
         self.out_dim = out_dim
         self.dropout = dropout
         self.item_proj = nn.Linear(shape["item_dim"], hidden)
         self.item_stats_proj = nn.Linear(N_RATING_STATS, hidden)
         self.user_stats_proj = nn.Linear(N_RATING_STATS, hidden)
-        self.item_id = nn.Embedding(shape["n_items"], hidden)
-        nn.init.zeros_(self.item_id.weight)  # start from features; ids learn residuals
+        # Per-item learned residuals: they let an item rated once memorize that rating.
+        self.item_id = nn.Embedding(shape["n_items"], hidden) if item_ids else None
+        if self.item_id is not None:
+            nn.init.zeros_(self.item_id.weight)  # start from features; ids learn residuals
         self.user_emb = nn.Embedding(max(shape["n_users"], 1), hidden)
         self.user_proj = nn.Linear(shape["user_dim"], hidden) if shape["user_dim"] else None
         self.genre_emb = nn.Embedding(max(shape["n_genres"], 1), hidden)
@@ -119,13 +125,15 @@ class ItemGraphEncoder(nn.Module):
         device = self.last.weight.device
         g = self.graph
         h = {
-            "item": self.item_proj(g["item"].x.to(device)) + self.item_id.weight
+            "item": self.item_proj(g["item"].x.to(device))
             + self.item_stats_proj(g["item"].rating_stats.to(device)),
             "user": self.user_emb.weight[: self.shape["n_users"]]
             + self.user_stats_proj(g["user"].rating_stats.to(device)),
             "genre": self.genre_emb.weight[: self.shape["n_genres"]],
             "tag": self.tag_emb.weight[: self.shape["n_tags"]],
         }
+        if self.item_id is not None:
+            h["item"] = h["item"] + self.item_id.weight
         if self.user_proj is not None:
             h["user"] = h["user"] + self.user_proj(g["user"].x.to(device))
         edges = {

@@ -40,11 +40,22 @@ def split_settings(settings: dict) -> tuple[dict, dict, dict, dict]:
 
 
 def _encoder_settings(encoder: dict) -> dict:
-    defaults = {"hidden": 64, "depth": 2, "out_dim": 64, "dropout": 0.1}
+    defaults = ItemGraphEncoder(shape=_NO_GRAPH).settings
     unknown = set(encoder) - set(defaults)
     if unknown:
         raise FewshotError(f"unknown encoder setting(s) {sorted(unknown)}; known: {', '.join(defaults)}")
-    return {k: type(v)(encoder.get(k, v)) for k, v in defaults.items()}
+    return {k: _parse_like(v, encoder.get(k, v)) for k, v in defaults.items()}
+
+
+# The smallest shape, to read the encoder's default settings without a graph.
+_NO_GRAPH = {"n_items": 1, "item_dim": 1, "n_users": 1, "user_dim": 0, "n_genres": 0, "n_tags": 0}
+
+
+def _parse_like(default, value):
+    """``value`` (maybe a ``--set`` string) as the type of ``default``."""
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+    return type(default)(value)
 
 
 def rating_validator(dataset: RecsysDataset, draws: int, seed: int):

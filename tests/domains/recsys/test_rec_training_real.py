@@ -79,3 +79,14 @@ def test_a_model_refuses_another_user_split(ml, tmp_path, data_dir):
     reloaded = load_model(tmp_path / "m")
     assert reloaded.rec_dataset.split_fingerprint() == other.split_fingerprint()
     assert reloaded.rec_dataset.config.seed == 1
+
+
+def test_encoder_without_item_ids(ml):
+    """``item_ids=False``: no per-item parameters; items differ only by features, rating
+    statistics and neighbourhood, and the setting survives the saved config."""
+    encoder = ItemGraphEncoder(ml.graph, hidden=16, depth=1, out_dim=8, item_ids=False)
+    assert not any(name.startswith("item_id") for name, _ in encoder.named_parameters())
+    emb = encoder(torch.arange(20))
+    assert emb.shape == (20, 8) and torch.isfinite(emb).all()
+    again = ItemGraphEncoder.from_config(encoder.config(), ml.graph)
+    assert again.item_id is None and again.settings == encoder.settings
