@@ -333,6 +333,7 @@ def run_suite(
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     done = _learners_written(results_path)
+    wrote_rows = False
     resolved = []
     for part in parts:
         names = learners or part.learners
@@ -373,6 +374,7 @@ def run_suite(
             rows.insert(1, "dataset", part.dataset)
             rows.insert(3, "learner", name)
             rows.insert(4, "family", FAMILIES[name])
+            wrote_rows = True
             rows[RESULT_COLUMNS].to_csv(results_path, mode="a", index=False,
                                         header=not results_path.exists())
             # Re-read first: another process may be running other learners into this folder.
@@ -390,7 +392,8 @@ def run_suite(
     summary.to_csv(out / "summary.csv", index=False)
     run_info = {"suite": suite, "preset": preset, "device": device, "machine": machine(),
                 "threads": torch.get_num_threads(), "git_revision": revision,
-                "git_revisions": _revisions_so_far(out / "run.json", revision),
+                "git_revisions": _revisions_so_far(out / "run.json",
+                                                   revision if wrote_rows else None),
                 "versions": _versions(), "parts": resolved,
                 "data_dir": str(default_data_dir(data_dir))}
     (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))

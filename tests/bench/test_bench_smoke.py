@@ -113,3 +113,4 @@ def test_run_json_keeps_every_revision_that_wrote_rows(tmp_path):
     assert _revisions_so_far(run_json, "b") == ["a", "b"]
     run_json.write_text(json.dumps({"git_revision": "b", "git_revisions": ["a", "b"]}))
     assert _revisions_so_far(run_json, "b") == ["a", "b"]
+    assert _revisions_so_far(run_json, None) == ["a", "b"]  # a rerun that only reports
