@@ -396,6 +396,11 @@ def run_suite(
                                                    revision if wrote_rows else None),
                 "versions": _versions(), "parts": resolved,
                 "data_dir": str(default_data_dir(data_dir))}
+    if not wrote_rows and (out / "run.json").exists():
+        # Only the reports were rewritten: the rows were measured where the old run.json says.
+        old = json.loads((out / "run.json").read_text())
+        run_info.update({k: old[k] for k in ("device", "machine", "threads", "git_revision",
+                                              "versions") if k in old})
     (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
     write_reports(out, results, summary, parts, run_info, data_dir)
     return summary
