@@ -115,8 +115,7 @@ def build_molecule_model(suite: Suite, name: str, ds, model_dir: Path, seed: int
                                         device=device)
         ts = ds.task_set()
         model.pretrain(ts.train, ts.valid, steps=suite.preset.pretrain_steps, progress=progress)
-        save_model(model, model_dir, {"dataset": ds.name, "featurizer": ds.featurizer.__dict__,
-                                      "encoder": enc.config(),
+        save_model(model, model_dir, {**ds.saved_model_config(), "encoder": enc.config(),
                                       "pretrain_steps": suite.preset.pretrain_steps})
         return model
     return build_classic_baseline(name, ds.store, seed=seed)

@@ -72,6 +72,11 @@ class MoleculeDataset:
     def tasks(self) -> list[str]:
         return [t for tasks in self.units.values() for t in tasks]
 
+    def saved_model_config(self) -> dict:
+        """What a model trained on this data set saves to featurize new molecules the same
+        way: the data set's name and featurizer settings."""
+        return {"dataset": self.name, "featurizer": self.featurizer.__dict__}
+
     def duplicates(self) -> pd.DataFrame:
         """Per task: measurements of a molecule seen more than once, and conflicting ones."""
         valid = self.measurements[self.measurements["mol"] >= 0]

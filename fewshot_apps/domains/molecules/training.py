@@ -71,8 +71,8 @@ def train_molecule_learner(
     result = meta_train(
         learner, ts.train, ts.valid, sampler, valid_fn=validate if ts.valid else None,
         config=config, out_dir=out_dir, resume=resume, progress=progress,
-        extra_config={"dataset": dataset.name, "featurizer": dataset.featurizer.__dict__,
-                      "encoder": enc.config(), "episode": episode},
+        extra_config={**dataset.saved_model_config(), "encoder": enc.config(),
+                      "episode": episode},
     )
     return learner, result
 
