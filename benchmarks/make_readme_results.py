@@ -79,6 +79,12 @@ def _best(summary: pd.DataFrame, metric: str, size: int, families=META_FAMILIES,
     return rows.loc[rows["mean"].idxmin() if lower_is_better else rows["mean"].idxmax()]
 
 
+def _duration(seconds) -> str:
+    if pd.isna(seconds) or seconds < 0.5:
+        return "none"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -165,13 +171,12 @@ def suite_sections() -> list[str]:
             table = group.pivot_table(index=["learner", "family"], columns="support_size",
                                       values="mean", sort=False)
             table.columns = [f"support {int(c)}" for c in table.columns]
-            minutes = group.groupby("learner")["train_seconds"].first() / 60
+            seconds = group.groupby("learner")["train_seconds"].first()
             lines += [f"{dataset}, {HEADLINE[metric]} (mean over test tasks):", "",
                       "| learner | family | " + " | ".join(table.columns) + " | training |",
                       "|---|---|" + "---|" * (len(table.columns) + 1)]
             for (learner, family), values in table.iterrows():
-                took = minutes.get(learner)
-                took = f"{took:.1f} min" if pd.notna(took) and took >= 0.05 else "none"
+                took = _duration(seconds.get(learner))
                 lines.append(f"| {learner} | {family} | "
                              + " | ".join(f"{v:.3f}" for v in values) + f" | {took} |")
             lines.append("")
