@@ -171,6 +171,10 @@ def suite_sections() -> list[str]:
             table = group.pivot_table(index=["learner", "family"], columns="support_size",
                                       values="mean", sort=False)
             table.columns = [f"support {int(c)}" for c in table.columns]
+            # the suite's order (pieces run in parallel write their rows in any order)
+            rank = {name: i for i, name in enumerate(suite_learners)}
+            table = table.iloc[sorted(range(len(table)),
+                                      key=lambda i: rank.get(table.index[i][0], len(rank)))]
             seconds = group.groupby("learner")["train_seconds"].first()
             lines += [f"{dataset}, {HEADLINE[metric]} (mean over test tasks):", "",
                       "| learner | family | " + " | ".join(table.columns) + " | training |",
