@@ -166,7 +166,8 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
     """``report.md``, ``report.html`` (self-contained) and ``plot_<dataset>_<metric>.png``."""
     md = [f"# Benchmark report: {run_info['suite']} ({run_info['preset']} preset)", "",
           f"Machine: {run_info['machine']}; device {run_info['device']}; git "
-          f"{run_info.get('git_revision') or 'unknown'}.", "",
+          f"{', '.join(run_info.get('git_revisions') or [run_info.get('git_revision') or 'unknown'])}"
+          ".", "",
           "Measured rows: mean over test tasks of the per-task mean over draws and seeds; "
           "95% t-interval over tasks. Published rows are quoted, never measured here.", ""]
     html_parts = []

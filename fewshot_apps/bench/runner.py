@@ -8,6 +8,7 @@ learners already written, so long suites survive interruption.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -242,17 +243,16 @@ def _learners_written(results_path: Path) -> set[tuple[str, str, str]]:
     return set(zip(rows["suite"], rows["dataset"], rows["learner"]))
 
 
-def _revisions_so_far(run_json: Path, revision: str | None) -> list:
-    """Every git revision that wrote rows into this folder (a long suite may be continued
-    after commits), oldest first."""
-    revisions = []
+def _revisions(timings: dict, run_json: Path) -> list[str]:
+    """The git revisions whose code wrote this folder's rows (a long suite may be continued
+    after commits, or by several processes): each learner's entry in ``timings.json`` names
+    its own; an older ``run.json``'s list covers entries from before that was recorded."""
+    older = []
     if run_json.exists():
-        try:
-            old = json.loads(run_json.read_text())
-            revisions = old.get("git_revisions") or [old.get("git_revision")]
-        except (json.JSONDecodeError, OSError):
-            pass
-    return [r for r in revisions if r] + ([revision] if revision and revision not in revisions else [])
+        with contextlib.suppress(json.JSONDecodeError, OSError):
+            older = json.loads(run_json.read_text()).get("git_revisions") or []
+    mine = [entry.get("git_revision") for entry in timings.values()]
+    return list(dict.fromkeys(r for r in [*older, *mine] if r))
 
 
 def evaluate_saved_model(
@@ -381,7 +381,7 @@ def run_suite(
                 timings.update(json.loads(timings_path.read_text()))
             timings[f"{part.name}|{part.dataset}|{name}"] = {
                 "train_seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds, 2),
-                "skipped_draws": skipped, "resumed": resumed}
+                "skipped_draws": skipped, "resumed": resumed, "git_revision": revision}
             timings_path.write_text(json.dumps(timings, indent=1))
     results = pd.read_csv(results_path) if results_path.exists() else pd.DataFrame(columns=RESULT_COLUMNS)
     for entry in resolved:  # a folder filled by several --learners runs lists them all
@@ -391,8 +391,7 @@ def run_suite(
     summary.to_csv(out / "summary.csv", index=False)
     run_info = {"suite": suite, "preset": preset, "device": device, "machine": machine(),
                 "threads": torch.get_num_threads(), "git_revision": revision,
-                "git_revisions": _revisions_so_far(out / "run.json",
-                                                   revision if wrote_rows else None),
+                "git_revisions": _revisions(timings, out / "run.json"),
                 "versions": _versions(), "parts": resolved,
                 "data_dir": str(default_data_dir(data_dir))}
     if not wrote_rows and (out / "run.json").exists():

@@ -105,12 +105,12 @@ def test_interrupted_learner_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_run_json_keeps_every_revision_that_wrote_rows(tmp_path):
-    from fewshot_apps.bench.runner import _revisions_so_far
+    from fewshot_apps.bench.runner import _revisions
 
     run_json = tmp_path / "run.json"
-    assert _revisions_so_far(run_json, "b") == ["b"]
-    run_json.write_text(json.dumps({"git_revision": "a"}))
-    assert _revisions_so_far(run_json, "b") == ["a", "b"]
-    run_json.write_text(json.dumps({"git_revision": "b", "git_revisions": ["a", "b"]}))
-    assert _revisions_so_far(run_json, "b") == ["a", "b"]
-    assert _revisions_so_far(run_json, None) == ["a", "b"]  # a rerun that only reports
+    timings = {"s|d|a": {"git_revision": "b"}, "s|d|c": {"git_revision": "c"},
+               "s|d|e": {"git_revision": "b"}}
+    assert _revisions(timings, run_json) == ["b", "c"]
+    run_json.write_text(json.dumps({"git_revision": "z", "git_revisions": ["a"]}))
+    assert _revisions(timings, run_json) == ["a", "b", "c"]
+    assert _revisions({"s|d|x": {}}, run_json) == ["a"]  # a rerun that only reports
