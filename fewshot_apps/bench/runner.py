@@ -235,6 +235,20 @@ def machine() -> str:
     return text
 
 
+def _refuse_lost_rows(out: Path) -> None:
+    """A folder with a summary but no results.csv (a clean clone: git ignores results.csv)
+    would rerun its finished learners, or with --learners rewrite the summary without them."""
+    summary_path = out / "summary.csv"
+    if (out / "results.csv").exists() or not summary_path.exists():
+        return
+    learners = sorted(set(pd.read_csv(summary_path, usecols=["learner"])["learner"]))
+    if learners:
+        raise FewshotError(
+            f"{out}: summary.csv has results of {', '.join(learners)} but results.csv, the "
+            "rows they come from, is missing; running here would lose them. Put back "
+            "results.csv (and models/ to resume training) or choose another --out")
+
+
 def _learners_written(results_path: Path) -> set[tuple[str, str, str]]:
     """``(suite, dataset, learner)`` of the rows already in ``results.csv``."""
     if not results_path.exists():
@@ -331,6 +345,7 @@ def run_suite(
     results_path = out / "results.csv"
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    _refuse_lost_rows(out)
     done = _learners_written(results_path)
     wrote_rows = False
     resolved = []

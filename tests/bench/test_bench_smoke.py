@@ -7,7 +7,7 @@ import pytest
 
 from fewshot_apps.bench.runner import RESULT_COLUMNS, SUMMARY_COLUMNS, run_suite
 from fewshot_apps.bench.suites import FAMILIES, load_suites, suite_names
-from fewshot_apps.errors import CardError
+from fewshot_apps.errors import CardError, FewshotError
 
 METRICS = {"delta_auprc", "auprc", "roc_auc", "mae", "rmse", "ndcg@5", "precision@5",
            "recall@10", "ndcg@10"}
@@ -96,7 +96,8 @@ def test_interrupted_learner_resumes_from_its_checkpoint(tmp_path):
     log = out / "models" / "protonet" / "train_log.jsonl"
     logged = log.read_text()  # step times differ from run to run: a retrain would rewrite it
     first = pd.read_csv(out / "results.csv")
-    (out / "results.csv").unlink()  # as if killed before the rows were appended
+    for written_after_training in ("results.csv", "summary.csv"):  # as if killed before
+        (out / written_after_training).unlink()
     run_suite("tox21", out, learners=["protonet"], preset="smoke", device="cpu", progress=False)
     assert log.read_text() == logged
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), first)
@@ -114,3 +115,13 @@ def test_run_json_keeps_every_revision_that_wrote_rows(tmp_path):
     run_json.write_text(json.dumps({"git_revision": "z", "git_revisions": ["a"]}))
     assert _revisions(timings, run_json) == ["a", "b", "c"]
     assert _revisions({"s|d|x": {}}, run_json) == ["a"]  # a rerun that only reports
+
+
+def test_a_folder_without_its_rows_is_refused(tmp_path):
+    """A clean clone has summary.csv but not results.csv (git ignores it): no silent loss."""
+    out = tmp_path / "cloned"
+    out.mkdir()
+    pd.DataFrame({c: ["x"] for c in SUMMARY_COLUMNS}).assign(learner="protonet").to_csv(
+        out / "summary.csv", index=False)
+    with pytest.raises(FewshotError, match="results.csv, the rows they come from, is missing"):
+        run_suite("tox21", out, learners=["rf"], preset="smoke", device="cpu", progress=False)
