@@ -157,6 +157,15 @@ def _attach_rec_dataset(model, dataset, path) -> None:
     attach_rec_dataset(model, dataset, path)
 
 
+def _with_report(table: pd.DataFrame, lines: list[str], **attrs) -> pd.DataFrame:
+    """Log what a use case has to tell its user and keep it, with ``attrs``, on the table
+    (``table.attrs["report"]``: the lines the CLI prints)."""
+    for line in lines:
+        log.info(line)
+    table.attrs.update(**attrs, report=lines)
+    return table
+
+
 def _molecule_model(model):
     """``None`` -> the default baseline; a saved model's folder -> the loaded model; a
     baseline name or a model object -> itself."""
@@ -265,12 +274,8 @@ def predict_assay(
     if n_bad:
         lines.append(f"{n_bad} of {len(table)} candidate(s) have SMILES RDKit cannot parse: "
                      "kept with an error and no probability")
-    for line in lines:
-        log.info(line)
-    table.attrs.update(model=scores.model, description=scores.description,
-                       n_support=scores.n_support, skipped_support=scores.skipped_support,
-                       report=lines)
-    return table
+    return _with_report(table, lines, model=scores.model, description=scores.description,
+                        n_support=scores.n_support, skipped_support=scores.skipped_support)
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,13 +381,9 @@ def recommend(model, ratings_df, k: int = 10, *, dataset=None,
     scorer = _scorer(model, dataset)
     table, report = recommend_items(scorer, ratings, int(k), exclude_rated=exclude_rated,
                                     min_item_ratings=int(min_item_ratings), path=path)
-    lines = report.lines()
-    for line in lines:
-        log.info(line)
-    table.attrs.update(model=report.model, description=report.description,
-                       unknown_items=report.unknown_items, skipped_users=report.skipped_users,
-                       report=lines)
-    return table
+    return _with_report(table, report.lines(), model=report.model,
+                        description=report.description, unknown_items=report.unknown_items,
+                        skipped_users=report.skipped_users)
 
 
 def run_suite(suite: str, out: str | Path, learners: list[str] | None = None,
