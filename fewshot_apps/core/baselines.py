@@ -31,6 +31,9 @@ heads. Validation tasks (never test tasks) pick the best pre-training step when 
 * ``linear-probe`` (:class:`LinearProbeBaseline`): scikit-learn ``LogisticRegression`` /
   ``Ridge`` on the standardized embeddings.
 
+With an encoder ``label_prior`` (regression; :mod:`fewshot_apps.core.encoders`) both stages
+model the residual ``rating - prior`` and predictions add the prior back, as the learners do.
+
 Both may share one pre-trained encoder: pre-train one, build the other on the same encoder
 module and skip its ``pretrain``.
 """
@@ -52,7 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fewshot_apps.core.config import config_from_dict
-from fewshot_apps.core.encoders import supports_last_layer_split
+from fewshot_apps.core.encoders import label_prior, supports_last_layer_split
 from fewshot_apps.core.tasks import RandomSampler, StratifiedSampler, Task, derive_seed
 from fewshot_apps.errors import FewshotError
 
@@ -316,12 +319,25 @@ class TransferBaseline(nn.Module):
 
     # ---- pre-training --------------------------------------------------------------------
 
+    def _prior(self, ids: np.ndarray) -> np.ndarray | None:
+        """float64 ``[n]`` the encoder's prior ratings of ``ids`` (regression), else None."""
+        if self.kind != "regression" or len(ids) == 0:
+            return None
+        with torch.no_grad():
+            prior = label_prior(self.encoder, self._ids(ids))
+        return None if prior is None else prior.detach().cpu().double().numpy()
+
+    def _residual(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        prior = self._prior(ids)
+        return labels if prior is None else labels - prior
+
     def _pairs(self, tasks: Sequence[Task]) -> _Pairs:
         ids, task_index, targets = [], [], []
         for t, task in enumerate(tasks):
             labels = np.asarray(task.labels, dtype=np.float64)
             _check_labels(self.kind, labels, f"{self.name}: training task {task.name!r}")
             if self.kind == "regression" and len(labels):
+                labels = self._residual(np.asarray(task.examples, dtype=np.int64), labels)
                 labels = (labels - labels.mean()) / self.config.label_scale
             ids.append(np.asarray(task.examples, dtype=np.int64))
             task_index.append(np.full(len(labels), t, dtype=np.int64))
@@ -498,9 +514,11 @@ class TransferBaseline(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self._fit_predict(support_ids, labels, query_ids)
+            output = self._fit_predict(support_ids, self._residual(support_ids, labels), query_ids)
         finally:
             self.train(was_training)
+        prior = self._prior(query_ids)
+        return output if prior is None else output + prior
 
     def _fit_predict(self, support_ids: np.ndarray, labels: np.ndarray, query_ids: np.ndarray) -> np.ndarray:
         raise NotImplementedError

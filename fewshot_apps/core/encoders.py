@@ -18,11 +18,21 @@ Optional parts, used by the optimization-based learners (``maml``):
 * ``config() -> dict``: the JSON-able settings that rebuild the encoder; its ``"name"`` keys
   the factory registered with :func:`fewshot_apps.core.persistence.register_encoder`.
 
+Optional for regression (ratings):
+
+* ``label_prior(example_ids) -> FloatTensor[n] | None``: a prior guess of each example's
+  label in label units (an item's shrunk mean rating), or ``None``. Learners and transfer
+  baselines then model the residual ``label - prior`` and add the prior back to their
+  predictions (:func:`label_prior`), so a few support ratings personalize a prior instead
+  of rebuilding it.
+
 Learners never know what the ids stand for.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -47,6 +57,27 @@ def supports_last_layer_split(encoder: nn.Module) -> bool:
         callable(getattr(encoder, name, None))
         for name in ("forward_trunk", "forward_last", "last_layer_names")
     )
+
+
+def label_prior(encoder: nn.Module, example_ids: Tensor) -> Tensor | None:
+    """``[n]`` the encoder's prior labels of ``example_ids``, or None when it has none."""
+    fn = getattr(encoder, "label_prior", None)
+    return None if fn is None else fn(example_ids)
+
+
+@contextlib.contextmanager
+def tasks_hidden(encoder: nn.Module, task_names: Sequence[str]) -> Iterator[None]:
+    """Within the block, ``encoder`` hides the named tasks' labels from its inputs (a no-op
+    for an encoder without ``hide_tasks``)."""
+    hide = getattr(encoder, "hide_tasks", None)
+    if hide is None:
+        yield
+        return
+    hide(list(task_names))
+    try:
+        yield
+    finally:
+        hide(())
 
 
 class TableEncoder(nn.Module):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fewshot_apps.core.encoders import label_prior
 from fewshot_apps.core.metrics import auprc, roc_auc
 from fewshot_apps.core.tasks import (
     BalancedSampler,
@@ -142,6 +143,10 @@ class FrozenTrunk(torch.nn.Module):
 
     def last_layer_names(self) -> list[str]:
         return self._encoder[0].last_layer_names()
+
+    def label_prior(self, example_ids: torch.Tensor) -> torch.Tensor | None:
+        """The wrapped encoder's label prior (not a trunk output: it is looked up live)."""
+        return label_prior(self._encoder[0], example_ids)
 
     def forward_trunk(self, example_ids: torch.Tensor) -> torch.Tensor:
         rows = self.lookup[example_ids.to(self.lookup.device)]

@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 
 from fewshot_apps.core import distributed
 from fewshot_apps.core.config import config_from_dict
+from fewshot_apps.core.encoders import tasks_hidden
 from fewshot_apps.core.learners.base import EpisodeBatch, MetaLearner
 from fewshot_apps.core.persistence import model_config, save_model, write_config
 from fewshot_apps.core.tasks import SamplingError, Task, derive_seed, sample_episodes
@@ -421,7 +422,12 @@ def _meta_train(
         os.replace(tmp, checkpoint_path)
 
     def backward(episodes: list) -> float:
-        """Gradients of the mean query loss over ``episodes`` in ``p.grad``; the loss."""
+        """Gradients of the mean query loss over ``episodes`` in ``p.grad``; the loss. The
+        encoder hides the whole meta-batch's tasks (every rank the same ones)."""
+        with tasks_hidden(learner.encoder, [ep.task for ep in episodes]):
+            return batch_backward(episodes)
+
+    def batch_backward(episodes: list) -> float:
         optimizer.zero_grad(set_to_none=True)
         if world == 1:
             loss = learner.loss(EpisodeBatch.from_episodes(episodes).to(device))

@@ -3,6 +3,8 @@ problems, runs are repeatable, and the interface matches the learners'."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -210,3 +212,27 @@ def test_saved_and_loaded_baseline_predicts_the_same(planted, tmp_path, name):
     args = (ep.support_examples, ep.support_labels, ep.query_examples)
     np.testing.assert_allclose(loaded.fit_predict(*args), baseline.fit_predict(*args),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["finetune", "linear-probe"])
+def test_an_encoder_label_prior_is_modelled_as_a_residual(name):
+    # Pre-training and a new task's head both fit ``rating - prior``; predictions add it back.
+    problem = PlantedProblem.make("regression", n_examples=120, seed=0)
+    prior = torch.linspace(-2.0, 3.0, 120)
+    encoder = _encoder(problem, seed=7)
+    encoder.label_prior = lambda ids: prior.to(ids.device)[ids]
+    model = build_transfer_baseline(name, encoder, "regression", seed=0, **FAST)
+    train = problem.tasks(8, seed=1)
+    model.pretrain(train, steps=10)
+    twin = build_transfer_baseline(name, _encoder(problem, seed=7), "regression", seed=0, **FAST)
+    shifted = [dataclasses.replace(t, labels=t.labels - prior[t.examples].numpy()) for t in train]
+    twin.pretrain(shifted, steps=10)
+    for a, b in zip(model.encoder.parameters(), twin.encoder.parameters()):
+        torch.testing.assert_close(a, b)
+    ep = RandomSampler(10).sample(problem.tasks(1, seed=2)[0], 0)
+    s, y, q = ep.support_examples, ep.support_labels, ep.query_examples
+    np.testing.assert_allclose(
+        model.fit_predict(s, y, q),
+        # float64 residuals, as the model forms them: the support split is seeded by its labels
+        twin.fit_predict(s, y.astype(np.float64) - prior[s].double().numpy(), q)
+        + prior[q].numpy(), rtol=1e-5, atol=1e-4)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from fewshot_apps.core.encoders import TableEncoder
+from fewshot_apps.core.evaluation import encoded_once
 from fewshot_apps.core.learners import LEARNERS, EpisodeBatch, build_learner, default_config
 from fewshot_apps.core.synthetic import PlantedProblem
 from fewshot_apps.core.tasks import RandomSampler, sample_episodes
@@ -160,3 +163,41 @@ def test_regression_is_shift_equivariant(name):
     out = learner.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
     shifted = learner.fit_predict(ep.support_examples, ep.support_labels + 2.0, ep.query_examples)
     np.testing.assert_allclose(shifted, out + 2.0, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", [n for n, k in CASES if k == "regression"])
+def test_an_encoder_label_prior_makes_the_learner_model_residuals(name):
+    # With encoder.label_prior, a learner fits ``label - prior`` and adds the prior back:
+    # without offset shrinkage, the learner without a prior fed residual labels, plus the
+    # query's prior.
+    learner, tasks = make(name, "regression", offset_shrinkage=0.0)
+    prior = torch.linspace(-2.0, 3.0, 60)
+    ep = RandomSampler(6, n_query=8).sample(tasks[0], 0)
+    s, y, q = ep.support_examples, ep.support_labels, ep.query_examples
+    without = learner.fit_predict(s, y, q)
+    residual_fit = learner.fit_predict(s, y - prior[s].numpy(), q) + prior[q].numpy()
+    episodes = list(sample_episodes(tasks, RandomSampler(5, n_query=6), 3, seed=1))
+    torch.manual_seed(0)
+    residual_loss = learner.loss(EpisodeBatch.from_episodes([
+        dataclasses.replace(e, support_labels=e.support_labels - prior[e.support_examples].numpy(),
+                            query_labels=e.query_labels - prior[e.query_examples].numpy())
+        for e in episodes]))
+
+    learner.encoder.label_prior = lambda ids: prior.to(ids.device)[ids]
+    with_prior = learner.fit_predict(s, y, q)
+    np.testing.assert_allclose(with_prior, residual_fit, rtol=1e-5, atol=1e-4)
+    assert np.abs(with_prior - without).max() > 0.1
+    with encoded_once(learner, tasks):  # the evaluation's frozen trunk keeps the prior
+        np.testing.assert_allclose(learner.fit_predict(s, y, q), with_prior, rtol=1e-5, atol=1e-4)
+    torch.manual_seed(0)
+    torch.testing.assert_close(learner.loss(EpisodeBatch.from_episodes(episodes)), residual_loss)
+
+    # Offset shrinkage: the user's mean residual counts as if 3 more ratings sat at the prior.
+    learner.config.offset_shrinkage = 3.0
+    state = learner.adapt(s, y)
+    residuals = torch.as_tensor(y) - prior[s]
+    assert state.offset.item() == pytest.approx(residuals.sum().item() / (len(s) + 3), abs=1e-5)
+    shrunk = learner.fit_predict(s, y, q)
+    if hasattr(learner, "fit_predict_many"):  # the batched engine: the same prior and offset
+        np.testing.assert_allclose(learner.fit_predict_many([(s, y, q)])[0], shrunk,
+                                   rtol=1e-5, atol=1e-4)

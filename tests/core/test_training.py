@@ -220,3 +220,20 @@ def test_time_budget_validates_and_stops(tmp_path):
     assert result.steps_run == 1 and result.stopped_early
     (record,) = log_lines(tmp_path)
     assert record["out_of_time"] and "valid" in record
+
+
+def test_each_meta_batch_hides_its_own_tasks_from_an_encoder_that_can(tmp_path):
+    model = learner()
+    calls, losses = [], []
+    model.encoder.hide_tasks = lambda names: calls.append(list(names))
+    loss = model.loss
+
+    def recording_loss(batch):
+        losses.append(list(batch.tasks))
+        assert calls[-1] == list(batch.tasks)  # hidden while its loss is computed
+        return loss(batch)
+
+    model.loss = recording_loss
+    run(tmp_path / "run", model, config(steps=3, eval_every=100))
+    assert len(losses) == 3 and all(len(names) == 2 for names in losses)
+    assert calls == [x for names in losses for x in (names, [])]  # shown again after each

@@ -17,7 +17,9 @@ query_features)`` on slices of those features.
 
 Regression targets are normalized inside the learner: ``(rating - support mean) /
 label_scale``; outputs are mapped back to ratings. So a learner sees centred targets of unit
-scale whether ratings run 0.5-5 stars or 1-10.
+scale whether ratings run 0.5-5 stars or 1-10. When the encoder has a ``label_prior``
+(:mod:`fewshot_apps.core.encoders`), the learner works on residuals ``rating - prior``
+throughout (support, query and loss) and adds the prior back to its predictions.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fewshot_apps.core.config import config_from_dict
+from fewshot_apps.core.encoders import label_prior
 from fewshot_apps.core.tasks import Episode
 from fewshot_apps.errors import FewshotError
 
@@ -50,9 +53,15 @@ class LearnerConfig:
 
     Attributes:
         label_scale: regression only; targets are ``(rating - support mean) / label_scale``.
+        offset_shrinkage: regression with an encoder ``label_prior`` only: the support's
+            mean residual over the prior (the user's own bias) is shrunk towards 0 as if this
+            many more support ratings sat exactly at their prior, so a 5-rating support moves
+            the prediction less than a 20-rating one (the learner sees centred targets and
+            cannot shrink it itself). 3 is the ``item-mean`` baseline's ``user_prior``.
     """
 
     label_scale: float = 1.0
+    offset_shrinkage: float = 3.0
 
     @classmethod
     def from_dict(cls, values: dict | None = None, *, learner: str = "") -> LearnerConfig:
@@ -227,15 +236,49 @@ class MetaLearner(nn.Module):
         return F.mse_loss(output, targets)
 
     def _normalize(
-        self, labels: Tensor, offset: Tensor | None = None
+        self, labels: Tensor, offset: Tensor | None = None, pseudo_count: float = 0.0
     ) -> tuple[Tensor, Tensor | None]:
-        """Labels -> (targets, offset); regression: ``(y - support mean) / label_scale``."""
+        """Labels -> (targets, offset); regression: ``(y - offset) / label_scale`` with offset
+        the support mean (``pseudo_count`` extra zeros in the mean: the shrunk mean)."""
         labels = labels.to(device=self.device, dtype=self.dtype)
         if self.kind == "classification":
             return labels, None
         if offset is None:
-            offset = labels.mean()
+            offset = labels.sum() / (len(labels) + pseudo_count)
         return (labels - offset) / self.config.label_scale, offset
+
+    def _prior(self, example_ids: Tensor) -> Tensor | None:
+        """``[n]`` the encoder's prior ratings of ``example_ids`` (regression), else None."""
+        if self.kind != "regression":
+            return None
+        prior = label_prior(self.encoder, example_ids)
+        return None if prior is None else prior.to(device=self.device, dtype=self.dtype)
+
+    def _offset_pseudo_count(self, prior: Tensor | None) -> float:
+        """The support offset's shrinkage: ``offset_shrinkage`` on residuals over a prior;
+        none on raw ratings (their mean is not near 0)."""
+        return 0.0 if prior is None else float(self.config.offset_shrinkage)
+
+    def _residual_batch(self, batch: EpisodeBatch) -> tuple[EpisodeBatch, float]:
+        """``batch`` with the encoder's prior subtracted from every label (unchanged without
+        a prior), and the support offset's pseudo-count (:meth:`_offset_pseudo_count`)."""
+        prior = self._prior(batch.example_ids)
+        if prior is None:
+            return batch, 0.0
+
+        def residual(labels: list[Tensor], index: list[Tensor]) -> list[Tensor]:
+            return [y.to(prior) - prior[i.to(prior.device)] for y, i in zip(labels, index)]
+
+        return dataclasses.replace(
+            batch,
+            support_labels=residual(batch.support_labels, batch.support_index),
+            query_labels=residual(batch.query_labels, batch.query_index),
+        ), self._offset_pseudo_count(prior)
+
+    def _add_prior(self, output: Tensor, example_ids: Tensor) -> Tensor:
+        """Predicted residuals ``[n]`` of ``example_ids`` -> predicted labels."""
+        prior = self._prior(example_ids)
+        return output if prior is None else output + prior.to(output.dtype)
 
     def _denormalize(self, output: Tensor, offset: Tensor | None) -> Tensor:
         if self.kind == "classification":
@@ -252,23 +295,27 @@ class MetaLearner(nn.Module):
     def adapt(self, support_ids: Tensor, support_labels: Tensor) -> AdaptedState:
         """Fit one task's support set: ids ``[s]``, labels ``[s]`` -> :class:`AdaptedState`."""
         support_ids = self._ids(support_ids)
-        targets, offset = self._normalize(torch.as_tensor(support_labels))
+        labels = torch.as_tensor(support_labels).to(device=self.device, dtype=self.dtype)
+        prior = self._prior(support_ids)
+        targets, offset = self._normalize(labels if prior is None else labels - prior,
+                                          pseudo_count=self._offset_pseudo_count(prior))
         return AdaptedState(self._adapt(self.encode(support_ids), targets), offset)
 
     def predict(self, state: AdaptedState, query_ids: Tensor) -> Tensor:
         """``[q]`` logits (classification) or predicted ratings (regression)."""
-        output = self._predict(state.inner, self.encode(self._ids(query_ids)))
-        return self._denormalize(output, state.offset)
+        query_ids = self._ids(query_ids)
+        output = self._predict(state.inner, self.encode(query_ids))
+        return self._add_prior(self._denormalize(output, state.offset), query_ids)
 
     def loss(self, batch: EpisodeBatch) -> Tensor:
         """Mean query loss over the episodes of ``batch``; one ``encode`` call for all."""
-        batch = batch.to(self.device)
+        batch, pseudo_count = self._residual_batch(batch.to(self.device))
         features = self.encode(batch.example_ids)
         losses = []
         for s_idx, s_lab, q_idx, q_lab in zip(
             batch.support_index, batch.support_labels, batch.query_index, batch.query_labels
         ):
-            targets, offset = self._normalize(s_lab)
+            targets, offset = self._normalize(s_lab, pseudo_count=pseudo_count)
             query_targets, _ = self._normalize(q_lab, offset)
             losses.append(
                 self._episode_loss(features[s_idx], targets, features[q_idx], query_targets)

@@ -80,10 +80,12 @@ def pad_episodes(
     query_labels: list[Tensor],
     kind: str,
     label_scale: float = 1.0,
+    offset_pseudo_count: float = 0.0,
 ) -> PaddedEpisodes:
     """Gather and pad the episodes' rows of ``features`` (``[u, ...]``, the meta-batch's
     unique examples) and normalize their labels as :meth:`MetaLearner._normalize` does
-    (regression: ``(y - support mean) / label_scale``)."""
+    (regression: ``(y - support mean) / label_scale``, the mean with ``offset_pseudo_count``
+    extra zeros)."""
     s_idx, s_mask = pad_rows(support_index)
     q_idx, q_mask = pad_rows(query_index)
     # Padding rows point at row 0 of ``features``: real, finite values, masked out of losses.
@@ -93,7 +95,7 @@ def pad_episodes(
     q_lab, _ = pad_rows([y.to(device=device, dtype=dtype) for y in query_labels])
     offsets = None
     if kind == "regression":
-        offsets = s_lab.sum(1) / s_mask.sum(1).to(dtype)
+        offsets = s_lab.sum(1) / (s_mask.sum(1).to(dtype) + offset_pseudo_count)
         s_lab = (s_lab - offsets[:, None]) / label_scale
         q_lab = (q_lab - offsets[:, None]) / label_scale
     zero = torch.zeros((), dtype=dtype, device=device)

@@ -109,7 +109,7 @@ class VmapEngine:
     def uses_vmap(self) -> bool:
         return False
 
-    def _pad(self, features: Tensor, batch: EpisodeBatch) -> PaddedEpisodes:
+    def _pad(self, features: Tensor, batch: EpisodeBatch, pseudo_count: float) -> PaddedEpisodes:
         return pad_episodes(
             features,
             batch.support_index,
@@ -118,6 +118,7 @@ class VmapEngine:
             batch.query_labels,
             self.kind,
             self.config.label_scale,
+            pseudo_count,
         )
 
     def _batched_loss(self, pad: PaddedEpisodes) -> Tensor:
@@ -130,8 +131,8 @@ class VmapEngine:
         episodes at once (vmap engine) or one by one (loop engine)."""
         if not self.uses_vmap:
             return super().loss(batch)
-        batch = batch.to(self.device)
-        return self._batched_loss(self._pad(self.encode(batch.example_ids), batch))
+        batch, pseudo_count = self._residual_batch(batch.to(self.device))
+        return self._batched_loss(self._pad(self.encode(batch.example_ids), batch, pseudo_count))
 
     def fit_predict_many(
         self, episodes: Sequence[EpisodeInput], group_size: int = 64
@@ -175,7 +176,8 @@ class VmapEngine:
                 [batch.query_labels[i] for i in keep],
                 [],
             )
-            pad = self._pad(self.encode(unique), batch)
+            batch, pseudo_count = self._residual_batch(batch)
+            pad = self._pad(self.encode(unique), batch, pseudo_count)
             output = self._predict_batched(self._adapt_batched(pad), pad.query)
             if self.kind == "classification":
                 output = torch.sigmoid(output)
@@ -183,7 +185,10 @@ class VmapEngine:
                 output = output * self.config.label_scale + pad.offsets[:, None]
         out: list[np.ndarray] = [np.zeros(0) for _ in episodes]
         for row, i in enumerate(keep):
-            out[i] = output[row, : len(query[i])].detach().cpu().double().numpy()
+            scores = output[row, : len(query[i])]
+            if self.kind == "regression":
+                scores = self._add_prior(scores, query[i])
+            out[i] = scores.detach().cpu().double().numpy()
         return out
 
 

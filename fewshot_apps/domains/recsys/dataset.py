@@ -375,6 +375,7 @@ def build_recsys_dataset(
         item_features,
         new_items.mask,
         user_features,
+        user_names=[str(user_vocab.ids[u]) for u in np.flatnonzero(train_mask)],
     )
     timings["graph"] = time.perf_counter() - t3
     timings["build"] = time.perf_counter() - t0

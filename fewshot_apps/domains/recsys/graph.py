@@ -7,12 +7,17 @@ still has a node and its attribute edges.
 
 Node types and features:
 
+* graph attributes ``rating_mean``, ``rating_scale``: the meta-train ratings' mean and
+  standard deviation (the units of ``rating_stats``).
 * ``user``: meta-train users; ``node_id`` int64 ``[n_u]`` (user vocabulary index);
+  ``task_name`` list of str (their tasks' names, when given);
   ``x`` float32 ``[n_u, d_u]`` user features (``d_u`` may be 0); ``rating_stats`` float32
   ``[n_u, 2]`` (:func:`rating_stats`).
 * ``item``: ``x`` float32 ``[n_items, d_i]`` (:meth:`ItemFeatures.matrix`); ``new`` bool
   ``[n_items]`` (item cold start); ``n_ratings`` int64 ``[n_items]`` rating edges per item;
-  ``rating_stats`` float32 ``[n_items, 2]``.
+  ``rating_stats`` float32 ``[n_items, 2]``; ``rating_prior`` float32 ``[n_items]``: the
+  shrunk mean rating in rating units (the global mean for items without ratings), the
+  prior that rating learners personalize (:meth:`ItemGraphEncoder.label_prior`).
 * ``genre``, ``tag``: ``x`` float32 identity ``[n, n]`` (one learnable slot each).
 
 Edge types (each with its reverse):
@@ -25,6 +30,8 @@ Edge types (each with its reverse):
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -40,6 +47,14 @@ from fewshot_apps.domains.recsys.features import ItemFeatures, UserFeatures
 SHRINK_RATINGS = 25.0
 
 
+def shrunk_mean(node: np.ndarray, rating: np.ndarray, n_nodes: int, global_mean: float) -> np.ndarray:
+    """float64 ``[n_nodes]``: each node's mean rating shrunk towards ``global_mean`` by
+    :data:`SHRINK_RATINGS` pseudo-ratings (``global_mean`` for a node without ratings)."""
+    count = np.bincount(node, minlength=n_nodes).astype(np.float64)
+    total = np.bincount(node, weights=rating.astype(np.float64) - global_mean, minlength=n_nodes)
+    return global_mean + total / (count + SHRINK_RATINGS)
+
+
 def rating_stats(node: np.ndarray, rating: np.ndarray, n_nodes: int, global_mean: float,
                  scale: float) -> np.ndarray:
     """float32 ``[n_nodes, 2]``: the node's shrunk mean rating minus the global mean, in
@@ -48,9 +63,17 @@ def rating_stats(node: np.ndarray, rating: np.ndarray, n_nodes: int, global_mean
     GraphSAGE messages do not carry the rating on an edge, so without these an item's
     embedding would know who rated it but not how well."""
     count = np.bincount(node, minlength=n_nodes).astype(np.float64)
-    total = np.bincount(node, weights=rating.astype(np.float64) - global_mean, minlength=n_nodes)
-    shrunk = total / (count + SHRINK_RATINGS) / scale
+    shrunk = (shrunk_mean(node, rating, n_nodes, global_mean) - global_mean) / scale
     return np.stack([shrunk, np.log1p(count)], axis=1).astype(np.float32)
+
+
+def item_rating_features(item_index: np.ndarray, rating: np.ndarray, n_items: int,
+                         global_mean: float, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The item nodes' ``rating_stats`` ``[n_items, 2]`` and ``rating_prior`` ``[n_items]``
+    (float32) from rating edges (item index, rating) ``[E]``."""
+    stats = rating_stats(item_index, rating, n_items, global_mean, scale)
+    prior = shrunk_mean(item_index, rating, n_items, global_mean).astype(np.float32)
+    return torch.from_numpy(stats), torch.from_numpy(prior)
 
 
 def _edges(src: np.ndarray, dst: np.ndarray) -> torch.Tensor:
@@ -66,6 +89,7 @@ def build_graph(
     item_features: ItemFeatures,
     new_items: np.ndarray,
     user_features: UserFeatures | None = None,
+    user_names: Sequence[str] | None = None,
 ) -> HeteroData:
     """The graph.
 
@@ -75,6 +99,8 @@ def build_graph(
         edge_user_index, edge_item_index, edge_rating, edge_timestamp: ``[E]``: meta-train
             ratings of existing items (user vocabulary index, item index, rating, time).
         new_items: bool ``[n_items]``.
+        user_names: the meta-train users' task names (``user`` nodes' ``task_name``), so
+            that meta-training can hide a batch's own users (:meth:`ItemGraphEncoder.hide_tasks`).
     """
     data = HeteroData()
     n_items = item_features.n_items
@@ -88,6 +114,10 @@ def build_graph(
         raise ValueError("a rating edge points at a new item")
 
     data["user"].node_id = torch.tensor(train_user_index)
+    if user_names is not None:
+        if len(user_names) != len(train_user_index):
+            raise ValueError(f"{len(user_names)} user names for {len(train_user_index)} users")
+        data["user"].task_name = [str(n) for n in user_names]
     d_u = 0 if user_features is None else user_features.matrix.shape[1]
     data["user"].x = (
         torch.tensor(user_features.matrix[train_user_index])
@@ -99,8 +129,9 @@ def build_graph(
     global_mean = float(rating.mean()) if len(rating) else 0.0
     scale = float(rating.std()) if len(rating) > 1 and rating.std() > 0 else 1.0
     edge_item_index = np.asarray(edge_item_index, dtype=np.int64)
-    data["item"].rating_stats = torch.from_numpy(
-        rating_stats(edge_item_index, rating, n_items, global_mean, scale))
+    data.rating_mean, data.rating_scale = global_mean, scale
+    data["item"].rating_stats, data["item"].rating_prior = item_rating_features(
+        edge_item_index, rating, n_items, global_mean, scale)
     data["user"].rating_stats = torch.from_numpy(
         rating_stats(src, rating, len(train_user_index), global_mean, scale))
     data["item"].new = torch.tensor(np.asarray(new_items, dtype=bool))

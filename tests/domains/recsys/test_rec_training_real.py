@@ -1,6 +1,7 @@
 """Every rating learner runs a meta-training step on real ml-latest-small user episodes;
 the item graph encoder embeds every item; `rec train` trains and saves."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,6 +12,7 @@ from fewshot_apps.core.tasks import sample_episodes
 from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
 from fewshot_apps.domains.recsys.encoder import ItemGraphEncoder
 from fewshot_apps.domains.recsys.episodes import ColdStartSampler
+from fewshot_apps.domains.recsys.graph import SHRINK_RATINGS
 from fewshot_apps.domains.recsys.training import load_rec_model
 from fewshot_apps.errors import FewshotError
 
@@ -90,3 +92,45 @@ def test_encoder_without_item_ids(ml):
     assert emb.shape == (20, 8) and torch.isfinite(emb).all()
     again = ItemGraphEncoder.from_config(encoder.config(), ml.graph)
     assert again.item_id is None and again.settings == encoder.settings
+
+
+def test_rating_prior_is_each_items_shrunk_mean(ml):
+    rates = ml.graph["user", "rates", "item"]
+    items = rates.edge_index[1].numpy()
+    ratings = rates.edge_attr[:, 0].double().numpy()
+    mean = ratings.mean()
+    top = int(np.bincount(items).argmax())
+    mine = ratings[items == top]
+    expected = mean + (mine - mean).sum() / (len(mine) + SHRINK_RATINGS)
+    prior = ml.graph["item"].rating_prior
+    assert prior[top].item() == pytest.approx(expected, abs=1e-4)
+    new = torch.as_tensor(ml.new_items.mask)
+    assert new.any() and torch.allclose(prior[new], torch.full_like(prior[new], mean))
+
+    encoder = ItemGraphEncoder(ml.graph, hidden=8, depth=1, out_dim=8)
+    assert torch.equal(encoder.label_prior(torch.tensor([top, 0])), prior[[top, 0]])
+    # a model saved before the setting existed keeps its behaviour: no prior
+    saved = {k: v for k, v in encoder.config().items() if k != "rating_prior"}
+    assert ItemGraphEncoder.from_config(saved, ml.graph).label_prior(torch.tensor([top])) is None
+
+
+def test_hiding_a_meta_train_user_removes_their_ratings_from_the_graph(ml):
+    encoder = ItemGraphEncoder(ml.graph, hidden=8, depth=1, out_dim=8).eval()
+    user = ml.taskset.train[0]
+    rated = torch.as_tensor(user.examples)
+    before_prior, before = encoder.label_prior(rated), encoder(rated)
+    encoder.hide_tasks([user.name, "not-a-graph-user"])
+    assert encoder._view["rates"].shape[1] == (
+        ml.graph["user", "rates", "item"].edge_index.shape[1] - len(user.examples))
+    # the prior of an item they rated is the shrunk mean of the other users' ratings
+    rates = ml.graph["user", "rates", "item"]
+    node = ml.graph["user"].task_name.index(user.name)
+    item = int(user.examples[0])
+    others = rates.edge_attr[(rates.edge_index[1] == item) & (rates.edge_index[0] != node), 0]
+    mean = ml.graph.rating_mean
+    expected = mean + (others.double() - mean).sum().item() / (len(others) + SHRINK_RATINGS)
+    assert encoder.label_prior(torch.tensor([item])).item() == pytest.approx(expected, abs=1e-4)
+    assert not torch.allclose(encoder(rated), before)
+    encoder.hide_tasks(())
+    assert torch.equal(encoder.label_prior(rated), before_prior)
+    assert torch.equal(encoder(rated), before)
