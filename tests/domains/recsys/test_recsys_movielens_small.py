@@ -123,12 +123,13 @@ def test_no_test_user_rating_or_tag_reaches_graph_or_statistics(ml_small, ml_sma
     np.testing.assert_array_equal(other.item_stats.count, ds.item_stats.count)
     np.testing.assert_array_equal(other.item_stats.mean, ds.item_stats.mean)
     assert other.item_stats.global_mean == ds.item_stats.global_mean
-    for key in ds.graph.node_types:
+    for key in ds.graph.node_types + ds.graph.edge_types:
         for attr, value in ds.graph[key].items():
-            assert torch.equal(value, other.graph[key][attr]), (key, attr)
-    for key in ds.graph.edge_types:
-        for attr, value in ds.graph[key].items():
-            assert torch.equal(value, other.graph[key][attr]), (key, attr)
+            same = (torch.equal(value, other.graph[key][attr]) if torch.is_tensor(value)
+                    else value == other.graph[key][attr])  # e.g. the users' task names
+            assert same, (key, attr)
+    assert (ds.graph.rating_mean, ds.graph.rating_scale) == (
+        other.graph.rating_mean, other.graph.rating_scale)
     # and the scrambling did reach the test tasks
     assert not all(
         np.array_equal(a.labels, b.labels) for a, b in zip(ds.taskset.test, other.taskset.test)
