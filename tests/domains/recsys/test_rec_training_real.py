@@ -83,15 +83,18 @@ def test_a_model_refuses_another_user_split(ml, tmp_path, data_dir):
     assert reloaded.rec_dataset.config.seed == 1
 
 
-def test_encoder_without_item_ids(ml):
-    """``item_ids=False``: no per-item parameters; items differ only by features, rating
-    statistics and neighbourhood, and the setting survives the saved config."""
-    encoder = ItemGraphEncoder(ml.graph, hidden=16, depth=1, out_dim=8, item_ids=False)
-    assert not any(name.startswith("item_id") for name, _ in encoder.named_parameters())
+@pytest.mark.parametrize("item_ids", [False, True])
+def test_item_id_embeddings_are_an_option_that_survives_the_config(ml, item_ids):
+    """Default ``item_ids=False``: no per-item parameters; items differ only by features,
+    rating statistics and neighbourhood. The setting survives the saved config."""
+    kwargs = {"item_ids": True} if item_ids else {}
+    encoder = ItemGraphEncoder(ml.graph, hidden=16, depth=1, out_dim=8, **kwargs)
+    has_ids = any(name.startswith("item_id") for name, _ in encoder.named_parameters())
+    assert has_ids == item_ids
     emb = encoder(torch.arange(20))
     assert emb.shape == (20, 8) and torch.isfinite(emb).all()
     again = ItemGraphEncoder.from_config(encoder.config(), ml.graph)
-    assert again.item_id is None and again.settings == encoder.settings
+    assert (again.item_id is not None) == item_ids and again.settings == encoder.settings
 
 
 def test_rating_prior_is_each_items_shrunk_mean(ml):
