@@ -26,6 +26,14 @@ Optional for regression (ratings):
   predictions (:func:`label_prior`), so a few support ratings personalize a prior instead
   of rebuilding it.
 
+Optional for an encoder built from the training tasks' own labels (a graph whose nodes are
+the training users):
+
+* ``hide_tasks(task_names: Sequence[str])``: meta-training calls it with each meta-batch's
+  task names before that batch's loss, and with ``()`` after (:func:`tasks_hidden`). The
+  encoder then leaves those tasks' labels out of its inputs, so a training episode sees what
+  a new task sees: its own query labels nowhere in the encoder's input.
+
 Learners never know what the ids stand for.
 """
 
