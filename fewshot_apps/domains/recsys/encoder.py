@@ -126,7 +126,9 @@ class ItemGraphEncoder(nn.Module):
     @classmethod
     def from_config(cls, config: dict, graph: HeteroData | None = None) -> ItemGraphEncoder:
         settings = {k: v for k, v in config.items() if k not in ("name", "shape")}
-        settings.setdefault("rating_prior", False)  # saved before the setting existed
+        # Models saved before a setting existed keep the behaviour they were trained with.
+        settings.setdefault("item_ids", True)
+        settings.setdefault("rating_prior", False)
         return cls(graph, shape=config["shape"], **settings)
 
     def set_graph(self, graph: HeteroData) -> None:

@@ -95,6 +95,9 @@ def test_item_id_embeddings_are_an_option_that_survives_the_config(ml, item_ids)
     assert emb.shape == (20, 8) and torch.isfinite(emb).all()
     again = ItemGraphEncoder.from_config(encoder.config(), ml.graph)
     assert (again.item_id is not None) == item_ids and again.settings == encoder.settings
+    # a model saved before the option existed had id embeddings: it loads with them
+    older = {k: v for k, v in encoder.config().items() if k not in ("item_ids", "rating_prior")}
+    assert ItemGraphEncoder.from_config(older, ml.graph).item_id is not None
 
 
 def test_rating_prior_is_each_items_shrunk_mean(ml):
