@@ -6,6 +6,8 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 DATA ?= $(if $(FEWSHOT_DATA_DIR),$(FEWSHOT_DATA_DIR),../shared/data)
+# Absolute, so that tests and notebooks running from other folders find the same data.
+DATA_ABS := $(abspath $(DATA))
 
 .PHONY: setup demo test lint bench-featurize
 
@@ -17,11 +19,11 @@ setup: $(PY)
 	$(PY) -m pip install -e ".[test]"
 
 demo: setup
-	FEWSHOT_DATA_DIR=$(DATA) $(VENV)/bin/fewshot-apps bench --suite demo --preset fast --out runs/demo
+	FEWSHOT_DATA_DIR=$(DATA_ABS) $(VENV)/bin/fewshot-apps bench --suite demo --preset fast --out runs/demo
 
 test: setup
 	$(VENV)/bin/ruff check .
-	FEWSHOT_DATA_DIR=$(DATA) $(PY) -m pytest
+	FEWSHOT_DATA_DIR=$(DATA_ABS) $(PY) -m pytest
 
 bench-featurize: setup
-	FEWSHOT_DATA_DIR=$(DATA) $(PY) benchmarks/featurize_fsmol.py
+	FEWSHOT_DATA_DIR=$(DATA_ABS) $(PY) benchmarks/featurize_fsmol.py

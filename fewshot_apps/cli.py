@@ -259,6 +259,12 @@ def cmd_cache_clear(args) -> int:
     return 0
 
 
+def add_progress_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action="store_true",
+                   help="progress bars even when the output is not a terminal (default: bars "
+                   "on a terminal, a log line every 10%% otherwise)")
+
+
 def add_train_arguments(p: argparse.ArgumentParser, dataset_help: str, learner_help: str,
                         evaluate_help: str) -> None:
     """The arguments `mol train` and `rec train` share."""
@@ -273,6 +279,7 @@ def add_train_arguments(p: argparse.ArgumentParser, dataset_help: str, learner_h
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.add_argument("--evaluate", action="store_true", help=evaluate_help)
     p.add_argument("--quiet", action="store_true")
+    add_progress_argument(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -291,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = data.add_parser("fetch", help="download a data set into the data directory")
     p.add_argument("name")
     p.add_argument("--force", action="store_true", help="download even if present")
+    add_progress_argument(p)
     p.set_defaults(func=cmd_data_fetch)
     p = data.add_parser("inspect", help="counts, tasks and skipped rows of a data set")
     p.add_argument("name", help="a card name, a card.toml path, or a CSV of your own")
@@ -298,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", type=float, default=0.2, help="(plain CSV)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_argument(p)
     p.set_defaults(func=cmd_data_inspect)
 
     mol = sub.add_parser("mol", help="few-shot molecular property prediction").add_subparsers(
@@ -364,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")
     p.add_argument("--out", required=True, help="output folder (rerun to continue)")
     p.add_argument("--quiet", action="store_true")
+    add_progress_argument(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("evaluate", help="score a trained model with a suite's protocol")
@@ -387,6 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "progress", False):
+        from fewshot_apps.progress import set_mode
+
+        set_mode("bar")
     try:
         return args.func(args)
     except FewshotError as exc:

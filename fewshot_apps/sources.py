@@ -194,11 +194,11 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def _download(url: str, target: Path) -> None:
-    from tqdm.auto import tqdm
+    from fewshot_apps.progress import progress_bar
 
     with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (public https URL)
         total = int(response.headers.get("Content-Length") or 0) or None
-        with open(target, "wb") as out, tqdm(
+        with open(target, "wb") as out, progress_bar(
             total=total, unit="B", unit_scale=True, desc=Path(url).name or url
         ) as bar:
             while block := response.read(1 << 16):

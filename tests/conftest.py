@@ -15,8 +15,10 @@ torch.set_num_threads(1)
 
 
 def _data_dir() -> Path:
+    """Absolute, so subprocesses (notebook kernels, a wheel's CLI) that run from other
+    folders resolve the same data directory."""
     env = os.environ.get("FEWSHOT_DATA_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+    return (Path(env) if env else REPO.parent / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")

@@ -333,9 +333,8 @@ def run_suite(
     """Run ``suite`` (a name in ``benchmarks/`` or a ``.toml`` path) and write its outputs to
     ``out``; returns the summary DataFrame. ``seeds`` overrides the preset's number of
     evaluation seeds; ``learners`` restricts the suite's learner list."""
-    from tqdm.auto import tqdm
-
     from fewshot_apps.bench.report import summarize, write_reports
+    from fewshot_apps.progress import progress_bar
 
     revision = _git_revision()  # the code that runs, even if commits land while it does
     out = Path(out)
@@ -363,7 +362,7 @@ def run_suite(
         if not todo:
             continue
         domain, ds = load_data(part.dataset, data_dir)
-        bar = tqdm(todo, desc=f"{part.name}/{part.dataset}", disable=not progress)
+        bar = progress_bar(todo, desc=f"{part.name}/{part.dataset}", enabled=progress)
         for name in bar:
             bar.set_postfix_str(name)
             # Another bench process with other --learners may share this folder.

@@ -403,7 +403,7 @@ class TransferBaseline(nn.Module):
         The run is fixed by ``seed`` (on one device); the global torch RNG is left as it was.
         Raises FewshotError when the loss becomes NaN / infinite.
         """
-        from tqdm.auto import tqdm
+        from fewshot_apps.progress import progress_bar
 
         cfg = self.config
         steps = cfg.steps if steps is None else int(steps)
@@ -439,7 +439,7 @@ class TransferBaseline(nn.Module):
             best_valid, best_step, best_weights, bad, stopped = None, None, None, 0, False
             order = np.zeros(0, dtype=np.int64)
             self.train()
-            for step in tqdm(range(1, steps + 1), desc=f"pretrain {self.name}", disable=not progress):
+            for step in progress_bar(range(1, steps + 1), desc=f"pretrain {self.name}", enabled=progress):
                 epoch, slot = divmod(step - 1, per_epoch)
                 if slot == 0:
                     order = np.random.default_rng(derive_seed(self.seed, "epoch", epoch)).permutation(len(pairs))

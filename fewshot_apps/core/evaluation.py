@@ -58,11 +58,11 @@ def evaluate_classification(
     (``task, size, seed, draw, reason``). Tasks with ``metadata["evaluable"] = False`` (one
     class) are skipped whole.
     """
-    from tqdm.auto import tqdm
+    from fewshot_apps.progress import progress_bar
 
     rows, skipped = [], []
     work = [(t, n, s, d) for t in tasks for n in sizes for s in seeds for d in range(draws)]
-    for task, size, seed, draw in tqdm(work, desc="evaluating", disable=not progress):
+    for task, size, seed, draw in progress_bar(work, desc="evaluating", enabled=progress):
         if task.metadata.get("evaluable", True) is False:
             skipped.append((task.name, size, seed, draw, "one class only"))
             continue

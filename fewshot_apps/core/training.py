@@ -46,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from fewshot_apps.core import distributed
 from fewshot_apps.core.config import config_from_dict
@@ -55,6 +54,7 @@ from fewshot_apps.core.learners.base import EpisodeBatch, MetaLearner
 from fewshot_apps.core.persistence import model_config, save_model, write_config
 from fewshot_apps.core.tasks import SamplingError, Task, derive_seed, sample_episodes
 from fewshot_apps.errors import FewshotError
+from fewshot_apps.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ def meta_train(
         config: :class:`TrainConfig`.
         out_dir: where the config, log, checkpoint and final model go.
         resume: continue from ``out_dir/checkpoint.pt`` (FewshotError if absent).
-        progress: show a tqdm progress bar.
+        progress: report progress (a bar on a terminal, a line per 10% elsewhere).
         extra_config: the domain's keys for config.json (``encoder``, ``featurizer``,
             data set, ...).
 
@@ -468,10 +468,10 @@ def _meta_train(
         return valid
 
     last_loss = None
-    bar = tqdm(
+    bar = progress_bar(
         total=config.steps,
         initial=min(step, config.steps),
-        disable=not (progress and main),
+        enabled=progress and main,
         desc="meta-train",
         dynamic_ncols=True,
     )

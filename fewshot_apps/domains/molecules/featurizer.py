@@ -279,13 +279,13 @@ def featurize_parallel(
     with a progress bar; output order follows the input."""
     import os
 
-    from tqdm.auto import tqdm
+    from fewshot_apps.progress import progress_bar
 
     workers = workers if workers is not None else (os.cpu_count() or 1)
     chunks = [smiles_list[i : i + chunk_size] for i in range(0, len(smiles_list), chunk_size)]
     if not chunks:
         return featurize_smiles([], config)
-    bar = tqdm(total=len(smiles_list), desc=desc, unit="mol", disable=not progress)
+    bar = progress_bar(total=len(smiles_list), desc=desc, unit="mol", enabled=progress)
     parts = []
     if workers <= 1 or len(chunks) == 1:
         for chunk in chunks:

@@ -207,7 +207,7 @@ def evaluate_cold_start(
         (``RESULT_COLUMNS``); ``skipped`` one row per metric not computed, with the reason
         (``SKIPPED_COLUMNS``).
     """
-    from tqdm.auto import tqdm
+    from fewshot_apps.progress import progress_bar
 
     n_items = len(dataset.item_vocab)
     new_mask = np.asarray(dataset.new_items.mask, dtype=bool)
@@ -217,7 +217,7 @@ def evaluate_cold_start(
             for ep in dataset.evaluation_episodes(split, seed=seed, n_draws=draws)]
     rows, skipped = [], []
     with _encode_once(model, n_items, encode_once) as m:
-        for seed, ep in tqdm(work, desc=f"cold start ({split})", disable=not progress):
+        for seed, ep in progress_bar(work, desc=f"cold start ({split})", enabled=progress):
             key = (ep.task, ep.extras.get("k", ep.support_size), seed, ep.extras.get("draw", 0))
             candidates = candidate_items(n_items, ep.support_examples)
             values, missing = episode_metrics(ep, candidates, _scores(m, ep, candidates), new_mask)
