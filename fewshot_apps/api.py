@@ -43,18 +43,16 @@ DEFAULT_MOL_BASELINE = "rf"
 
 
 def _domain(source) -> str:
-    from fewshot_apps.sources import Card, load_card
+    """The card's domain; a plain CSV's header decides its own (SMILES -> molecules, user /
+    item / rating columns -> recsys; see :mod:`fewshot_apps.plain_csv`)."""
+    from fewshot_apps.plain_csv import load_card_or_csv
 
-    if isinstance(source, Card):
-        return source.domain
-    text = str(source).lower()
-    if text.endswith((".csv", ".csv.gz")):
-        return "molecules"  # a plain CSV of your own assays
-    return load_card(str(source)).domain
+    return load_card_or_csv(source).domain
 
 
 def load_dataset(name: str | Path, **options: Any):
-    """A data set by card name, card path, or your own molecule CSV.
+    """A data set by card name, card path, or your own CSV (molecules, or ratings as
+    ``user,item,rating[,timestamp]``: the header decides).
 
     Returns a :class:`~fewshot_apps.domains.molecules.dataset.MoleculeDataset` or a
     :class:`~fewshot_apps.domains.recsys.dataset.RecsysDataset` (the card's domain decides);
@@ -148,7 +146,7 @@ def _attach_rec_dataset(model, dataset, path) -> None:
 
     config = model.saved_config
     if dataset is None:
-        dataset = config.get("dataset")
+        dataset = config.get("dataset_source") or config.get("dataset")
         if not dataset:
             raise FewshotError(f"{path}: the model's config names no data set; pass dataset=")
     if not _is_rec_dataset(dataset):
@@ -289,7 +287,8 @@ def _rec_dataset_for(model, dataset):
     if attached is not None:
         return attached
     saved = getattr(model, "saved_config", None) or {}
-    return load_dataset(saved.get("dataset") or DEFAULT_REC_DATASET)
+    return load_dataset(saved.get("dataset_source") or saved.get("dataset")
+                        or DEFAULT_REC_DATASET)
 
 
 def _scorer(model, dataset):
@@ -323,20 +322,83 @@ def _scorer(model, dataset):
     return model_scorer(model, ds)
 
 
-def _named_baseline(name: str, dataset):
-    """A classic rating baseline fitted on ``dataset`` (cached on the data set object: ``mf``
-    takes seconds to fit)."""
-    from fewshot_apps.domains.recsys.baselines import REC_BASELINES, build_rec_baseline
+def _check_baseline_name(name: str) -> None:
+    from fewshot_apps.domains.recsys.baselines import REC_BASELINES
 
     if name not in REC_BASELINES:
         raise FewshotError(f"model {name!r}: no saved model folder there, nor one of "
                            f"default, {', '.join(sorted(REC_BASELINES))}")
+
+
+def _named_baseline(name: str, dataset):
+    """A classic rating baseline fitted on ``dataset`` (cached on the data set object: ``mf``
+    takes seconds to fit)."""
+    from fewshot_apps.domains.recsys.baselines import build_rec_baseline
+
+    _check_baseline_name(name)
     cache = dataset.__dict__.setdefault("_fewshot_baselines", {})
     if name not in cache:
         cache[name] = build_rec_baseline(name, dataset)
     model = cache[name]
     model.rec_dataset = dataset
     return model
+
+
+def _saved_dataset(model) -> str | None:
+    """The data set a saved model's ``config.json`` names (None when unreadable: loading
+    the model reports that)."""
+    import json
+
+    config_path = Path(model) / "config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    return config.get("dataset_source") or config.get("dataset")
+
+
+def _check_before_loading(model, dataset, ratings: pd.DataFrame, path, k: int,
+                          min_item_ratings: int) -> None:
+    """What ``recommend`` can check in milliseconds, before torch and the data set load
+    (seconds): the options, a baseline's name, that the data set is there, and the ratings
+    against the rating scale its card declares. Anything it cannot know here (a plain CSV's
+    observed scale, unknown item ids) is checked after loading."""
+    from fewshot_apps.domains.recsys.readers import declared_scale
+    from fewshot_apps.domains.recsys.recommend import (
+        PopularitySimilarity,
+        check_options,
+        check_rating_scale,
+    )
+    from fewshot_apps.plain_csv import load_card_or_csv
+
+    check_options(k, min_item_ratings)
+    if dataset is None and getattr(model, "rec_dataset", None) is not None:
+        dataset = model.rec_dataset
+    if _is_rec_dataset(dataset):
+        check_rating_scale(ratings, dataset.scale, dataset.name, path)
+        return
+    source = dataset
+    if source is None:
+        if model is None or isinstance(model, str) and not Path(model).is_dir():
+            if model not in (None, "default", PopularitySimilarity.name):
+                _check_baseline_name(model)
+            source = DEFAULT_REC_DATASET
+        elif isinstance(model, (str, Path)):
+            source = _saved_dataset(model)
+        else:
+            saved = getattr(model, "saved_config", None) or {}
+            source = saved.get("dataset_source") or saved.get("dataset")
+    if not source:
+        return
+    card = load_card_or_csv(source)
+    if card.domain != "recsys":
+        return  # loading it says so
+    card.require_present()
+    reader = {key.replace("-", "_"): value
+              for table in (card.split, card.options) for key, value in table.items()}
+    check_rating_scale(ratings, declared_scale(card.format, reader), card.name, path)
 
 
 def recommend(model, ratings_df, k: int = 10, *, dataset=None,
@@ -378,6 +440,7 @@ def recommend(model, ratings_df, k: int = 10, *, dataset=None,
     else:
         ratings = ratings_from_frame(pd.DataFrame(ratings_df), item_column, rating_column,
                                      user_column, path="<ratings>")
+    _check_before_loading(model, dataset, ratings, path, int(k), int(min_item_ratings))
     scorer = _scorer(model, dataset)
     table, report = recommend_items(scorer, ratings, int(k), exclude_rated=exclude_rated,
                                     min_item_ratings=int(min_item_ratings), path=path)

@@ -12,13 +12,12 @@ from fewshot_apps.paths import cache_dir, data_dir
 
 
 def _card_or_csv(source: str):
-    """A card (by name or .toml path), or None for a plain CSV path."""
-    from fewshot_apps.sources import load_card
+    """A card (by name, .toml path, or a plain ratings CSV's in-memory card), or None for a
+    plain molecule CSV path (the header decides; see fewshot_apps.plain_csv)."""
+    from fewshot_apps.plain_csv import is_plain_csv, load_card_or_csv
 
-    lowered = source.lower()
-    if lowered.endswith((".csv", ".csv.gz")):
-        return None
-    return load_card(source)
+    card = load_card_or_csv(source)
+    return None if is_plain_csv(source) and card.domain == "molecules" else card
 
 
 def cmd_data_list(args) -> int:
@@ -340,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     p = rec.add_parser("train", help="meta-train a learner on cold-start users")
-    add_train_arguments(p, "card name or card.toml",
+    add_train_arguments(p, "card name, card.toml or a ratings CSV (user,item,rating"
+                        "[,timestamp])",
                         "attention, cnp, hypernet, maml, anil, metasgd, lstm",
                         "then report MAE / RMSE on test users per support size")
     p.set_defaults(func=cmd_rec_train)
@@ -355,8 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="a saved model folder (rec train / bench), or a baseline "
                    "(mf, popularity, item-mean); default: training-free item popularity "
                    "blended with item-feature similarity")
-    p.add_argument("--dataset", help="card name or card.toml (default: the model's data set, "
-                   "else movielens-latest-small)")
+    p.add_argument("--dataset", help="card name, card.toml or ratings CSV (default: the "
+                   "model's data set, else movielens-latest-small)")
     p.add_argument("--out", help="output CSV (default: print the list)")
     p.add_argument("--item-column", help="default: detected (item, movieId, ...)")
     p.add_argument("--rating-column", help="default: detected (rating, ...)")

@@ -29,7 +29,7 @@ from fewshot_apps.core.tasks import Task, derive_seed
 from fewshot_apps.core.training import CHECKPOINT_FILE, LOG_FILE, resolve_device
 from fewshot_apps.errors import FewshotError
 from fewshot_apps.paths import data_dir as default_data_dir
-from fewshot_apps.sources import load_card
+from fewshot_apps.plain_csv import load_card_or_csv
 
 RESULT_COLUMNS = ["suite", "dataset", "task", "learner", "family", "shots", "support_size",
                   "item_split", "draw", "seed", "metric", "value"]
@@ -44,7 +44,8 @@ META_LEARNERS = {name for name, family in FAMILIES.items()
 
 
 def load_data(name: str, data_dir=None, seed: int = 0):
-    card = load_card(name, data_dir)
+    """A suite's data set: a card name, a card.toml or a plain CSV (fewshot_apps.plain_csv)."""
+    card = load_card_or_csv(name, data_dir)
     card.require_present()
     if card.domain == "molecules":
         from fewshot_apps.domains.molecules.dataset import load_molecule_dataset

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,8 @@ import torch
 from fewshot_apps.core.tasks import Task, TaskSet, derive_seed
 from fewshot_apps.errors import CardError, ContentCheckError, DataError
 from fewshot_apps.paths import cache_dir as default_cache_dir
+from fewshot_apps.paths import cache_file as cache_file_for
+from fewshot_apps.paths import warn_cache_unwritable
 from fewshot_apps.sources import Card, load_card
 
 from .featurizer import FeaturizerConfig, featurize_parallel
@@ -322,6 +326,26 @@ def _process(m: Measurements, config: FeaturizerConfig, workers: int | None, pro
                  m.task_order, flagged.reset_index(drop=True))
 
 
+def _write_cache(cache_file: Path, data: dict) -> bool:
+    """Write ``data`` to ``cache_file`` atomically; False (after one warning per folder on
+    stderr) when the cache directory cannot be written, so loading goes on in memory."""
+    folder = cache_file.parent
+    tmp = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".", suffix=".tmp",
+                                         delete=False) as f:
+            tmp = Path(f.name)
+            torch.save(data, f)
+        os.replace(tmp, cache_file)
+        return True
+    except (OSError, RuntimeError) as exc:  # torch.save reports some OS errors as RuntimeError
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        warn_cache_unwritable(folder, exc)
+        return False
+
+
 def _load_unit(
     name: str,
     files: list[Path],
@@ -337,8 +361,8 @@ def _load_unit(
     key = content_hash(files)[:24]
     cache_file = None
     if cache is not None:
-        cache_file = cache / "molecules" / f"{name}-{config.key()}-{key}.pt"
-        if cache_file.exists():
+        cache_file = cache_file_for(cache / "molecules", name, config.key(), key, suffix=".pt")
+        if cache_file.is_file():
             try:
                 data = torch.load(cache_file, weights_only=True)
                 if data.get("format") == CACHE_FORMAT:
@@ -352,11 +376,8 @@ def _load_unit(
     t1 = time.perf_counter()
     unit = _process(m, config, workers, progress, desc=f"featurizing {name}")
     t2 = time.perf_counter()
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
-        torch.save(unit.to_dict(), tmp)
-        tmp.replace(cache_file)
+    if cache_file is not None and not _write_cache(cache_file, unit.to_dict()):
+        cache_file = None
     return unit, {"source": "featurized", "seconds": time.perf_counter() - t0,
                   "read_seconds": t1 - t0, "featurize_seconds": t2 - t1,
                   "molecules": len(unit.store), "cache_file": str(cache_file)}

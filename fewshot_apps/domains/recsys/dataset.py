@@ -22,7 +22,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import pickle
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import pandas as pd
 from torch_geometric.data import HeteroData
 
 from fewshot_apps.core.tasks import Episode, TaskSet
+from fewshot_apps.domains.recsys import cache as read_cache
 from fewshot_apps.domains.recsys.config import CONFIG_KEYS, ColdStartConfig
 from fewshot_apps.domains.recsys.episodes import evaluation_episodes, samplers_for
 from fewshot_apps.domains.recsys.features import (
@@ -57,6 +57,7 @@ from fewshot_apps.domains.recsys.tasks import TaskReport, build_taskset
 from fewshot_apps.domains.recsys.vocab import Vocabulary, save_vocabularies
 from fewshot_apps.errors import CardError, ContentCheckError
 from fewshot_apps.paths import cache_dir as default_cache_dir
+from fewshot_apps.paths import cache_file
 from fewshot_apps.sources import Card, load_card
 
 READER_VERSION = 1
@@ -252,22 +253,31 @@ def _read_cached(card: Card, reader: dict, cache_dir: str | Path | None, use_cac
         return read_card(card, reader), False
     card.require_present()
     folder = default_cache_dir(cache_dir) / "recsys"
-    target = folder / f"{card.name}-{_cache_key(card, reader)[:24]}.pkl"
+    key = _cache_key(card, reader)
+    target = cache_file(folder, card.name, key, suffix=".npz")
+    broken = None
     if target.is_file():
         try:
-            with open(target, "rb") as f:
-                data = pickle.load(f)  # noqa: S301 (our own cache, keyed by content)
-            if isinstance(data, RecsysData):
-                return data, True
-        except Exception:  # noqa: BLE001 (a broken cache entry is rebuilt)
-            pass
+            return read_cache.decode(target, key), True
+        except read_cache.CacheFileError as exc:  # rebuilt below, never trusted
+            broken = f"the cache file {target} was unusable ({exc}); rebuilt it"
     data = read_card(card, reader)
+    if broken:
+        data.report.note(broken)
+    raw = read_cache.to_bytes(data, key)
+    if raw is None:
+        data.report.note("these tables hold values the read cache cannot store; not cached")
+        return data, False
+    tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, delete=False, suffix=".tmp") as f:
-            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(f.name, target)
+        with tempfile.NamedTemporaryFile(dir=folder, delete=False, prefix=".", suffix=".tmp") as f:
+            tmp = Path(f.name)
+            f.write(raw)
+        os.replace(tmp, target)
     except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         data.report.note(f"could not write the cache in {folder}: {exc}")
     return data, False
 

@@ -29,8 +29,10 @@ Formats:
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +91,30 @@ class RatingScale:
         fmt = "{:g}" if whole else "{:.1f}"
         text = f"{fmt.format(self.low)}-{fmt.format(self.high)}"
         return text + (f" in steps of {self.step:g}" if self.step else "")
+
+
+#: The rating scale of each MovieLens format (a card's ``rating_scale`` / ``rating_step``
+#: override it).
+FORMAT_SCALES = {
+    "movielens-latest": RatingScale(0.5, 5.0, 0.5),
+    "movielens-100k": RatingScale(1, 5, 1),
+    "movielens-1m": RatingScale(1, 5, 1),
+}
+
+
+def declared_scale(fmt: str, reader: dict) -> RatingScale | None:
+    """The rating scale of a MovieLens format with a card's reader settings, known before
+    reading any file; None for ``interactions-csv`` (implicit feedback or an explicit scale
+    depends on the file's columns, and without ``rating_scale`` the scale is the observed
+    range)."""
+    default = FORMAT_SCALES.get(fmt)
+    if default is None:
+        return None
+    if "rating_scale" not in reader and "rating_step" not in reader:
+        return default
+    low, high = reader.get("rating_scale", (default.low, default.high))
+    step = reader.get("rating_step", default.step) or None
+    return RatingScale(float(low), float(high), step)
 
 
 @dataclass
@@ -256,7 +282,7 @@ def _decode(path: Path, raw: bytes, encoding: str, report: ReadReport) -> str:
             raise DataError(
                 path,
                 f"byte 0x{raw[exc.start]:02x} is not valid UTF-8; expected UTF-8 text "
-                "(a latin-1 file? set encoding = \"latin-1\")",
+                "(a latin-1 file? a card's [options] encoding = \"latin-1\" reads it)",
                 row=line,
             ) from None
     if enc in ("latin-1", "latin1", "iso-8859-1"):
@@ -321,6 +347,11 @@ def _read_table(
     if not path.is_file():
         raise DataError(path, f"no such file (expected {layout})")
     raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":  # gzipped (ratings.csv.gz)
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise DataError(path, f"truncated or corrupt gzip file ({exc})") from None
     if not raw.strip():
         raise DataError(path, f"the file is empty; expected {layout}")
     text = _decode(path, raw, encoding, report)

@@ -140,6 +140,28 @@ def read_ratings(path: str | Path, item_column: str | None = None,
     return ratings_from_frame(frame, item_column, rating_column, user_column, path=path)
 
 
+def check_options(k: int, min_item_ratings: int) -> None:
+    """FewshotError for a ``k`` below 1 or a negative ``min_item_ratings``."""
+    if k < 1:
+        raise FewshotError(f"k (--top-k) must be at least 1, not {k}")
+    if min_item_ratings < 0:
+        raise FewshotError(f"min_item_ratings must be 0 or more, not {min_item_ratings}")
+
+
+def check_rating_scale(ratings: pd.DataFrame, scale, dataset_name: str,
+                       path: str | Path | None) -> None:
+    """:class:`DataError` naming the row of the first rating outside ``scale`` (a
+    :class:`~fewshot_apps.domains.recsys.readers.RatingScale`; None, or ratings without a
+    rating column: nothing to check)."""
+    if scale is None or ratings.attrs.get("implicit") or ratings["rating"].isna().all():
+        return
+    bad = np.flatnonzero(scale.invalid(ratings["rating"].to_numpy()))
+    if len(bad):
+        i = bad[0]
+        raise DataError(path, f"rating {ratings['rating'].iat[i]:g} is outside "
+                        f"{dataset_name}'s rating scale {scale}", row=int(ratings["row"].iat[i]))
+
+
 # --------------------------------------------------------------------------------------------
 # scorers
 
@@ -381,8 +403,7 @@ def recommend_items(
         :class:`RecommendReport`. Raises :class:`FewshotError` when no user has a usable
         rating, and :class:`DataError` for a rating outside the data set's scale.
     """
-    if k < 1:
-        raise FewshotError(f"k (--top-k) must be at least 1, not {k}")
+    check_options(k, min_item_ratings)
     dataset = scorer.dataset
     vocab = dataset.item_vocab
     report = RecommendReport(scorer.name, scorer.describe(), dataset.name)
@@ -392,12 +413,8 @@ def recommend_items(
         top = 1.0 if scale is None else scale.high
         ratings["rating"] = ratings["rating"].fillna(top)
         report.notes.append(f"no ratings given: every listed item counts as liked ({top:g})")
-    elif scale is not None:
-        bad = np.flatnonzero(scale.invalid(ratings["rating"].to_numpy()))
-        if len(bad):
-            i = bad[0]
-            raise DataError(path, f"rating {ratings['rating'].iat[i]:g} is outside "
-                            f"{dataset.name}'s rating scale {scale}", row=int(ratings["row"].iat[i]))
+    else:
+        check_rating_scale(ratings, scale, dataset.name, path)
     if ratings.attrs.get("duplicates"):
         report.notes.append(f"{ratings.attrs['duplicates']} repeated item(s): the last rating "
                             "of each was used")
@@ -405,8 +422,6 @@ def recommend_items(
     ratings["item_index"] = index
     for u, row, item in ratings.loc[index < 0, ["user", "row", "item"]].itertuples(index=False):
         report.unknown_items.append((u, int(row), item))
-    if min_item_ratings < 0:
-        raise FewshotError(f"min_item_ratings must be 0 or more, not {min_item_ratings}")
     too_rare = np.flatnonzero(dataset.item_stats.count < min_item_ratings)
     if min_item_ratings:
         report.notes.append(f"{len(too_rare)} items with fewer than {min_item_ratings} "
@@ -446,7 +461,8 @@ def recommend_items(
 
 
 __all__ = [
-    "ITEM_COLUMN_NAMES", "ModelScorer", "default_scorer", "item_titles", "PopularitySimilarity", "RATING_COLUMN_NAMES",
+    "ITEM_COLUMN_NAMES", "ModelScorer", "check_options", "check_rating_scale",
+    "default_scorer", "item_titles", "PopularitySimilarity", "RATING_COLUMN_NAMES",
     "RecommendReport", "USER_COLUMN_NAMES", "model_scorer", "ratings_from_frame",
     "read_ratings", "recommend_items",
 ]
