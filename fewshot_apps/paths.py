@@ -7,7 +7,11 @@ goes to the *cache directory* (``$FEWSHOT_CACHE_DIR``, else the user cache direc
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -31,3 +35,32 @@ def cache_dir(override: str | Path | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_warned_unwritable: set[str] = set()
+
+
+def cache_file(folder: str | Path, label: str, *key: object, suffix: str) -> Path:
+    """The cache file in ``folder`` for ``label`` (a data set name) and ``key`` parts.
+
+    The name is ``<prefix>-<sha256 of label and key>`` + ``suffix``, where the prefix is the
+    label reduced to ``[A-Za-z0-9._-]`` for people browsing the folder: no user text decides
+    where the file goes, and two labels that sanitize alike still get different files.
+    """
+    digest = hashlib.sha256(json.dumps([str(label), *map(str, key)]).encode()).hexdigest()
+    prefix = _UNSAFE.sub("_", str(label)).strip("._-")[:48] or "data"
+    return Path(folder) / f"{prefix}-{digest[:40]}{suffix}"
+
+
+def warn_cache_unwritable(folder: str | Path, exc: BaseException) -> None:
+    """Say once per folder (on stderr) that the cache cannot be written there."""
+    key = str(folder)
+    if key in _warned_unwritable:
+        return
+    _warned_unwritable.add(key)
+    print(
+        f"warning: the cache directory {folder} is not writable ({exc}); working in memory "
+        "(set FEWSHOT_CACHE_DIR to a writable folder to keep derived files)",
+        file=sys.stderr,
+    )
