@@ -47,6 +47,7 @@ from fewshot_apps.domains.recsys.graph import build_graph
 from fewshot_apps.domains.recsys.readers import (
     RatingScale,
     RecsysData,
+    declared_scale,
     read_interactions_csv,
     read_movielens_1m,
     read_movielens_100k,
@@ -58,7 +59,8 @@ from fewshot_apps.domains.recsys.vocab import Vocabulary, save_vocabularies
 from fewshot_apps.errors import CardError, ContentCheckError
 from fewshot_apps.paths import cache_dir as default_cache_dir
 from fewshot_apps.paths import cache_file
-from fewshot_apps.sources import Card, load_card
+from fewshot_apps.plain_csv import load_card_or_csv
+from fewshot_apps.sources import Card
 
 READER_VERSION = 1
 FORMATS = ("movielens-latest", "movielens-100k", "movielens-1m", "interactions-csv")
@@ -128,10 +130,16 @@ class RecsysDataset:
 
     def saved_model_config(self) -> dict:
         """What a model trained on this data set saves to be used on it again: the data
-        set's name, item vocabulary, cold-start settings (user-split seed included) and
+        set's name (and ``dataset_source``, the path of a user's card or plain CSV), item
+        vocabulary, cold-start settings (user-split seed included) and
         :meth:`split_fingerprint`."""
-        return {"dataset": self.name, "item_vocab": self.item_vocab.to_dict(),
-                "cold_start": self.config.to_dict(), "train_users_sha256": self.split_fingerprint()}
+        saved = {"dataset": self.name, "item_vocab": self.item_vocab.to_dict(),
+                 "cold_start": self.config.to_dict(),
+                 "train_users_sha256": self.split_fingerprint()}
+        if self.card is not None and self.card.source is not None:
+            # a user's card.toml or plain CSV: its path finds it again (its name would not)
+            saved["dataset_source"] = str(self.card.source.expanduser().absolute())
+        return saved
 
     def train_interactions(self) -> pd.DataFrame:
         """Meta-train users' ratings of existing items: what the graph and statistics see."""
@@ -185,14 +193,6 @@ def _resolve_options(card: Card | None, options: dict) -> tuple[ColdStartConfig,
     return ColdStartConfig.from_mapping(config_values), reader
 
 
-def _scale(reader: dict, default: RatingScale) -> RatingScale:
-    if "rating_scale" not in reader and "rating_step" not in reader:
-        return default
-    low, high = reader.get("rating_scale", (default.low, default.high))
-    step = reader.get("rating_step", default.step) or None
-    return RatingScale(float(low), float(high), step)
-
-
 def read_card(card: Card, reader: dict | None = None) -> RecsysData:
     """Read a recsys card's files with its format's reader (no cache)."""
     reader = dict(reader or {})
@@ -208,17 +208,17 @@ def read_card(card: Card, reader: dict | None = None) -> RecsysData:
     if fmt == "movielens-latest":
         return read_movielens_latest(
             card.path("ratings"), card.path("items"), optional["tags"], errors=errors,
-            scale=_scale(reader, RatingScale(0.5, 5.0, 0.5)), name=card.name,
+            scale=declared_scale(fmt, reader), name=card.name,
         )  # fmt: skip
     if fmt == "movielens-100k":
         return read_movielens_100k(
             card.path("ratings"), card.path("items"), optional["users"], errors=errors,
-            scale=_scale(reader, RatingScale(1, 5, 1)), name=card.name,
+            scale=declared_scale(fmt, reader), name=card.name,
         )  # fmt: skip
     if fmt == "movielens-1m":
         return read_movielens_1m(
             card.path("ratings"), card.path("items"), optional["users"], errors=errors,
-            scale=_scale(reader, RatingScale(1, 5, 1)), name=card.name,
+            scale=declared_scale(fmt, reader), name=card.name,
         )  # fmt: skip
     if fmt == "interactions-csv":
         kwargs = {k: v for k, v in reader.items() if k in _CSV_ONLY | {"rating_scale", "rating_step"}}
@@ -422,7 +422,9 @@ def load_recsys_dataset(
     """Read, validate and build a recommendation data set.
 
     Args:
-        card_or_name: a :class:`Card`, a built-in card name, or a path to a user's card.
+        card_or_name: a :class:`Card`, a built-in card name, a path to a user's card, or
+            a plain ratings CSV (``user,item,rating[,timestamp]``; see
+            :mod:`fewshot_apps.plain_csv`).
         data_dir: the data directory of a built-in card (default: ``$FEWSHOT_DATA_DIR``).
         seed: the user split's seed (None: the card's ``[split] seed``, else 0).
         cache_dir: where the read step is cached (default: ``$FEWSHOT_CACHE_DIR``).
@@ -430,7 +432,10 @@ def load_recsys_dataset(
             raises :class:`ContentCheckError`.
         options: :class:`ColdStartConfig` fields and reader settings.
     """
-    card = card_or_name if isinstance(card_or_name, Card) else load_card(card_or_name, data_dir)
+    card = load_card_or_csv(card_or_name, data_dir)
+    if card.domain != "recsys":
+        raise CardError(f"{card.source or card.name}: a {card.domain} data set, not ratings "
+                        "(use the `mol` commands)")
     if isinstance(card_or_name, Card) and data_dir is not None and card.source is None:
         card = dataclasses.replace(card, root=Path(data_dir).expanduser())
     config, reader = _resolve_options(card, dict(options))
