@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 
 from fewshot_apps import __version__
@@ -406,9 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     except FewshotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        # meta_train's TrainingInterrupted says at which step and where the checkpoint is
+        trained = getattr(exc, "step", None) is not None
+        print(str(exc) if trained else "interrupted", file=sys.stderr)
+        return 143 if getattr(exc, "signum", None) == signal.SIGTERM else 130
 
 
 if __name__ == "__main__":

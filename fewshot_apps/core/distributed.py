@@ -227,6 +227,14 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return holder[0]
 
 
+def all_reduce_max(values: Sequence[int], device: torch.device | str) -> list[int]:
+    """The element-wise maximum of every rank's ``values`` (small ints, e.g. flags), on
+    every rank; ``device``: the process group's (CUDA for NCCL). One collective."""
+    buffer = torch.tensor(list(values), dtype=torch.int64, device=device)
+    dist.all_reduce(buffer, op=dist.ReduceOp.MAX)
+    return [int(v) for v in buffer.tolist()]
+
+
 def all_gather_object(obj: Any) -> list[Any]:
     """Every rank's ``obj``, in rank order, on every rank."""
     out: list[Any] = [None] * dist.get_world_size()

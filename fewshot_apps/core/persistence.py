@@ -6,7 +6,12 @@ A saved model is a folder:
   loading never runs pickled code);
 * ``config.json``: ``{"format_version", "learner": {"name", "kind", "config"}, "encoder":
   {"name", ...}, ...}`` plus whatever the domain adds (featurizer settings, vocabularies,
-  the training config).
+  the training config), and ``"tasks": {"file": "tasks.json", "sha256", "n_train",
+  "n_valid"}`` when the split is recorded;
+* ``tasks.json``: the names of the tasks (users, for recommendation) the model was trained
+  and selected on, ``{"format_version", "train": [...], "valid": [...]}``, so that
+  :func:`check_unseen_tasks` can refuse to score it on tasks it has seen. Models saved before
+  the split was recorded have neither.
 
 The encoder is rebuilt from ``config["encoder"]["name"]`` through the factories registered
 with :func:`register_encoder` (a domain registers its encoders when its module is imported),
@@ -17,9 +22,11 @@ here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +39,7 @@ from fewshot_apps.errors import FewshotError
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.json"
+TASKS_FILE = "tasks.json"
 FORMAT_VERSION = 1
 
 EncoderFactory = Callable[[dict], nn.Module]
@@ -71,21 +79,148 @@ def write_config(path: str | Path, config: dict) -> None:
     _write_atomic(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def task_record(train, valid=()) -> dict:
+    """``{"train": [names], "valid": [names]}`` of tasks (anything with ``.name``) or names:
+    the split a model is trained (``train``) and selected (``valid``) on."""
+
+    def names(tasks) -> list[str]:
+        return [str(getattr(t, "name", t)) for t in (tasks or ())]
+
+    return {"train": names(train), "valid": names(valid)}
+
+
+def _is_task_record(value) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("train"), list | tuple)
+
+
+def tasks_fingerprint(record: dict) -> str:
+    """sha256 of a :func:`task_record` (names in their order)."""
+    text = json.dumps({"train": list(record["train"]), "valid": list(record.get("valid", []))},
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def tasks_summary(record: dict) -> dict:
+    """What ``config.json`` says of a recorded split (the names are in ``tasks.json``)."""
+    return {"file": TASKS_FILE, "sha256": tasks_fingerprint(record),
+            "n_train": len(record["train"]), "n_valid": len(record.get("valid", []))}
+
+
 def save_model(learner: MetaLearner | nn.Module, out_dir: str | Path,
-               config: dict | None = None) -> Path:
+               config: dict | None = None, tasks: dict | None = None) -> Path:
     """Write ``out_dir/model.pt`` (state_dict) and ``out_dir/config.json``; returns ``out_dir``.
     ``learner``: a meta-learner or a pre-trained transfer baseline (anything with
     ``describe()`` and ``encoder``).
 
     ``config`` holds the encoder's config (``{"name": ..., ...}``, unless the encoder has a
     ``config()`` method) and anything the domain needs to predict again.
+
+    ``tasks``: the split the learner was trained on (:func:`task_record`), written to
+    ``out_dir/tasks.json`` and summarized in ``config["tasks"]``; when None, a task record in
+    ``config["tasks"]`` (e.g. from a data set's ``saved_model_config()``) is used.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    config = dict(config or {})
+    if tasks is None and _is_task_record(config.get("tasks")):
+        tasks = config["tasks"]
     state = {k: v.detach().cpu() for k, v in learner.state_dict().items()}
     _write_atomic(out_dir / MODEL_FILE, lambda p: torch.save(state, p))
+    if tasks is not None:
+        record = task_record(tasks["train"], tasks.get("valid", ()))
+        text = json.dumps({"format_version": FORMAT_VERSION, **record}, indent=0) + "\n"
+        _write_atomic(out_dir / TASKS_FILE, lambda p: p.write_text(text, encoding="utf-8"))
+        config["tasks"] = tasks_summary(record)
+    else:
+        config.pop("tasks", None)  # a summary without its tasks.json would claim a split
     write_config(out_dir / CONFIG_FILE, model_config(learner, config))
     return out_dir
+
+
+def read_model_tasks(path: str | Path, config: dict | None = None) -> dict | None:
+    """The split a saved model records (:func:`task_record`), or None for a model saved
+    without one (before splits were recorded). ``path``: the model's folder or one of its
+    files. FewshotError naming ``tasks.json`` when it is missing, unreadable or not the one
+    ``config.json`` describes."""
+    _, config_path = _model_paths(path)
+    config = read_model_config(config_path) if config is None else config
+    summary = config.get("tasks")
+    if summary is None:
+        return None
+    tasks_path = config_path.parent / TASKS_FILE
+    if not isinstance(summary, dict) or not summary.get("sha256"):
+        raise FewshotError(f"{config_path}: its 'tasks' entry has no sha256 of {TASKS_FILE}")
+    if not tasks_path.is_file():
+        raise FewshotError(
+            f"{tasks_path}: file not found; {config_path.name} says the model's training tasks "
+            f"are listed there ({summary.get('n_train')} training, {summary.get('n_valid')} "
+            "validation tasks). Copy it along with the model"
+        )
+    try:
+        data = json.loads(tasks_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise FewshotError(f"{tasks_path}: not valid JSON ({err})") from None
+    if not _is_task_record(data) or not isinstance(data.get("valid", []), list):
+        raise FewshotError(f"{tasks_path}: has no 'train' and 'valid' lists of task names")
+    record = task_record(data["train"], data.get("valid", []))
+    if tasks_fingerprint(record) != summary["sha256"]:
+        raise FewshotError(
+            f"{tasks_path}: does not match the sha256 in {config_path.name}; it lists other "
+            "tasks than the model was trained on (was it copied from another model?)"
+        )
+    return record
+
+
+def _listed(names: list[str], limit: int = 6) -> str:
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def check_unseen_tasks(
+    model_path: str | Path,
+    suite: str,
+    test_tasks,
+    config: dict | None = None,
+    what: str = "tasks",
+    warn: bool = True,
+) -> bool:
+    """Refuse to score a saved model on tasks it was trained or selected on.
+
+    ``test_tasks``: the suite's test tasks (or their names); ``what``: what a task is
+    (``"users"`` for recommendation). Raises FewshotError naming the model, the suite and
+    the test tasks that are among the model's training or validation tasks. Returns True
+    when the model records its split; False (with a warning when ``warn``) for a model saved
+    before splits were recorded, whose leakage cannot be checked.
+    """
+    config = read_model_config(model_path) if config is None else config
+    record = read_model_tasks(model_path, config)
+    if record is None:
+        if warn:
+            warnings.warn(
+                f"{model_path}: the model records no training split (saved before "
+                f"fewshot-apps recorded one in {TASKS_FILE}); whether it was trained on the "
+                f"suite {suite}'s test {what} cannot be checked",
+                stacklevel=2,
+            )
+        return False
+    test = task_record(test_tasks)["train"]
+    trained, selected = set(record["train"]), set(record["valid"])
+    seen = [t for t in test if t in trained]
+    chosen = [t for t in test if t in selected and t not in trained]
+    if seen or chosen:
+        of_suite = f"of the suite {suite}'s {len(test)} test {what}"
+        if seen:
+            problem = f"was trained on {len(seen)} {of_suite} ({_listed(seen)})"
+            if chosen:
+                problem += f" and selected on {len(chosen)} more ({_listed(chosen)})"
+        else:
+            problem = f"was selected (validated) on {len(chosen)} {of_suite} ({_listed(chosen)})"
+        raise FewshotError(
+            f"{model_path}: {problem}; its scores on them would be inflated. Evaluate "
+            f"it on a suite whose test {what} it has not seen, or train a model on the "
+            f"suite's own split (e.g. fewshot-apps bench --suite {suite})"
+        )
+    return True
 
 
 def _model_paths(path: str | Path) -> tuple[Path, Path]:

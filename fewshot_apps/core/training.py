@@ -14,9 +14,14 @@ Files in ``out_dir``:
   saved model (:func:`fewshot_apps.core.persistence.load_model`).
 * ``train_log.jsonl``: one JSON object per step (``step``, ``loss``, ``grad_norm``, and
   ``valid`` / ``best_valid`` on evaluation steps).
-* ``checkpoint.pt``: weights, optimizer and RNG states, best weights and early-stopping state
-  every ``checkpoint_every`` steps; ``resume=True`` continues from it and reaches the same
-  weights as an uninterrupted run (on the same device).
+* ``checkpoint.pt``: weights, optimizer and RNG states, best weights, early-stopping state
+  and the training and validation task names, every ``checkpoint_every`` steps, every
+  ``checkpoint_minutes`` minutes, and when the run is stopped by SIGINT (Ctrl-C) or SIGTERM
+  (the step under way is finished and checkpointed, then :class:`TrainingInterrupted` is
+  raised); ``resume=True`` continues from it and reaches the same weights as an
+  uninterrupted run (on the same device).
+* ``tasks.json``: the names of the training and validation tasks of the saved model
+  (:func:`fewshot_apps.core.persistence.check_unseen_tasks` refuses to score it on them).
 
 Data-parallel runs (:mod:`fewshot_apps.core.distributed`): under ``torchrun`` (``WORLD_SIZE >
 1``; ``meta_train`` then initializes the process group itself, NCCL on CUDA with one GPU per
@@ -39,6 +44,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,7 +58,13 @@ from fewshot_apps.core import distributed
 from fewshot_apps.core.config import config_from_dict
 from fewshot_apps.core.encoders import tasks_hidden
 from fewshot_apps.core.learners.base import EpisodeBatch, MetaLearner
-from fewshot_apps.core.persistence import model_config, save_model, write_config
+from fewshot_apps.core.persistence import (
+    model_config,
+    save_model,
+    task_record,
+    tasks_summary,
+    write_config,
+)
 from fewshot_apps.core.tasks import SamplingError, Task, derive_seed, sample_episodes
 from fewshot_apps.errors import FewshotError
 from fewshot_apps.progress import progress_bar
@@ -75,6 +88,8 @@ class TrainConfig:
     grad_clip: max gradient norm (None: no clipping).
     eval_every: validate every this many steps (and at the last step).
     checkpoint_every: write ``checkpoint.pt`` every this many steps (and at the end).
+    checkpoint_minutes: also write it when this many minutes have passed since the last one
+        (None: only by steps). A run stopped by SIGINT / SIGTERM always writes one.
     patience: stop after this many evaluations without improvement (None: never).
     max_minutes: a wall-clock budget for this run's training (None: none). When it is spent,
         the learner is validated and training stops with the best weights so far; like
@@ -92,6 +107,7 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     eval_every: int = 100
     checkpoint_every: int = 500
+    checkpoint_minutes: float | None = 10.0
     patience: int | None = None
     max_minutes: float | None = None
     seed: int = 0
@@ -116,6 +132,65 @@ class TrainResult:
     stopped_early: bool
     last_loss: float | None
     out_dir: Path
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Meta-training was stopped by SIGINT (Ctrl-C) or SIGTERM: the step under way was
+    finished and ``checkpoint`` (None on ranks > 0 of a distributed run) written, so
+    ``resume=True`` (``--resume``) continues the run as if it had not been stopped.
+
+    A KeyboardInterrupt, so that code which handles Ctrl-C handles it too.
+    """
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        text = f"interrupted at step {step} ({signal.Signals(signum).name})"
+        if checkpoint is not None:
+            text += f"; checkpoint written to {checkpoint}; continue with --resume (resume=True)"
+        super().__init__(text)
+
+
+class _StopSignals:
+    """While training: the first SIGINT / SIGTERM asks the loop to stop after the step under
+    way (``received``); a second one stops at once (KeyboardInterrupt). Handlers are
+    installed only in the main thread (Python allows no other), not over a signal that is
+    ignored (e.g. SIGINT of a background job) or handled outside Python, and the previous
+    handlers are put back on exit. A signal that came too late for the loop to act on is
+    raised again then, so the previous handler sees it."""
+
+    def __init__(self, announce: bool):
+        self.announce = announce
+        self.received: int | None = None
+        self.acted = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in ("SIGINT", "SIGTERM"):
+            signum = getattr(signal, name, None)
+            previous = None if signum is None else signal.getsignal(signum)
+            if previous is None or previous is signal.SIG_IGN:
+                continue
+            signal.signal(signum, self._handle)
+            self._previous[signum] = previous
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None:
+            self.acted = True
+            raise KeyboardInterrupt(f"{signal.Signals(signum).name} again: stopped at once")
+        self.received = signum
+        if self.announce:
+            log.warning("%s received: finishing this step and writing a checkpoint (press "
+                        "Ctrl-C again to stop at once)", signal.Signals(signum).name)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+        if self.received is not None and not self.acted and exc_type is None:
+            signal.raise_signal(self.received)
 
 
 def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, dict, dict]:
@@ -270,17 +345,21 @@ def meta_train(
             so validating changes nothing of the training run.
         config: :class:`TrainConfig`.
         out_dir: where the config, log, checkpoint and final model go.
-        resume: continue from ``out_dir/checkpoint.pt`` (FewshotError if absent).
+        resume: continue from ``out_dir/checkpoint.pt`` (FewshotError if absent, unreadable,
+            or written with other fixed settings, another learner or other tasks).
         progress: report progress (a bar on a terminal, a line per 10% elsewhere).
         extra_config: the domain's keys for config.json (``encoder``, ``featurizer``,
-            data set, ...).
+            data set, ...); its ``tasks`` entry, if any, is replaced by the record of
+            ``train_tasks`` and ``valid_tasks`` (names in ``tasks.json``).
 
     Distributed (see the module docstring): under ``torchrun`` or with an initialized
     process group, call it on every rank with the same arguments; each rank computes its
     share of every meta-batch, rank 0 validates and writes the files, and every rank returns
     the same result with the same weights in ``learner``.
 
-    Raises FewshotError when the loss or gradient becomes NaN/inf (naming the step).
+    Raises FewshotError when the loss or gradient becomes NaN/inf (naming the step), and
+    :class:`TrainingInterrupted` (a KeyboardInterrupt) after writing the checkpoint when
+    SIGINT or SIGTERM arrives (handled in the main thread only).
     """
     config = config or TrainConfig()
     out_dir = Path(out_dir)
@@ -343,6 +422,9 @@ def _meta_train(
         "train": config.to_dict(),
         "sampler": describe_sampler(train_sampler),
     }
+    # The split the model is trained and selected on: names in tasks.json and the checkpoint.
+    recorded = task_record(train_tasks, valid_tasks)
+    extra["tasks"] = tasks_summary(recorded)
     if world > 1:
         extra["distributed"] = {"world_size": world, "backend": distributed.backend_for(device)}
     resolved = model_config(learner, extra)
@@ -354,7 +436,7 @@ def _meta_train(
         ckpt, error = None, None
         if main:
             try:
-                ckpt = _load_checkpoint(checkpoint_path, config, learner)
+                ckpt = _load_checkpoint(checkpoint_path, config, learner, recorded)
             except FewshotError as err:
                 if world == 1:
                     raise
@@ -397,7 +479,11 @@ def _meta_train(
     if main:
         write_config(out_dir / CONFIG_FILE, resolved)
 
+    last_saved = time.perf_counter()
+
     def save_checkpoint() -> None:
+        nonlocal last_saved
+        last_saved = time.perf_counter()
         rng = _rng_state(device)
         rng_ranks = distributed.all_gather_object(rng) if world > 1 else None
         if not main:
@@ -414,6 +500,7 @@ def _meta_train(
             "stopped_early": stopped_early,
             "train_config": config.to_dict(),
             "learner_spec": learner.describe(),
+            "tasks": recorded,
         }
         if rng_ranks is not None:
             ckpt["rng_ranks"] = rng_ranks
@@ -484,8 +571,24 @@ def _meta_train(
         # Every rank must stop at the same step: rank 0's clock decides.
         return bool(distributed.broadcast_object(spent)) if world > 1 else spent
 
+    def stop_or_save(stop: _StopSignals) -> tuple[int, bool]:
+        """(the signal that asks to stop, 0 if none; whether ``checkpoint_minutes`` have
+        passed since the last checkpoint): the same on every rank, which all stop at the
+        same step and write the checkpoint together (any rank's signal, rank 0's clock)."""
+        due = (
+            main
+            and config.checkpoint_minutes is not None
+            and time.perf_counter() - last_saved >= 60.0 * config.checkpoint_minutes
+        )
+        signum = stop.received or 0
+        if world > 1:
+            signum, due = distributed.all_reduce_max([signum, int(due)], device)
+        return signum, bool(due)
+
     try:
-        with log_path.open("a", encoding="utf-8") if main else contextlib.nullcontext() as log_file:
+        with _StopSignals(announce=main) as stop, (
+            log_path.open("a", encoding="utf-8") if main else contextlib.nullcontext()
+        ) as log_file:
             while step < config.steps and not stopped_early:
                 step += 1
                 started = time.perf_counter()
@@ -538,8 +641,18 @@ def _meta_train(
                     loss=f"{last_loss:.4f}",
                     **({"valid": f"{best_valid:.4f}"} if best_valid is not None else {}),
                 )
-                if step % config.checkpoint_every == 0 or step == config.steps or stopped_early:
+                signum, due = stop_or_save(stop)
+                if (
+                    step % config.checkpoint_every == 0
+                    or step == config.steps
+                    or stopped_early
+                    or due
+                    or signum
+                ):
                     save_checkpoint()
+                if signum:
+                    stop.acted = True
+                    raise TrainingInterrupted(signum, step, checkpoint_path if main else None)
     finally:
         bar.close()
 
@@ -551,12 +664,19 @@ def _meta_train(
             learner,
             out_dir,
             {k: v for k, v in resolved.items() if k not in ("learner", "format_version")},
+            tasks=recorded,
         )
     distributed.barrier()  # the model is on disk when meta_train returns on any rank
     return TrainResult(step, best_step, best_valid, stopped_early, last_loss, out_dir)
 
 
-def _load_checkpoint(path: Path, config: TrainConfig, learner: MetaLearner) -> dict:
+_CHECKPOINT_KEYS = ("step", "learner", "optimizer", "rng", "best_valid", "best_step",
+                    "best_weights", "bad_evals", "stopped_early")
+
+
+def _load_checkpoint(
+    path: Path, config: TrainConfig, learner: MetaLearner, tasks: dict | None = None
+) -> dict:
     if not path.is_file():
         raise FewshotError(
             f"{path}: no checkpoint to resume from; run without resume to start afresh"
@@ -567,6 +687,12 @@ def _load_checkpoint(path: Path, config: TrainConfig, learner: MetaLearner) -> d
         raise FewshotError(
             f"{path}: cannot be read, the checkpoint is truncated or corrupted ({err})"
         ) from None
+    missing = [k for k in _CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict) else None
+    if missing is None or missing:
+        raise FewshotError(
+            f"{path}: is not a training checkpoint written by fewshot-apps (it has no "
+            f"{', '.join(missing or _CHECKPOINT_KEYS)}); start afresh without resume"
+        )
     spec = ckpt.get("learner_spec")
     if spec is not None and _without_engine(spec) != _without_engine(learner.describe()):
         raise FewshotError(
@@ -583,10 +709,33 @@ def _load_checkpoint(path: Path, config: TrainConfig, learner: MetaLearner) -> d
     if changed:
         raise FewshotError(
             f"{path}: the checkpoint was written with other settings ({'; '.join(changed)}); "
-            "resume with the same settings (only steps, eval_every, checkpoint_every, patience "
-            "and device may change) or start afresh"
+            "resume with the same settings (only steps, eval_every, checkpoint_every, "
+            "checkpoint_minutes, patience, max_minutes and device may change) or start afresh"
         )
+    saved_tasks = ckpt.get("tasks")  # None in checkpoints written before tasks were recorded
+    if tasks is not None and saved_tasks is not None:
+        problems = []
+        for split in ("train", "valid"):
+            before, now = list(saved_tasks.get(split, [])), list(tasks.get(split, []))
+            if before == now:
+                continue
+            new = [t for t in now if t not in set(before)]
+            gone = [t for t in before if t not in set(now)]
+            changes = [f"{len(names)} {what} ({_listed(names)})"
+                       for names, what in ((new, "new"), (gone, "no longer there")) if names]
+            problems.append(f"{split} tasks: {', '.join(changes) or 'the same, in another order'}")
+        if problems:
+            raise FewshotError(
+                f"{path}: the checkpoint was trained on other tasks than this run's "
+                f"({'; '.join(problems)}); resume with the same data set and split (e.g. the "
+                "same test assays, seed or cold-start settings) or start afresh"
+            )
     return ckpt
+
+
+def _listed(names: list, limit: int = 5) -> str:
+    more = f", ... {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(map(str, names[:limit])) + more
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -158,3 +158,42 @@ def test_process_group_context_without_torchrun(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     with distributed.process_group("cpu") as device:
         assert device == torch.device("cpu") and not dist.is_initialized()
+
+
+def signalled_worker(rank: int, port: int, root: str) -> None:
+    """Rank 1 alone gets SIGTERM during step 3: every rank stops after step 3 together."""
+    import signal
+
+    from fewshot_apps.core.training import TrainingInterrupted
+
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank))
+    model, calls = make_learner(), []
+    loss = model.loss
+
+    def loss_then_signal(batch):
+        calls.append(1)
+        if rank == 1 and len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return loss(batch)
+
+    model.loss = loss_then_signal
+    try:
+        train(os.path.join(root, "run"), model, steps=10)
+        outcome = None
+    except TrainingInterrupted as err:
+        outcome = (err.signum, err.step, None if err.checkpoint is None else str(err.checkpoint))
+    torch.save({"outcome": outcome}, os.path.join(root, f"outcome{rank}.pt"))
+
+
+def test_a_signal_on_any_rank_stops_every_rank_at_the_same_step(tmp_path):
+    import signal
+
+    mp.spawn(signalled_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    outcomes = [torch.load(tmp_path / f"outcome{r}.pt", weights_only=True)["outcome"]
+                for r in range(WORLD)]
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    assert outcomes == [(signal.SIGTERM, 3, str(checkpoint)), (signal.SIGTERM, 3, None)]
+    ckpt = torch.load(checkpoint, weights_only=True)
+    assert ckpt["step"] == 3 and len(ckpt["rng_ranks"]) == WORLD

@@ -153,3 +153,43 @@ def test_domain_encoder_factories(tmp_path):
         {"encoder": {**learner.encoder.config(), "name": "test-table-with-features"}},
     )
     assert isinstance(load_model(tmp_path).encoder, TableEncoder)
+
+
+def test_the_split_is_recorded_in_tasks_json(tmp_path):
+    from fewshot_apps.core.persistence import check_unseen_tasks, read_model_tasks, task_record
+
+    learner, tasks = trained()
+    record = task_record(tasks[:3], tasks[3:])
+    save_model(learner, tmp_path / "explicit", {"dataset": "planted"}, tasks=record)
+    # a data set's saved_model_config() hands the record in the config
+    save_model(learner, tmp_path / "in-config", {"dataset": "planted", "tasks": record})
+    for folder in ("explicit", "in-config"):
+        config = json.loads((tmp_path / folder / "config.json").read_text())
+        assert config["tasks"]["n_train"] == 3 and config["tasks"]["n_valid"] == 1
+        assert "task0" not in json.dumps(config)  # the names are in tasks.json only
+        assert read_model_tasks(tmp_path / folder) == {
+            "train": ["task0", "task1", "task2"], "valid": ["task3"]}
+        assert load_model(tmp_path / folder).saved_config["tasks"] == config["tasks"]
+    assert check_unseen_tasks(tmp_path / "explicit", "planted", ["task9", "task8"]) is True
+    with pytest.raises(FewshotError, match=r"explicit: was trained on 2 of the suite planted's "
+                       r"3 test tasks \(task0, task2\) and selected on 1 more \(task3\); its "
+                       "scores on them would be inflated. Evaluate it on a suite whose test "
+                       "tasks it has not seen"):
+        check_unseen_tasks(tmp_path / "explicit", "planted", ["task0", "task2", "task3"])
+    with pytest.raises(FewshotError, match=r"was selected \(validated\) on 1 of the suite "
+                       r"planted's 2 test users \(task3\)"):
+        check_unseen_tasks(tmp_path / "explicit", "planted", ["task3", "task7"], what="users")
+
+
+def test_a_model_saved_before_splits_were_recorded_loads_and_warns(tmp_path):
+    from fewshot_apps.core.persistence import check_unseen_tasks, read_model_tasks
+
+    learner, tasks = trained()
+    save_model(learner, tmp_path)  # no split: as every model saved before it was recorded
+    assert not (tmp_path / "tasks.json").exists()
+    assert "tasks" not in json.loads((tmp_path / "config.json").read_text())
+    assert load_model(tmp_path).kind == "classification"
+    assert read_model_tasks(tmp_path) is None
+    with pytest.warns(UserWarning, match=r"records no training split .* whether it was trained "
+                      "on the suite planted's test tasks cannot be checked"):
+        assert check_unseen_tasks(tmp_path, "planted", ["task0"]) is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -13,7 +14,13 @@ from fewshot_apps.core.learners import build_learner
 from fewshot_apps.core.persistence import load_model
 from fewshot_apps.core.synthetic import PlantedProblem
 from fewshot_apps.core.tasks import BalancedSampler
-from fewshot_apps.core.training import TrainConfig, episode_validator, meta_train, seed_everything
+from fewshot_apps.core.training import (
+    TrainConfig,
+    TrainingInterrupted,
+    episode_validator,
+    meta_train,
+    seed_everything,
+)
 from fewshot_apps.errors import FewshotError
 
 torch.set_num_threads(1)
@@ -237,3 +244,123 @@ def test_each_meta_batch_hides_its_own_tasks_from_an_encoder_that_can(tmp_path):
     run(tmp_path / "run", model, config(steps=3, eval_every=100))
     assert len(losses) == 3 and all(len(names) == 2 for names in losses)
     assert calls == [x for names in losses for x in (names, [])]  # shown again after each
+
+
+def signal_at_step(model, step, *signums):
+    """``model`` sends itself ``signums`` while computing the loss of ``step`` (mid-step)."""
+    import os
+
+    calls = []
+    loss = model.loss
+
+    def loss_then_signal(batch):
+        calls.append(1)
+        if len(calls) == step:
+            for signum in signums:
+                os.kill(os.getpid(), signum)
+        return loss(batch)
+
+    model.loss = loss_then_signal
+    return model
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_checkpoints_the_step_and_resume_reaches_the_same_run(tmp_path, signum):
+    validate = episode_validator(VALID, SAMPLER, seed=0)
+    cfg = config(steps=20, eval_every=3, checkpoint_every=500, patience=4)
+    straight = learner()
+    result = run(tmp_path / "a", straight, cfg, valid_fn=validate)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+    with pytest.raises(TrainingInterrupted) as caught:
+        run(tmp_path / "b", signal_at_step(learner(), 7, signum), cfg, valid_fn=validate)
+    ckpt_path = tmp_path / "b" / "checkpoint.pt"
+    assert isinstance(caught.value, KeyboardInterrupt)  # Ctrl-C handlers see it as one
+    assert (caught.value.signum, caught.value.step, caught.value.checkpoint) == (
+        signum, 7, ckpt_path)
+    assert str(caught.value) == (
+        f"interrupted at step 7 ({signal.Signals(signum).name}); checkpoint written to "
+        f"{ckpt_path}; continue with --resume (resume=True)")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert not (tmp_path / "b" / "model.pt").exists()
+    # The step under way was finished: its log line, and the validation state of step 7.
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    at_6 = log_lines(tmp_path / "a")[5]
+    assert ckpt["step"] == 7 and [r["step"] for r in log_lines(tmp_path / "b")] == list(
+        range(1, 8))
+    assert (ckpt["best_step"], ckpt["best_valid"]) == (at_6["best_step"], at_6["best_valid"])
+    evals = [r for r in log_lines(tmp_path / "a")[:7] if "valid" in r]
+    assert ckpt["bad_evals"] == sum(r["step"] > at_6["best_step"] for r in evals)
+
+    resumed = learner(seed=123)  # everything must come from the checkpoint
+    again = run(tmp_path / "b", resumed, cfg, resume=True, valid_fn=validate)
+    assert (again.steps_run, again.best_step, again.best_valid, again.stopped_early) == (
+        result.steps_run, result.best_step, result.best_valid, result.stopped_early)
+    assert same_state(straight.state_dict(), resumed.state_dict())  # the selected weights
+    last_a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    last_b = torch.load(ckpt_path, weights_only=True)
+    assert same_state(last_a["learner"], last_b["learner"])  # the last weights
+    assert drop_timing(log_lines(tmp_path / "a")) == drop_timing(log_lines(tmp_path / "b"))
+
+
+def test_a_second_signal_stops_at_once(tmp_path):
+    cfg = config(steps=20, checkpoint_every=500)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        run(tmp_path, signal_at_step(learner(), 3, signal.SIGINT, signal.SIGINT), cfg)
+    assert not isinstance(caught.value, TrainingInterrupted)
+    assert not (tmp_path / "checkpoint.pt").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_checkpoints_by_time_as_well_as_by_steps(tmp_path):
+    def crash_at_step_4(model):
+        loss, calls = model.loss, []
+
+        def crashing(batch):
+            calls.append(1)
+            if len(calls) == 4:
+                raise RuntimeError("killed")
+            return loss(batch)
+
+        model.loss = crashing
+        return model
+
+    with pytest.raises(RuntimeError):
+        run(tmp_path / "a", crash_at_step_4(learner()), config(checkpoint_every=500,
+                                                               checkpoint_minutes=None))
+    assert not (tmp_path / "a" / "checkpoint.pt").exists()
+    with pytest.raises(RuntimeError):
+        run(tmp_path / "b", crash_at_step_4(learner()), config(checkpoint_every=500,
+                                                               checkpoint_minutes=1e-9))
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert TrainConfig().checkpoint_minutes == 10
+
+
+def test_meta_train_outside_the_main_thread_installs_no_handler(tmp_path):
+    import threading
+
+    outcome = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(run(tmp_path, learner(), config(steps=2))))
+    thread.start()
+    thread.join()
+    assert outcome and outcome[0].steps_run == 2
+
+
+def test_the_model_and_checkpoint_record_the_tasks(tmp_path):
+    from fewshot_apps.core.persistence import read_model_tasks
+
+    run(tmp_path, learner(), config(steps=2))
+    record = {"train": [t.name for t in TRAIN], "valid": [t.name for t in VALID]}
+    assert read_model_tasks(tmp_path) == record
+    saved = json.loads((tmp_path / "config.json").read_text())["tasks"]
+    assert (saved["file"], saved["n_train"], saved["n_valid"]) == ("tasks.json", 8, 4)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["tasks"] == record
+
+
+def test_resume_refuses_other_tasks(tmp_path):
+    run(tmp_path, learner(), config(steps=2))
+    with pytest.raises(FewshotError, match=r"checkpoint was trained on other tasks than this "
+                       r"run's \(train tasks: 1 no longer there \(train7\)\)"):
+        meta_train(learner(), TRAIN[:7], VALID, SAMPLER, None, config(), tmp_path,
+                   resume=True, progress=False)

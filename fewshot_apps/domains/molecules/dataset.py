@@ -23,6 +23,7 @@ import pandas as pd
 import rdkit
 import torch
 
+from fewshot_apps.core.persistence import task_record
 from fewshot_apps.core.tasks import Task, TaskSet, derive_seed
 from fewshot_apps.errors import CardError, ContentCheckError, DataError
 from fewshot_apps.paths import cache_dir as default_cache_dir
@@ -78,8 +79,11 @@ class MoleculeDataset:
 
     def saved_model_config(self) -> dict:
         """What a model trained on this data set saves to featurize new molecules the same
-        way: the data set's name and featurizer settings."""
-        return {"dataset": self.name, "featurizer": self.featurizer.__dict__}
+        way: the data set's name and featurizer settings; and the split it is trained on
+        (``tasks``: training and validation task names, which ``save_model`` writes to
+        ``tasks.json``)."""
+        return {"dataset": self.name, "featurizer": self.featurizer.__dict__,
+                "tasks": task_record(self.split.get("train", []), self.split.get("valid", []))}
 
     def duplicates(self) -> pd.DataFrame:
         """Per task: measurements of a molecule seen more than once, and conflicting ones."""

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from torch_geometric.data import HeteroData
 
+from fewshot_apps.core.persistence import task_record
 from fewshot_apps.core.tasks import Episode, TaskSet
 from fewshot_apps.domains.recsys import cache as read_cache
 from fewshot_apps.domains.recsys.config import CONFIG_KEYS, ColdStartConfig
@@ -132,10 +133,12 @@ class RecsysDataset:
         """What a model trained on this data set saves to be used on it again: the data
         set's name (and ``dataset_source``, the path of a user's card or plain CSV), item
         vocabulary, cold-start settings (user-split seed included) and
-        :meth:`split_fingerprint`."""
+        :meth:`split_fingerprint`; and the users it is trained on (``tasks``: the names of the
+        training and validation users' tasks, which ``save_model`` writes to ``tasks.json``)."""
         saved = {"dataset": self.name, "item_vocab": self.item_vocab.to_dict(),
                  "cold_start": self.config.to_dict(),
-                 "train_users_sha256": self.split_fingerprint()}
+                 "train_users_sha256": self.split_fingerprint(),
+                 "tasks": task_record(self.taskset.train, self.taskset.valid)}
         if self.card is not None and self.card.source is not None:
             # a user's card.toml or plain CSV: its path finds it again (its name would not)
             saved["dataset_source"] = str(self.card.source.expanduser().absolute())
