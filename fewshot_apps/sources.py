@@ -73,7 +73,10 @@ def inside(root: str | Path, relative: str | Path) -> Path | None:
     so a card cannot name a file outside its root, whatever the current folder.
     """
     base = Path(os.path.normpath(Path(root).expanduser().absolute()))
-    full = Path(os.path.normpath(base / Path(relative).expanduser()))
+    try:
+        full = Path(os.path.normpath(base / Path(relative).expanduser()))
+    except RuntimeError:  # "~someone" with no such user: not a path inside root either
+        return None
     return full if full == base or base in full.parents else None
 
 

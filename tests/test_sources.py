@@ -217,7 +217,9 @@ def test_cache_file_names_are_hashed_and_sanitized(tmp_path):
     assert re.fullmatch(r"x_y-[0-9a-f]{40}\.npz", a.name)
 
 
-@pytest.mark.parametrize("path", ["../elsewhere.csv", "/etc/passwd", "~/d.csv", "a/../../d.csv"])
+@pytest.mark.parametrize(
+    "path", ["../elsewhere.csv", "/etc/passwd", "~/d.csv", "~nosuchuser42/d.csv", "a/../../d.csv"]
+)
 def test_files_outside_the_card_root_are_refused(tmp_path, path):
     card = _card(tmp_path, f'[files]\ndata = "{path}"\n')
     with pytest.raises(CardError, match=r"mine\.toml: \[files\] data = .* leaves the card's folder"):
