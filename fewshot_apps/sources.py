@@ -208,8 +208,11 @@ def _parse_download(origin: str, i: int, raw: object, root: Path, own: bool) -> 
         raise CardError(f"{origin}: {what} sha256 must be 64 hex digits, not {dl.sha256!r}")
     target = inside(root, dl.dest)
     base = inside(root, ".")
-    if target is None or (target == base and dl.archive == "none"):
+    if target is None:
         raise CardError(_outside_message(origin, f"{what} dest", dl.dest, root, own))
+    if target == base and dl.archive == "none":
+        raise CardError(f"{origin}: {what} dest = {dl.dest!r} names the folder itself; a "
+                        "download that is not an archive needs a file name")
     return dl
 
 

@@ -99,6 +99,13 @@ def test_download_dest_outside_the_root_is_refused_and_never_written(tmp_path, m
     assert victim.read_text() == "keep me"
 
 
+def test_plain_download_dest_must_name_a_file(tmp_path):
+    card = _card(tmp_path, '[files]\ndata = "d.csv"\n[[download]]\n'
+                 'url = "https://example.org/d.csv"\ndest = "."\n')
+    with pytest.raises(CardError, match=r"dest = '\.' names the folder itself"):
+        load_card(card)
+
+
 def test_builtin_card_dest_stays_in_the_data_directory(tmp_path, monkeypatch):
     _serve(monkeypatch, tmp_path / "no-such-download")
     card = load_card("tox21", data_dir=tmp_path / "data")
