@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +13,39 @@ import pandas as pd
 from scipy import stats
 
 from fewshot_apps.bench.published import published_rows
+from fewshot_apps.bench.suites import file_slug
 
 GROUP = ["suite", "dataset", "learner", "family", "shots", "support_size", "item_split", "metric"]
 LOWER_IS_BETTER = {"mae", "rmse"}
+# The range of each metric (``name@k`` metrics share their name's entry). Confidence intervals
+# in summary.csv, the reports and the plots are clipped to it: a t-interval over few tasks
+# can otherwise reach past what the metric can take (an ROC-AUC interval up to 2.17).
+METRIC_BOUNDS = {
+    "roc_auc": (0.0, 1.0), "auprc": (0.0, 1.0), "accuracy": (0.0, 1.0),
+    "delta_auprc": (-1.0, 1.0),  # AUPRC minus the task's fraction of positives
+    "precision": (0.0, 1.0), "recall": (0.0, 1.0), "ndcg": (0.0, 1.0),
+    "mae": (0.0, math.inf), "rmse": (0.0, math.inf),
+}
 MAIN_METRICS = {"k-shot": ["roc_auc"], "fsmol": ["delta_auprc"], "cold-start": ["mae", "recall@10"]}
 HEADLINE_METRICS = {m for metrics in MAIN_METRICS.values() for m in metrics}
 BASELINE_FAMILIES = ("transfer", "classic")
 
 
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """``(low, high)``, the range ``metric`` can take (``recall@10``: recall's); a metric
+    not in :data:`METRIC_BOUNDS` is unbounded."""
+    return METRIC_BOUNDS.get(str(metric).split("@", 1)[0], (-math.inf, math.inf))
+
+
 def _keys(frame: pd.DataFrame) -> pd.DataFrame:
     """Empty cells (shots, item_split) as '' so that groupby keeps them."""
     frame = frame.copy()
+    for col in ("shots", "support_size"):
+        # Whole numbers as such: a column with empty cells is read as float ("10.0").
+        numbers = pd.to_numeric(frame[col], errors="coerce")
+        given = frame[col].notna() & (frame[col].astype("string") != "")
+        if numbers[given].notna().all() and (numbers[given] % 1 == 0).all():
+            frame[col] = numbers.round().astype("Int64")
     for col in ("shots", "support_size", "item_split"):
         frame[col] = frame[col].astype("string").fillna("")
     return frame
@@ -39,7 +62,9 @@ def per_task(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize(results: pd.DataFrame, timings: dict | None = None) -> pd.DataFrame:
-    """``summary.csv``: mean over tasks of per-task means, std, t-interval over tasks."""
+    """``summary.csv``: mean over tasks of per-task means, their std, and ``ci95_low`` /
+    ``ci95_high``, the 95% t-interval of the mean over tasks clipped to the metric's range
+    (:data:`METRIC_BOUNDS`; NaN with a single task)."""
     if results.empty:
         return pd.DataFrame(columns=[*GROUP, "mean", "std", "ci95_low", "ci95_high", "n_tasks",
                                      "n_draws", "train_seconds", "eval_seconds"])
@@ -52,8 +77,10 @@ def summarize(results: pd.DataFrame, timings: dict | None = None) -> pd.DataFram
         std = float(values.std(ddof=1)) if n > 1 else float("nan")
         half = float(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n)) if n > 1 else float("nan")
         timing = (timings or {}).get(f"{key[0]}|{key[1]}|{key[2]}", {})
+        low, high = metric_bounds(key[GROUP.index("metric")])
         rows.append({**dict(zip(GROUP, key)), "mean": mean, "std": std,
-                     "ci95_low": mean - half, "ci95_high": mean + half, "n_tasks": n,
+                     "ci95_low": float(np.clip(mean - half, low, high)),
+                     "ci95_high": float(np.clip(mean + half, low, high)), "n_tasks": n,
                      "n_draws": int(group["n_draws"].max()),
                      "train_seconds": timing.get("train_seconds"),
                      "eval_seconds": timing.get("eval_seconds")})
@@ -113,24 +140,56 @@ def paired_comparisons(results: pd.DataFrame, protocol: str, named_baseline: str
     return pd.DataFrame(rows)
 
 
+def _plot_points(summary: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, bool]:
+    """What a plot of ``metric`` draws: per learner and support size, its x position and
+    label, the mean and the error bar lengths below / above it, the interval clipped to the
+    metric's range. Support sizes are numbers (a log2 axis) or labels such as ``melu`` (the
+    MeLU protocol's supports; then evenly spaced, numbers first). Also: whether x is numeric."""
+    s = summary[(summary["metric"] == metric) & (summary["item_split"].isin(["", "all"]))]
+    labels = [str(v) for v in dict.fromkeys(s["support_size"].astype("string").fillna(""))]
+    numbers = pd.to_numeric(pd.Series(labels, dtype=object), errors="coerce")
+    numeric = bool(len(labels)) and bool(numbers.notna().all()) and bool((numbers > 0).all())
+    if numeric:
+        x_of = dict(zip(labels, numbers.astype(float)))
+    else:
+        order = sorted(range(len(labels)), key=lambda i: (pd.isna(numbers[i]),
+                                                          numbers[i] if pd.notna(numbers[i])
+                                                          else 0.0, labels[i]))
+        x_of = {labels[i]: float(rank) for rank, i in enumerate(order)}
+    low, high = metric_bounds(metric)
+    label = s["support_size"].astype("string").fillna("").astype(str)
+    points = pd.DataFrame({
+        "learner": s["learner"].to_numpy(), "label": label.to_numpy(),
+        "x": label.map(x_of).to_numpy(dtype=float), "mean": s["mean"].to_numpy(dtype=float),
+        "err_low": (s["mean"] - s["ci95_low"].clip(lower=low)).clip(lower=0).fillna(0).to_numpy(),
+        "err_high": (s["ci95_high"].clip(upper=high) - s["mean"]).clip(lower=0).fillna(0)
+        .to_numpy(),
+    })
+    return points.sort_values(["learner", "x"], kind="stable"), numeric
+
+
 def _plot(summary: pd.DataFrame, metric: str, title: str) -> bytes | None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    s = summary[(summary["metric"] == metric) & (summary["item_split"].isin(["", "all"]))]
-    if s.empty:
+    points, numeric = _plot_points(summary, metric)
+    if points.empty:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.set_prop_cycle(color=plt.cm.tab20.colors)  # up to 20 learners, each its own colour
-    for learner, group in s.groupby("learner"):
-        group = group.assign(x=group["support_size"].astype(float)).sort_values("x")
-        ax.errorbar(group["x"], group["mean"], yerr=(group["ci95_high"] - group["mean"]).fillna(0),
+    for learner, group in points.groupby("learner", sort=True):
+        ax.errorbar(group["x"], group["mean"], yerr=[group["err_low"], group["err_high"]],
                     marker="o", capsize=3, label=learner)
     ax.set_xlabel("support size")
     ax.set_ylabel(metric)
-    ax.set_xscale("log", base=2)
+    if numeric:
+        ax.set_xscale("log", base=2)
+    else:
+        ticks = points.drop_duplicates("x").sort_values("x")
+        ax.set_xticks(ticks["x"], ticks["label"])
+        ax.set_xlim(ticks["x"].min() - 0.5, ticks["x"].max() + 0.5)
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -151,26 +210,36 @@ def _cell(value, column: str, digits: int) -> str:
     return f"{value:.1f}" if column.endswith("seconds") else f"{value:.{digits}f}"
 
 
+def _md_cell(value) -> str:
+    """A Markdown table cell: empty for a missing value, ``|`` escaped so that it stays one cell."""
+    if not isinstance(value, str) and pd.isna(value):
+        return ""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
 def _table(frame: pd.DataFrame, digits: int = 4) -> str:
     frame = frame.copy()
     for col in frame.select_dtypes("number"):
         frame[col] = frame[col].map(lambda v, c=col: _cell(v, c, digits))
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    header = "| " + " | ".join(map(_md_cell, frame.columns)) + " |"
     sep = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(map(str, row)) + " |" for row in frame.astype(str).to_numpy()]
+    body = ["| " + " | ".join(map(_md_cell, row)) + " |" for row in frame.to_numpy()]
     return "\n".join([header, sep, *body])
 
 
 def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts, run_info: dict,
                   data_dir=None) -> None:
-    """``report.md``, ``report.html`` (self-contained) and ``plot_<dataset>_<metric>.png``."""
+    """``report.md``, ``report.html`` (self-contained: plots embedded) and
+    ``plot_<dataset>_<metric>.png`` (the data set's name made safe for a file name: a card
+    given as a path becomes its file's stem and a short hash of the path)."""
     md = [f"# Benchmark report: {run_info['suite']} ({run_info['preset']} preset)", "",
           f"Machine: {run_info['machine']}; device {run_info['device']}; git "
           f"{', '.join(run_info.get('git_revisions') or [run_info.get('git_revision') or 'unknown'])}"
           ".", "",
           "Measured rows: mean over test tasks of the per-task mean over draws and seeds; "
-          "95% t-interval over tasks. Published rows are quoted, never measured here.", ""]
-    html_parts = []
+          "95% t-interval over tasks, clipped to the metric's range. Published rows are "
+          "quoted, never measured here.", ""]
+    images = {}  # plot file name -> PNG, embedded in report.html
     comparisons = []
     for part in parts:
         s = summary[(summary["suite"] == part.name) & (summary["dataset"] == part.dataset)]
@@ -184,10 +253,10 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
             md += [f"### {metric}", "", _table(view), ""]
             png = _plot(s, metric, f"{part.dataset}: {metric}")
             if png:
-                name = f"plot_{part.dataset}_{metric.replace('@', 'at')}.png"
+                name = f"plot_{file_slug(part.dataset)}_{file_slug(metric.replace('@', 'at'))}.png"
                 (out / name).write_bytes(png)
                 md += [f"![{metric} vs support size]({name})", ""]
-                html_parts.append((f"{part.dataset}: {metric}", png))
+                images[name] = png
         comp = paired_comparisons(results[(results["suite"] == part.name)
                                           & (results["dataset"] == part.dataset)], part.protocol,
                                   named_baseline=part.baseline)
@@ -203,40 +272,35 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     # results.csv can be large; the comparisons are small enough to commit beside summary.csv.
     pd.concat(comparisons, ignore_index=True).to_csv(out / "comparisons.csv", index=False)
-    body = "\n".join(_markdown_to_html(md, html_parts))
-    (out / "report.html").write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>fewshot-apps report</title>"
-        "<style>body{font-family:sans-serif;max-width:70em;margin:auto}table{border-collapse:"
-        "collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}</style></head><body>"
-        + body + "</body></html>", encoding="utf-8")
+    (out / "report.html").write_text(report_html(md, images, f"Benchmark report: {run_info['suite']}"),
+                                     encoding="utf-8")
 
 
-def _markdown_to_html(md: list[str], images: list[tuple[str, bytes]]) -> list[str]:
-    """The few Markdown forms report.md uses, with plots embedded as data URIs."""
-    images_by_alt = iter(images)
-    out, table = [], []
+# Wide tables scroll sideways inside their box instead of running off the page.
+REPORT_CSS = """
+body { font-family: sans-serif; max-width: 75em; margin: auto; padding: 0 1em; }
+.table-scroll { overflow-x: auto; max-width: 100%; margin: 0.5em 0 1em; }
+table { border-collapse: collapse; font-size: 90%; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; white-space: nowrap; text-align: left; }
+thead th { background: #f2f2f2; }
+tbody tr:nth-child(even) { background: #fafafa; }
+img { max-width: 100%; height: auto; }
+code { background: #f2f2f2; padding: 0 2px; }
+"""
 
-    def flush():
-        if table:
-            rows = [r.strip("|").split("|") for r in table if not set(r) <= set("|-")]
-            out.append("<table>" + "".join(
-                "<tr>" + "".join(f"<{'th' if i == 0 else 'td'}>{html.escape(c.strip())}</{'th' if i == 0 else 'td'}>"
-                                 for c in row) + "</tr>" for i, row in enumerate(rows)) + "</table>")
-            table.clear()
 
-    for line in md:
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush()
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.startswith("!["):
-            title, png = next(images_by_alt)
-            data = base64.b64encode(png).decode()
-            out.append(f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
-        elif line:
-            out.append(f"<p>{html.escape(line)}</p>")
-    flush()
-    return out
+def report_html(md: list[str], images: dict[str, bytes], title: str) -> str:
+    """report.md's lines as one self-contained HTML page: rendered by the ``markdown``
+    package (its ``tables`` extension: a thead row of headers, a tbody row per table line),
+    with the plots the Markdown links to (``images``: file name -> PNG) embedded as data URIs."""
+    import markdown
+
+    text = "\n".join(md)
+    for name, png in images.items():
+        text = text.replace(f"]({name})", f"](data:image/png;base64,{base64.b64encode(png).decode()})")
+    body = markdown.markdown(text, extensions=["tables"], output_format="html")
+    body = body.replace("<table>", "<div class=\"table-scroll\"><table>").replace(
+        "</table>", "</table></div>")
+    return ("<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{REPORT_CSS}</style></head>\n<body>\n"
+            f"{body}\n</body></html>\n")

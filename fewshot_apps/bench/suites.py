@@ -8,6 +8,8 @@ learners to compare, the baseline for paired comparisons, and presets (``smoke``
 
 from __future__ import annotations
 
+import hashlib
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,25 @@ FAMILIES = {
     "global-mean": "classic", "item-mean": "classic", "popularity": "classic", "mf": "classic",
 }
 PRESETS = ("smoke", "fast", "full")
+PROTOCOLS = ("k-shot", "fsmol", "cold-start")
+# The keys a suite file may have (a typo is an error, not a silently ignored setting).
+SUITE_KEYS = {"name", "dataset", "protocol", "learners", "shots", "support_sizes", "train_shots",
+              "baseline", "published", "presets"}
+COMPOSITE_KEYS = {"name", "parts", "part", "presets"}
+PART_KEYS = {"learners", "shots"}
+PRESET_KEYS = {"steps", "pretrain_steps", "draws", "seeds", "settings", "max_test_tasks",
+               "query_limit", "support_sizes"}
+
+
+def file_slug(name: str) -> str:
+    """``name`` (a data set, a metric) made safe as part of a file name. A data set given as a
+    card's path becomes the card's stem and a short hash of the whole path, so that two cards
+    with the same file name stay apart."""
+    text = str(name)
+    if "/" in text or "\\" in text or text.endswith(".toml"):
+        stem = Path(text.replace("\\", "/")).stem
+        text = f"{stem}-{hashlib.sha1(str(name).encode()).hexdigest()[:8]}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-") or "unnamed"
 
 
 @dataclass
@@ -63,7 +84,9 @@ class Suite:
 
 def _suite_text(name_or_path: str) -> tuple[str, str]:
     path = Path(name_or_path)
-    if path.suffix == ".toml" and path.exists():
+    if path.suffix == ".toml":
+        if not path.is_file():
+            raise CardError(f"{path}: no such suite file")
         return path.read_text(encoding="utf-8"), str(path)
     resource = bundled_folder("fewshot_apps.suites", "benchmarks") / f"{name_or_path}.toml"
     if not resource.is_file():
@@ -78,17 +101,35 @@ def suite_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+def _check_keys(table, allowed: set[str], where: str, required: tuple[str, ...] = ()) -> None:
+    """A table of a suite file has only ``allowed`` keys and every ``required`` one."""
+    if not isinstance(table, dict):
+        raise CardError(f"{where} must be a table, not {table!r}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise CardError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} "
+                        f"{', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}")
+    missing = [key for key in required if key not in table]
+    if missing:
+        raise CardError(f"{where}: missing {', '.join(map(repr, missing))}")
+
+
 def _preset(raw: dict, preset: str, origin: str) -> Preset:
     presets = raw.get("presets", {})
     if preset not in presets:
         raise CardError(f"{origin}: no preset {preset!r} (has {sorted(presets)})")
     p = dict(presets[preset])
-    return Preset(
-        steps=int(p["steps"]), pretrain_steps=int(p.get("pretrain_steps", p["steps"])),
-        draws=int(p["draws"]), seeds=[int(s) for s in p["seeds"]],
-        settings=dict(p.get("settings", {})), max_test_tasks=p.get("max_test_tasks"),
-        query_limit=p.get("query_limit"), support_sizes=p.get("support_sizes"),
-    )
+    _check_keys(p, PRESET_KEYS, f"{origin}: [presets.{preset}]", ("steps", "draws", "seeds"))
+    try:
+        return Preset(
+            steps=int(p["steps"]), pretrain_steps=int(p.get("pretrain_steps", p["steps"])),
+            draws=int(p["draws"]), seeds=[int(s) for s in p["seeds"]],
+            settings=dict(p.get("settings", {})), max_test_tasks=p.get("max_test_tasks"),
+            query_limit=p.get("query_limit"), support_sizes=p.get("support_sizes"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise CardError(f"{origin}: [presets.{preset}]: steps, pretrain_steps and draws must be "
+                        f"whole numbers, seeds a list of them, settings a table ({exc})") from None
 
 
 def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
@@ -101,6 +142,11 @@ def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
     except tomllib.TOMLDecodeError as exc:
         raise CardError(f"{origin}: not valid TOML: {exc}") from None
     if "parts" in raw:
+        _check_keys(raw, COMPOSITE_KEYS, origin, ("name", "parts", "presets"))
+        for part, override in raw.get("part", {}).items():
+            if part not in raw["parts"]:
+                raise CardError(f"{origin}: [part.{part}] names no part of {raw['parts']}")
+            _check_keys(override, PART_KEYS, f"{origin}: [part.{part}]")
         out = []
         for part in raw["parts"]:
             (base,) = load_suites(part, preset)
@@ -109,8 +155,18 @@ def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
             base.shots = list(override.get("shots", base.shots))
             base.preset = _preset(raw, preset, origin)
             base.name = raw["name"]
+            unknown = [name for name in base.learners if name not in FAMILIES]
+            if unknown:
+                raise CardError(f"{origin}: [part.{part}]: unknown learners {unknown}; known: "
+                                f"{', '.join(FAMILIES)}")
             out.append(base)
         return out
+    _check_keys(raw, SUITE_KEYS, origin, ("name", "dataset", "protocol", "learners", "presets"))
+    if raw["protocol"] not in PROTOCOLS:
+        raise CardError(f"{origin}: unknown protocol {raw['protocol']!r}; expected one of "
+                        f"{', '.join(PROTOCOLS)}")
+    if not isinstance(raw["learners"], list) or not raw["learners"]:
+        raise CardError(f"{origin}: learners must be a non-empty list of names")
     pre = _preset(raw, preset, origin)
     suite = Suite(
         name=raw["name"], dataset=raw["dataset"], protocol=raw["protocol"],
@@ -121,5 +177,5 @@ def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
     )
     unknown = [name for name in suite.learners if name not in FAMILIES]
     if unknown:
-        raise CardError(f"{origin}: unknown learners {unknown}")
+        raise CardError(f"{origin}: unknown learners {unknown}; known: {', '.join(FAMILIES)}")
     return [suite]
