@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pandas as pd
 import torch
 
 from fewshot_apps import __version__
+from fewshot_apps.bench.locking import OutputLocks
 from fewshot_apps.bench.suites import FAMILIES, Suite, load_suites
 from fewshot_apps.core.evaluation import encoded_once, fsmol_protocol, k_shot_protocol
 from fewshot_apps.core.persistence import save_model
@@ -258,6 +260,46 @@ def _learners_written(results_path: Path) -> set[tuple[str, str, str]]:
     return set(zip(rows["suite"], rows["dataset"], rows["learner"]))
 
 
+# A measurement: one value per key. Two runs into one folder once wrote every row twice.
+ROW_KEY = [c for c in RESULT_COLUMNS if c not in ("family", "value")]
+
+
+def _without_duplicate_rows(results: pd.DataFrame, results_path: Path) -> pd.DataFrame:
+    """``results`` with each measurement (:data:`ROW_KEY`) once, the first written kept;
+    rewrites ``results.csv`` (under the folder's write lock) when it had repeats."""
+    repeated = results.duplicated(ROW_KEY, keep="first")
+    if not repeated.any():
+        return results
+    learners = sorted(set(results.loc[repeated, "learner"].astype(str)))
+    print(f"note: {results_path}: dropping {int(repeated.sum())} repeated rows (of "
+          f"{', '.join(learners)}), each measurement written twice; keeping the first",
+          file=sys.stderr, flush=True)
+    results = results[~repeated].reset_index(drop=True)
+    tmp = results_path.with_name(results_path.name + ".tmp")
+    results.to_csv(tmp, index=False)
+    os.replace(tmp, results_path)
+    return results
+
+
+def _append_rows(locks: OutputLocks, results_path: Path, rows: pd.DataFrame,
+                 key: tuple[str, str, str]) -> bool:
+    """Append one learner's rows to ``results.csv`` under the folder's write lock, unless rows
+    of that learner are there already (written meanwhile by a run not holding our claims):
+    then nothing is written and the answer is False."""
+    with locks.writing():
+        if key in _learners_written(results_path):
+            print(f"note: {results_path}: rows of {key[2]} ({key[0]}/{key[1]}) were written by "
+                  "another run meanwhile; not writing this run's again", file=sys.stderr,
+                  flush=True)
+            return False
+        text = rows[RESULT_COLUMNS].to_csv(index=False, header=not results_path.exists())
+        with open(results_path, "a", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+
+
 def _revisions(timings: dict, run_json: Path) -> list[str]:
     """The git revisions whose code wrote this folder's rows (a long suite may be continued
     after commits, or by several processes): each learner's entry in ``timings.json`` names
@@ -333,7 +375,37 @@ def run_suite(
 ) -> pd.DataFrame:
     """Run ``suite`` (a name in ``benchmarks/`` or a ``.toml`` path) and write its outputs to
     ``out``; returns the summary DataFrame. ``seeds`` overrides the preset's number of
-    evaluation seeds; ``learners`` restricts the suite's learner list."""
+    evaluation seeds; ``learners`` restricts the suite's learner list.
+
+    The run claims the learners it trains (``out/.claims/``) and appends rows, writes the
+    summary and the reports under the folder's write lock (``out/.lock``): a second run that
+    needs a learner a live run has claimed refuses at once, naming that run's pid, host, start
+    and command (:mod:`fewshot_apps.bench.locking`); runs of other ``learners`` may share the
+    folder. No measurement is written to ``results.csv`` twice."""
+    parts = load_suites(suite, preset)  # bad input fails before anything is written
+    for part in parts:
+        unknown = [n for n in (learners or part.learners) if n not in FAMILIES]
+        if unknown:
+            raise FewshotError(f"unknown learners {unknown}; known: {', '.join(FAMILIES)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with OutputLocks(out) as locks:
+        return _run_suite(locks, suite, out, learners=learners, preset=preset, seeds=seeds,
+                          device=device, data_dir=data_dir, progress=progress)
+
+
+def _run_suite(
+    locks: OutputLocks,
+    suite: str,
+    out: str | Path,
+    learners: list[str] | None = None,
+    preset: str = "fast",
+    seeds: int | None = None,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """:func:`run_suite` with the output folder's ``locks`` (released by the caller)."""
     from fewshot_apps.bench.report import summarize, write_reports
     from fewshot_apps.progress import progress_bar
 
@@ -345,8 +417,15 @@ def run_suite(
     results_path = out / "results.csv"
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    _refuse_lost_rows(out)
-    done = _learners_written(results_path)
+    with locks.writing():
+        _refuse_lost_rows(out)
+        done = _learners_written(results_path)
+        # Claim what is left to run (refused at once if another live run has it), then look
+        # again: a run that ended just now may have written some of it.
+        locks.claim((part.name, part.dataset, n) for part in parts
+                    for n in (learners or part.learners)
+                    if (part.name, part.dataset, n) not in done)
+        done = _learners_written(results_path)
     wrote_rows = False
     resolved = []
     for part in parts:
@@ -388,17 +467,23 @@ def run_suite(
             rows.insert(1, "dataset", part.dataset)
             rows.insert(3, "learner", name)
             rows.insert(4, "family", FAMILIES[name])
-            wrote_rows = True
-            rows[RESULT_COLUMNS].to_csv(results_path, mode="a", index=False,
-                                        header=not results_path.exists())
-            # Re-read first: another process may be running other learners into this folder.
-            if timings_path.exists():
-                timings.update(json.loads(timings_path.read_text()))
-            timings[f"{part.name}|{part.dataset}|{name}"] = {
-                "train_seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds, 2),
-                "skipped_draws": skipped, "resumed": resumed, "git_revision": revision}
-            timings_path.write_text(json.dumps(timings, indent=1))
+            with locks.writing():
+                if not _append_rows(locks, results_path, rows, (part.name, part.dataset, name)):
+                    continue
+                wrote_rows = True
+                # Re-read first: another process may be running other learners into this folder.
+                if timings_path.exists():
+                    timings.update(json.loads(timings_path.read_text()))
+                timings[f"{part.name}|{part.dataset}|{name}"] = {
+                    "train_seconds": round(train_seconds, 2),
+                    "eval_seconds": round(eval_seconds, 2),
+                    "skipped_draws": skipped, "resumed": resumed, "git_revision": revision}
+                timings_path.write_text(json.dumps(timings, indent=1))
+    locks.hold_writing()  # the summary and reports from a consistent results.csv
+    if timings_path.exists():
+        timings.update(json.loads(timings_path.read_text()))
     results = pd.read_csv(results_path) if results_path.exists() else pd.DataFrame(columns=RESULT_COLUMNS)
+    results = _without_duplicate_rows(results, results_path)
     for entry in resolved:  # a folder filled by several --learners runs lists them all
         mine = (results["suite"] == entry["suite"]) & (results["dataset"] == entry["dataset"])
         entry["learners_in_results"] = sorted(set(results.loc[mine, "learner"]))
