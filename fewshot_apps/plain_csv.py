@@ -97,11 +97,11 @@ def plain_csv_card(path: str | Path) -> Card:
     """The in-memory card of a plain CSV, its domain decided by the header (see the module
     docstring). Raises :class:`DataError` naming the file and its columns when the header
     matches neither domain."""
-    path = Path(path).expanduser()
+    path = Path(path).expanduser().absolute()  # as the reader's messages name it
     header = _header_line(path)
     columns, sep = _columns(path, header)
     shown = ", ".join(repr(c) for c in columns[:12]) + (" ..." if len(columns) > 12 else "")
-    common = {"name": _card_name(path), "root": path.parent.absolute(),
+    common = {"name": _card_name(path), "root": path.parent,
               "files": {}, "source": path}
     smiles = _find(columns, SMILES_NAMES)
     if smiles is not None:

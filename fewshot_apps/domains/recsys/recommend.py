@@ -127,7 +127,9 @@ def read_ratings(path: str | Path, item_column: str | None = None,
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(path, f"not UTF-8 text (byte {exc.start})") from None
+        raise DataError(path, f"byte 0x{raw[exc.start]:02x} is not valid UTF-8; expected UTF-8 "
+                        "text (a latin-1 file? save it as UTF-8)",
+                        row=raw.count(b"\n", 0, exc.start) + 1) from None
     if not text.strip():
         raise DataError(path, "the file is empty")
     header = text.lstrip().splitlines()[0]

@@ -78,6 +78,22 @@ def rating_validator(dataset: RecsysDataset, draws: int, seed: int):
     return validate
 
 
+def _check_enough_ratings(dataset: RecsysDataset, k_support: int, n_query: int) -> None:
+    """FewshotError, before any model is built, when no meta-train user has the ratings a
+    training episode needs (a small ratings CSV of your own)."""
+    needed = k_support + n_query
+    sizes = [len(t) for t in dataset.taskset.train]
+    if any(n >= needed for n in sizes):
+        return
+    where = dataset.card.source if dataset.card is not None and dataset.card.source else None
+    have = (f"its {len(sizes)} meta-train users have {min(sizes)} to {max(sizes)} ratings"
+            if sizes else "it has no meta-train users")
+    raise FewshotError(
+        f"{where or dataset.name}: no meta-train user has the {needed} ratings a training "
+        f"episode needs (k_support {k_support} + n_query {n_query}); {have}. Use more ratings "
+        "per user, or smaller episodes (--set k_support=... --set n_query=...)")
+
+
 def train_rec_learner(
     dataset: RecsysDataset,
     learner_name: str,
@@ -91,6 +107,7 @@ def train_rec_learner(
     train, episode, encoder, learner_cfg = split_settings(settings or {})
     config = TrainConfig.from_dict(train)
     ts = dataset.taskset
+    _check_enough_ratings(dataset, episode["k_support"], episode["n_query"])
     seed_everything(config.seed)
     enc = ItemGraphEncoder(dataset.graph, **_encoder_settings(encoder))
     learner = build_learner(learner_name, enc, ts.kind, **learner_cfg)
