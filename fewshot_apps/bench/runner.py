@@ -312,6 +312,25 @@ def _revisions(timings: dict, run_json: Path) -> list[str]:
     return list(dict.fromkeys(r for r in [*older, *mine] if r))
 
 
+def refuse_seen_test_tasks(model_path: str | Path, suite: str, domain: str, ds) -> bool:
+    """FewshotError when the saved model was trained or selected on test tasks of ``ds``
+    (the suite's data set; users for rating data), through
+    :func:`~fewshot_apps.core.persistence.check_unseen_tasks`. True when checked; False
+    (with a warning) for a model saved without its split."""
+    from fewshot_apps.core.persistence import check_unseen_tasks, read_model_config
+
+    config = read_model_config(model_path)
+    if domain == "molecules":  # assay names identify assays in any file (an own CSV too)
+        return check_unseen_tasks(model_path, suite, ds.task_set().test, config)
+    # User ids name the same people only within one data set; another data set's model is
+    # refused when loaded (item vocabulary). A recorded user-split fingerprint is checked
+    # then too, so an older model with one is not warned about.
+    test = ds.taskset.test if config.get("dataset") == ds.name else []
+    fingerprint = bool(config.get("train_users_sha256"))
+    return check_unseen_tasks(model_path, suite, test, config, what="users",
+                              warn=not fingerprint) or fingerprint
+
+
 def evaluate_saved_model(
     model_path: str | Path,
     suite: str,
@@ -323,7 +342,10 @@ def evaluate_saved_model(
     """A trained model (``mol train`` / ``rec train`` / a suite's ``models/``) through a
     suite's protocol on its test tasks; writes the same files as :func:`run_suite` (without
     training) and returns the summary. The suite's data set must be the one the model was
-    trained on (its encoder's graph or featurizer must match)."""
+    trained on (its encoder's graph or featurizer must match), and its test tasks (users)
+    must not be among the model's training or validation tasks (FewshotError naming them;
+    a model saved without its split is scored with a warning that this cannot be
+    checked)."""
     from fewshot_apps.api import load_model
     from fewshot_apps.bench.report import summarize, write_reports
 
@@ -334,6 +356,7 @@ def evaluate_saved_model(
         raise FewshotError(f"suite {suite!r} has several data sets; evaluate on one of them")
     part = parts[0]
     domain, ds = load_data(part.dataset, data_dir)
+    split_checked = refuse_seen_test_tasks(model_path, part.name, domain, ds)
     model = load_model(model_path, dataset=ds if domain == "recsys" else None)
     if domain == "molecules":
         model.encoder.set_store(ds.store)
@@ -357,7 +380,8 @@ def evaluate_saved_model(
                 "device": str(next(model.parameters()).device), "machine": machine(),
                 "threads": torch.get_num_threads(), "git_revision": _git_revision(),
                 "versions": _versions(), "eval_seeds": eval_seeds,
-                "data_dir": str(default_data_dir(data_dir)), "model_config": model.saved_config}
+                "data_dir": str(default_data_dir(data_dir)), "model_config": model.saved_config,
+                "split_checked": split_checked}
     (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
     write_reports(out, results, summary, parts, run_info, data_dir)
     return summary
