@@ -146,7 +146,7 @@ def _attach_rec_dataset(model, dataset, path) -> None:
 
     config = model.saved_config
     if dataset is None:
-        dataset = config.get("dataset_source") or config.get("dataset")
+        dataset = _saved_data_source(config, path)
         if not dataset:
             raise FewshotError(f"{path}: the model's config names no data set; pass dataset=")
     if not _is_rec_dataset(dataset):
@@ -287,7 +287,7 @@ def _rec_dataset_for(model, dataset):
     if attached is not None:
         return attached
     saved = getattr(model, "saved_config", None) or {}
-    return load_dataset(saved.get("dataset_source") or saved.get("dataset")
+    return load_dataset(_saved_data_source(saved, getattr(model, "model_path", "the model"))
                         or DEFAULT_REC_DATASET)
 
 
@@ -344,6 +344,19 @@ def _named_baseline(name: str, dataset):
     return model
 
 
+def _saved_data_source(config: dict, where) -> str | None:
+    """The data set a recommendation model's config names: the user's card or plain CSV it
+    was trained on (``dataset_source``, a path), else the card name. FewshotError when that
+    file has moved, saying to pass the data set."""
+    source = config.get("dataset_source")
+    if not source:
+        return config.get("dataset")
+    if not Path(source).exists():
+        raise FewshotError(f"{where}: the model was trained on {source}, which is not there any "
+                           "more; pass its data set (--dataset, or dataset=)")
+    return source
+
+
 def _saved_dataset(model) -> str | None:
     """The data set a saved model's ``config.json`` names (None when unreadable: loading
     the model reports that)."""
@@ -356,7 +369,7 @@ def _saved_dataset(model) -> str | None:
         return None
     if not isinstance(config, dict):
         return None
-    return config.get("dataset_source") or config.get("dataset")
+    return _saved_data_source(config, model)
 
 
 def _check_before_loading(model, dataset, ratings: pd.DataFrame, path, k: int,
@@ -389,7 +402,7 @@ def _check_before_loading(model, dataset, ratings: pd.DataFrame, path, k: int,
             source = _saved_dataset(model)
         else:
             saved = getattr(model, "saved_config", None) or {}
-            source = saved.get("dataset_source") or saved.get("dataset")
+            source = _saved_data_source(saved, getattr(model, "model_path", "the model"))
     if not source:
         return
     card = load_card_or_csv(source)
@@ -415,8 +428,8 @@ def recommend(model, ratings_df, k: int = 10, *, dataset=None,
             item popularity blended with item-feature similarity to the rated items.
         ratings_df: a DataFrame or CSV path: item ids of the data set (``item`` / ``movieId``
             ...) and ratings (``rating``), optionally ``user``.
-        dataset: a RecsysDataset or card name (default: the model's, else
-            ``movielens-latest-small``).
+        dataset: a RecsysDataset, card name, card.toml or plain ratings CSV (default: the
+            model's, else ``movielens-latest-small``).
         exclude_rated: leave out the items each user rated.
         min_item_ratings: recommend only items with at least this many training ratings
             (rating models rank films rated once or twice too high; 0: no filter).

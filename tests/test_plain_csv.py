@@ -95,6 +95,16 @@ def test_rec_train_on_a_plain_csv_then_recommend_from_the_saved_model(tmp_path, 
     assert [line.split()[0] for line in ranked] == ["1", "2", "3", "4"]
     assert not {line.split()[1] for line in ranked} & {"3", "7"}
 
+    # moved: the error says so, and --dataset gives the new place
+    moved = path.rename(tmp_path / "moved.csv")
+    assert main(["rec", "recommend", "--model", str(out), "--ratings", str(mine)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: {out}: the model was trained on {path.absolute()}, which is not there any "
+        "more; pass its data set (--dataset")
+    assert main(["rec", "recommend", "--model", str(out), "--ratings", str(mine),
+                 "--dataset", str(moved), "--top-k", "2"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+
 
 def test_api_and_bench_load_a_plain_ratings_csv(tmp_path):
     from fewshot_apps.bench.runner import load_data
