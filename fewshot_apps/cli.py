@@ -145,8 +145,12 @@ def cmd_rec_train(args) -> int:
     from fewshot_apps.domains.recsys.training import rating_errors, train_rec_learner
 
     def report(ds, learner, result):
-        print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, best validation "
-              f"-RMSE {result.best_valid} at step {result.best_step}; model in {args.out}")
+        selected = (f"best validation -RMSE {result.best_valid} at step {result.best_step}"
+                    if result.best_valid is not None else
+                    f"no validation user has {ds.config.min_eval_ratings} ratings, so no model "
+                    "selection: the last step's model is kept")
+        print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, {selected}; "
+              f"model in {args.out}")
         if args.evaluate:
             with encoded_once(learner, ds.taskset.test):
                 errors = rating_errors(learner, ds)

@@ -172,6 +172,22 @@ def test_too_few_ratings_to_train_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "run" / "model.pt").exists()
 
 
+def test_no_user_with_enough_ratings_to_evaluate_is_said_not_a_traceback(tmp_path, capsys):
+    """21-28 ratings per user: enough to train (20 per episode), too few to validate or test
+    (30): training says there was no model selection, --evaluate says why it has no scores."""
+    rows = [f"u{u},{i},{1 + (u + i) % 5}" for u in range(1, 41) for i in range(1, 22 + u % 7)]
+    path = write(tmp_path / "r.csv", "user,item,rating\n" + "\n".join(rows) + "\n")
+    code = main(["rec", "train", "--dataset", str(path), "--learner", "attention",
+                 "--set", "steps=2", "--set", "encoder.hidden=8", "--set", "encoder.depth=1",
+                 "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet", "--evaluate"])
+    captured = capsys.readouterr()
+    assert code == 2 and "Traceback" not in captured.err
+    assert ("trained attention on r: 2 steps, no validation user has 30 ratings, so no model "
+            "selection: the last step's model is kept") in captured.out
+    assert captured.err.startswith("error: r: no test user has the 30 ratings evaluation needs")
+    assert (tmp_path / "run" / "model.pt").is_file()
+
+
 # ------------------------------------------------------------------ a new user's ratings
 
 

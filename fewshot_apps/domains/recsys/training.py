@@ -159,11 +159,17 @@ def attach_rec_dataset(model, dataset: RecsysDataset, path) -> None:
 
 
 def rating_errors(model, dataset: RecsysDataset, seed: int = 0, draws: int = 1) -> pd.DataFrame:
-    """MAE and RMSE on the 10 query ratings of each test user, per support size."""
+    """MAE and RMSE on the 10 query ratings of each test user, per support size.
+    FewshotError when no test user has enough ratings to be evaluated."""
     rows = []
     for ep in dataset.evaluation_episodes("test", seed=seed, n_draws=draws):
         pred = model.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
         err = pred - ep.query_labels
         rows.append({"task": ep.task, "size": ep.support_size,
                      "mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err**2).mean()))})
+    if not rows:
+        raise FewshotError(
+            f"{dataset.name}: no test user has the {dataset.config.min_eval_ratings} ratings "
+            "evaluation needs, so there is nothing to score (the model is saved; "
+            "`fewshot-apps data inspect` shows how many ratings users have)")
     return pd.DataFrame(rows)
