@@ -268,6 +268,21 @@ def _build_encoder(
     return ENCODERS[name](config)
 
 
+def torch_load_problem(err: BaseException) -> str:
+    """A short reason why ``torch.load(..., weights_only=True)`` failed, for a message about
+    a user's file: torch's own text runs to paragraphs, and its advice to retry with
+    ``weights_only=False`` would run code pickled in the file, which fewshot-apps never
+    does."""
+    text = str(err).strip()
+    if "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+        detail = detail.split(". ")[0].rstrip(".")
+        return f"not plain tensors, safe to load: {detail}"
+    first = text.splitlines()[0] if text else ""
+    first = first.split(". ")[0].rstrip(".")
+    return f"{type(err).__name__}: {first[:160]}" if first else type(err).__name__
+
+
 def load_state(model_path: Path, module: nn.Module, described_by: str) -> None:
     """Load a state_dict file into ``module`` with errors that name the file and problem."""
     if not model_path.is_file():
@@ -277,7 +292,7 @@ def load_state(model_path: Path, module: nn.Module, described_by: str) -> None:
     except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, OSError, KeyError) as err:
         raise FewshotError(
             f"{model_path}: cannot be read: the file is truncated, corrupted or not a state_dict "
-            f"saved by fewshot-apps ({type(err).__name__}: {err})"
+            f"saved by fewshot-apps ({torch_load_problem(err)})"
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise FewshotError(f"{model_path}: does not hold a state_dict (a dict of tensors)")

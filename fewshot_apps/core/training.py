@@ -63,6 +63,7 @@ from fewshot_apps.core.persistence import (
     save_model,
     task_record,
     tasks_summary,
+    torch_load_problem,
     write_config,
 )
 from fewshot_apps.core.tasks import SamplingError, Task, derive_seed, sample_episodes
@@ -685,7 +686,8 @@ def _load_checkpoint(
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated / foreign files
         raise FewshotError(
-            f"{path}: cannot be read, the checkpoint is truncated or corrupted ({err})"
+            f"{path}: cannot be read, the checkpoint is truncated or corrupted "
+            f"({torch_load_problem(err)}); start afresh without resume"
         ) from None
     missing = [k for k in _CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict) else None
     if missing is None or missing:

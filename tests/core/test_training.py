@@ -364,3 +364,40 @@ def test_resume_refuses_other_tasks(tmp_path):
                        r"run's \(train tasks: 1 no longer there \(train7\)\)"):
         meta_train(learner(), TRAIN[:7], VALID, SAMPLER, None, config(), tmp_path,
                    resume=True, progress=False)
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_mol_train_interrupted_says_what_was_saved_and_resumes(tmp_path, monkeypatch, capsys,
+                                                               signum, code):
+    import os
+
+    import fewshot_apps.core.training as training
+    from fewshot_apps.cli import main
+
+    smiles = ["C" * n + "O" for n in range(1, 16)] + ["C" * n + "N" for n in range(1, 16)]
+    rows = ["smiles,a1,a2,a3,a4"] + [
+        f"{s},{i % 2},{(i // 2) % 2},{(i // 3) % 2},{(i + 1) % 2}" for i, s in enumerate(smiles)]
+    (tmp_path / "assays.csv").write_text("\n".join(rows) + "\n")
+    sample = training.sample_episodes
+
+    def sample_then_signal(tasks, sampler, n, seed):
+        if seed == training.derive_seed(0, "episodes", 2):  # during step 2
+            os.kill(os.getpid(), signum)
+        return sample(tasks, sampler, n, seed=seed)
+
+    monkeypatch.setattr(training, "sample_episodes", sample_then_signal)
+    out = tmp_path / "run"
+    args = ["mol", "train", "--dataset", str(tmp_path / "assays.csv"), "--learner", "protonet",
+            "--set", "steps=3", "--set", "eval_every=1", "--set", "k_shot=2", "--set",
+            "n_query=4", "--set", "meta_batch_size=2", "--set", "encoder.hidden=8", "--set",
+            "encoder.depth=1", "--set", "valid_draws=1", "--device", "cpu", "--out", str(out),
+            "--quiet"]
+    assert main(args) == code
+    err = capsys.readouterr().err
+    assert (f"interrupted at step 2 ({signal.Signals(signum).name}); checkpoint written to "
+            f"{out / 'checkpoint.pt'}; continue with --resume") in err
+    assert "Traceback" not in err
+    monkeypatch.setattr(training, "sample_episodes", sample)
+    assert main(args + ["--resume"]) == 0
+    assert [r["step"] for r in log_lines(out)] == [1, 2, 3]
+    assert (out / "model.pt").exists() and (out / "tasks.json").exists()
