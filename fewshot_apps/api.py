@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fewshot_apps.errors import FewshotError
@@ -225,14 +226,23 @@ def predict_assay(
     Returns:
         The candidates (every row, input order, every column) plus ``probability``,
         ``rank`` (1 = most likely active), ``error`` (RDKit's reason where the SMILES is
-        invalid, else "") and ``model``. ``attrs``: ``model``, ``description``,
-        ``n_support``, ``skipped_support`` and ``report`` (lines to show a user).
+        invalid, else ""), ``warning`` (else "": a SMILES with whitespace inside, of which
+        RDKit reads only the part before it; a candidate that is a support molecule) and
+        ``model``. ``attrs``: ``model``, ``description``, ``n_support``,
+        ``skipped_support``, ``warnings`` and ``report`` (lines to show a user: skipped
+        support rows, support molecules given twice, with conflicting labels or not (all
+        kept), and the warnings, naming rows: ``row N`` of a CSV or DataFrame (header =
+        row 1), ``line N`` of a ``.smi`` file, ``item N`` (from 0) of a list).
 
     Raises:
         DataError: a support set with one class, fewer than 2 valid molecules, only invalid
-            SMILES, or labels that are not 0/1 (before any model runs).
+            SMILES, or labels that are not 0/1 (before any model runs). The files are read
+            and checked before torch or a saved model loads.
     """
+    # Light modules only until the inputs are checked: torch loads with the model or the
+    # molecule store, after a bad file has had its error.
     from fewshot_apps.domains.molecules.predict import (
+        check_support,
         featurizer_of,
         predictions_table,
         read_support,
@@ -241,14 +251,16 @@ def predict_assay(
     )
     from fewshot_apps.domains.molecules.readers import find_smiles_column
 
-    model = _molecule_model(model)
-    support_path = None
     if isinstance(support_df, (str, Path)):
         support_path = Path(support_df)
         support = read_support(support_path, smiles_column, label_column)
     else:
+        support_path = Path("<support>")
         support = support_from_frame(pd.DataFrame(support_df), smiles_column, label_column,
-                                     path="<support>")
+                                     path=support_path)
+    # Labels alone can rule the support out (one class, one row): before the candidates load.
+    check_support(support, np.zeros(len(support), dtype=np.int64), [None] * len(support),
+                  support_path)
     if isinstance(query_smiles, (str, Path)):
         from fewshot_apps.domains.molecules.predict import read_candidates
 
@@ -259,21 +271,39 @@ def predict_assay(
             column = find_smiles_column(query, Path("<query>"), query_smiles_column)
     smiles = [("" if not isinstance(s, str) and pd.isna(s) else str(s).strip())
               for s in query[column]]
+    model = _molecule_model(model)
     featurizer = None if isinstance(model, str) else featurizer_of(model)
     scores = score_assay(model, support, smiles, featurizer=featurizer, seed=seed,
-                         support_path=support_path)
+                         support_path=support_path,
+                         query_where=_query_where(query, query_smiles))
     table = predictions_table(query, scores)  # the caller's index is kept too
     lines = [f"model: {scores.model} ({scores.description})",
              f"support: {scores.n_support} molecules ({scores.n_active} active, "
              f"{scores.n_inactive} inactive)"]
     lines += [f"support row {row} skipped: invalid SMILES {smi!r}: {why}"
               for row, smi, why in scores.skipped_support]
+    lines += scores.warnings
     n_bad = int((table["error"] != "").sum())
     if n_bad:
         lines.append(f"{n_bad} of {len(table)} candidate(s) have SMILES RDKit cannot parse: "
                      "kept with an error and no probability")
+    n_warned = int((table["warning"] != "").sum())
+    if n_warned:
+        lines.append(f"{n_warned} of {len(table)} candidate(s) have a warning (the warning "
+                     "column): scored, but check them")
     return _with_report(table, lines, model=scores.model, description=scores.description,
-                        n_support=scores.n_support, skipped_support=scores.skipped_support)
+                        n_support=scores.n_support, skipped_support=scores.skipped_support,
+                        warnings=scores.warnings)
+
+
+def _query_where(query: pd.DataFrame, given) -> list[str]:
+    """How report lines name each candidate: ``line N`` of a .smi file, ``row N`` of a CSV
+    or DataFrame (header = row 1, as a spreadsheet shows it), ``item N`` of a list."""
+    if "line" in query.attrs:
+        return [f"line {n}" for n in query.attrs["line"]]
+    if isinstance(given, (str, Path, pd.DataFrame)):
+        return [f"row {i + 2}" for i in range(len(query))]
+    return [f"item {i}" for i in range(len(query))]
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def cmd_data_inspect(args) -> int:
         from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
         from fewshot_apps.domains.molecules.inspect import describe
 
-        test_assays = args.test_assays.split(",") if args.test_assays else None
+        test_assays = _test_assays(args)
         ds = load_molecule_dataset(
             card if card is not None else args.name,
             test_assays=test_assays,
@@ -113,6 +113,44 @@ def _train_command(args, load_dataset, train, report) -> int:
     return 0
 
 
+def _test_assays(args):
+    """The test assays named on the command line: a list of exact names (--test-assay,
+    --test-assays-file), a comma-separated string the loader reads against the data's assay
+    names (--test-assays), or None."""
+    if args.test_assay:
+        return list(args.test_assay)
+    if args.test_assays_file:
+        from fewshot_apps.domains.molecules.readers import read_name_list
+
+        return read_name_list(args.test_assays_file)
+    return args.test_assays or None
+
+
+def add_split_arguments(p: argparse.ArgumentParser, seed_flags: tuple[str, ...],
+                        seed_dest: str) -> None:
+    """The test split of a molecule CSV of your own (`data inspect`, `mol train`)."""
+    group = p.add_argument_group(
+        "split of a molecule CSV of your own",
+        "Which assays are test tasks (cards fix their own split and refuse these options). "
+        "Name them with --test-assay (repeatable; exact names, commas allowed, e.g. "
+        "'Injury, poisoning and procedural complications'), --test-assays-file, or "
+        "--test-assays (a comma list; a comma inside a known assay name is kept when the list "
+        "reads only one way). Unknown names are an error listing close matches. Without "
+        "named test assays, --test-fraction of them is drawn with the seed. Of the other "
+        "assays, 10% (at least one when there are 3 or more) are held out for validation.")
+    which = group.add_mutually_exclusive_group()
+    which.add_argument("--test-assay", action="append", metavar="NAME",
+                       help="a test assay by its exact name (repeat for more)")
+    which.add_argument("--test-assays", metavar="LIST",
+                       help="comma-separated test assays")
+    which.add_argument("--test-assays-file", metavar="FILE",
+                       help="test assays, one name per line (# comments)")
+    group.add_argument("--test-fraction", type=float, metavar="F",
+                       help="fraction of the assays drawn as test tasks (default 0.2)")
+    group.add_argument(*seed_flags, dest=seed_dest, type=int, default=0, metavar="N",
+                       help="seed of the drawn test and validation assays (default 0)")
+
+
 def cmd_mol_train(args) -> int:
     from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol, summarize
     from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
@@ -131,7 +169,9 @@ def cmd_mol_train(args) -> int:
 
     return _train_command(
         args,
-        lambda progress: load_molecule_dataset(args.dataset, progress=progress),
+        lambda progress: load_molecule_dataset(
+            args.dataset, progress=progress, test_assays=_test_assays(args),
+            test_fraction=args.test_fraction, seed=args.split_seed),
         lambda ds, settings: train_molecule_learner(
             ds, args.learner, args.out, settings, resume=args.resume, progress=not args.quiet
         ),
@@ -182,12 +222,14 @@ def cmd_mol_predict(args) -> int:
     if args.out:
         table.to_csv(args.out, index=False)
         n_bad = int((table["error"] != "").sum())
-        print(f"wrote {len(table)} predictions ({n_bad} with errors) to {args.out}",
-              file=sys.stderr)
+        n_warned = int((table["warning"] != "").sum())
+        print(f"wrote {len(table)} predictions ({n_bad} with errors, {n_warned} with "
+              f"warnings) to {args.out}", file=sys.stderr)
         if not args.quiet:
             top = table[table["rank"].notna()].sort_values("rank").head(10)
-            print(top.drop(columns=["model"]).to_string(index=False,
-                                                         float_format=lambda v: f"{v:.3f}"))
+            hidden = ["model"] + (["warning"] if (top["warning"] == "").all() else [])
+            print(top.drop(columns=hidden).to_string(index=False,
+                                                     float_format=lambda v: f"{v:.3f}"))
     else:
         table.to_csv(sys.stdout, index=False)
     return 0
@@ -306,9 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data_fetch)
     p = data.add_parser("inspect", help="counts, tasks and skipped rows of a data set")
     p.add_argument("name", help="a card name, a card.toml path, or a CSV of your own")
-    p.add_argument("--test-assays", help="comma-separated test assays (plain CSV)")
-    p.add_argument("--test-fraction", type=float, default=0.2, help="(plain CSV)")
-    p.add_argument("--seed", type=int, default=0)
+    add_split_arguments(p, ("--seed", "--split-seed"), "seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_progress_argument(p)
     p.set_defaults(func=cmd_data_inspect)
@@ -321,10 +361,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "protonet, attention, cnp, hypernet, maml, anil, metasgd, lstm",
                         "then score the test tasks (K-shot, 10 draws x 3 seeds)")
     p.add_argument("--shots", type=int, default=10)
+    add_split_arguments(p, ("--split-seed",), "split_seed")
     p.set_defaults(func=cmd_mol_train)
 
-    p = mol.add_parser("predict", help="predict activity for new molecules from a few "
-                       "labelled ones (your assay)")
+    p = mol.add_parser(
+        "predict", help="predict activity for new molecules from a few labelled ones (your "
+        "assay)",
+        description="Scores every query molecule: the output adds probability, rank, error "
+        "(SMILES RDKit rejects: kept, no score) and warning to its columns. What was skipped "
+        "or looks wrong goes to stderr, naming rows: support rows RDKit rejects (skipped), "
+        "SMILES with whitespace inside (RDKit reads only the part before it: 'CC O' is "
+        "ethane; kept and warned), a support molecule given twice (canonical SMILES "
+        "compared; kept, also when its labels conflict: fix the file if one is wrong), and "
+        "query molecules that are in the support (kept and warned).")
     p.add_argument("--support", required=True,
                    help="CSV of labelled molecules: a SMILES column and a 0/1 label column")
     p.add_argument("--query", required=True,

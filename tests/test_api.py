@@ -100,7 +100,8 @@ def test_predict_assay_rf_keeps_every_row_in_order():
     out = fa.predict_assay(None, support_frame(), query)
     assert list(out.index) == [7, 5, 3, 1]
     assert list(out["id"]) == ["q3", "q1", "q2", "q4"] and list(out["note"]) == list("abcd")
-    assert list(out.columns) == ["id", "note", "smiles", "probability", "rank", "error", "model"]
+    assert list(out.columns) == ["id", "note", "smiles", "probability", "rank", "error",
+                                 "warning", "model"]
     assert out["error"].iloc[1] and "empty" in out["error"].iloc[3]
     assert out["probability"].iloc[[1, 3]].isna().all() and out["rank"].iloc[[1, 3]].isna().all()
     valid = out.iloc[[0, 2]]

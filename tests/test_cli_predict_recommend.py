@@ -66,13 +66,14 @@ def test_mol_predict_readme_command(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "model: rf (training-free ECFP random forest" in captured.err
     assert "support row 22 skipped: invalid SMILES" in captured.err
-    assert f"wrote 15 predictions (1 with errors) to {out}" in captured.err
+    assert f"wrote 15 predictions (1 with errors, 0 with warnings) to {out}" in captured.err
     assert "bisphenol A" in captured.out  # a preview of the top predictions
 
     preds = pd.read_csv(out, keep_default_na=False)
     candidates = pd.read_csv(CANDIDATES, keep_default_na=False)
     # every input row, in input order, with its own columns
-    assert list(preds.columns) == [*candidates.columns, "probability", "rank", "error", "model"]
+    assert list(preds.columns) == [*candidates.columns, "probability", "rank", "error",
+                                   "warning", "model"]
     pd.testing.assert_frame_equal(preds[candidates.columns], candidates)
     invalid = preds["smiles"] == "c1ccccc"
     assert preds.loc[invalid, "error"].str.contains("unclosed ring").all()
@@ -92,7 +93,7 @@ def test_mol_predict_smi_to_stdout_with_a_model(mol_model_dir, capsys):
     captured = capsys.readouterr()
     assert "model: cnp (meta-learned cnp meta-trained on tox21" in captured.err
     lines = captured.out.strip().splitlines()
-    assert lines[0] == "smiles,name,probability,rank,error,model"
+    assert lines[0] == "smiles,name,probability,rank,error,warning,model"
     assert [line.split(",")[1] for line in lines[1:]] == ["aspirin", "triclosan",
                                                           "broken-ring", "ethanol"]
     assert "unclosed ring" in lines[3] and lines[1].endswith(",cnp")

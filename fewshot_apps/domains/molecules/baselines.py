@@ -23,16 +23,16 @@ draw such a support.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
-import torch
 
 from fewshot_apps.errors import FewshotError
 
-from .store import MoleculeStore
+if TYPE_CHECKING:  # torch loads on first use: `mol predict` checks its inputs without it
+    from .store import MoleculeStore
 
-FingerprintSource = MoleculeStore | Callable[[np.ndarray], Any]
+FingerprintSource = Union["MoleculeStore", Callable[[np.ndarray], Any]]
 
 # Queries are featurized and scored in chunks: a 2048-bit float32 row is 8 KiB, so a
 # 5000-molecule FS-Mol query would otherwise take 40 MiB at once.
@@ -41,6 +41,10 @@ QUERY_CHUNK = 4096
 
 def fingerprint_function(source: FingerprintSource) -> Callable[[np.ndarray], np.ndarray]:
     """``ids [n] -> [n, bits] float32`` 0/1 from a store or a callable."""
+    import torch
+
+    from .store import MoleculeStore
+
     fn = source.fingerprints if isinstance(source, MoleculeStore) else source
     if not callable(fn):
         raise FewshotError(

@@ -25,18 +25,18 @@ import torch
 
 from fewshot_apps.core.persistence import task_record
 from fewshot_apps.core.tasks import Task, TaskSet, derive_seed
-from fewshot_apps.errors import CardError, ContentCheckError, DataError
+from fewshot_apps.errors import CardError, ContentCheckError, DataError, FewshotError
 from fewshot_apps.paths import cache_dir as default_cache_dir
 from fewshot_apps.paths import cache_file as cache_file_for
 from fewshot_apps.paths import warn_cache_unwritable
 from fewshot_apps.sources import Card, load_card
 
-from .featurizer import FeaturizerConfig, featurize_parallel
+from .featurizer import FeaturizerConfig, featurize_parallel, whitespace_truncation
 from .readers import Measurements, read_fsmol_fold, read_molecule_csv, read_wide_csv
 from .store import MoleculeStore
 
 DUPLICATE_POLICIES = ("keep", "drop-conflicting", "majority")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: SMILES with whitespace inside are rejected
 
 
 @dataclass
@@ -305,6 +305,13 @@ def _process(m: Measurements, config: FeaturizerConfig, workers: int | None, pro
     raw_unique, raw_index = np.unique(table["smiles"].astype(str).to_numpy(), return_inverse=True)
     feats = featurize_parallel(list(raw_unique), config, workers=workers, progress=progress,
                                desc=desc)
+    # RDKit stops reading at whitespace ("CC O" parses as ethane): such a row's label belongs
+    # to a molecule nobody wrote, so it is rejected (counted and reported), not trained on.
+    for i, smi in enumerate(raw_unique):
+        head = whitespace_truncation(smi)
+        if head is not None and feats["canonical"][i] is not None:
+            feats["canonical"][i] = None
+            feats["errors"][i] = f"SMILES contains whitespace (RDKit would read only {head!r})"
     ok = np.array([c is not None for c in feats["canonical"]])
     canonical = np.array([c if c is not None else "" for c in feats["canonical"]], dtype=object)
     # Different spellings of one molecule share one pool entry.
@@ -412,6 +419,10 @@ def task_index_split(card: Card, task_order: list[str], label_counts: pd.Series)
 
     Indices refer to the card's task list (the public file's column order) when it has one,
     so a reordered copy splits the same way. ``min_labels`` drops sparse tasks first.
+    Validation tasks are either ``valid`` (index ranges, as ``train``) or ``valid_last = N``:
+    the N *kept* training tasks of highest index, a fixed count however many tasks of an
+    index range ``min_labels`` drops. ``expect_train`` counts train and validation tasks
+    together; ``expect_valid`` and ``expect_test`` count their own.
     """
     spec = card.split
     order = list(card.expected.get("tasks", task_order))
@@ -422,36 +433,118 @@ def task_index_split(card: Card, task_order: list[str], label_counts: pd.Series)
     n = len(order)
     train_idx = set(parse_index_ranges(spec["train"], n))
     test_idx = set(parse_index_ranges(spec["test"], n))
+    if "valid" in spec and "valid_last" in spec:
+        raise CardError(f"card {card.name!r}: [split] has both valid and valid_last")
     valid_idx = set(parse_index_ranges(spec.get("valid", []), n))
+    if "valid_last" in spec:
+        kept_train = [index[t] for t in kept if index[t] in train_idx]
+        last = int(spec["valid_last"])
+        valid_idx = set(kept_train[max(0, len(kept_train) - last):]) if last > 0 else set()
     split = {
         "train": [t for t in kept if index[t] in train_idx and index[t] not in valid_idx],
         "valid": [t for t in kept if index[t] in valid_idx],
         "test": [t for t in kept if index[t] in test_idx],
     }
-    for key, want in (("train", spec.get("expect_train")), ("test", spec.get("expect_test"))):
+    for key, want in (("train", spec.get("expect_train")), ("valid", spec.get("expect_valid")),
+                      ("test", spec.get("expect_test"))):
         got = len(split[key]) + (len(split["valid"]) if key == "train" else 0)
         if want is not None and got != want:
+            what = "train (validation included)" if key == "train" else key
+            dropped = (f" after dropping tasks with < {spec['min_labels']} labels"
+                       if "min_labels" in spec else "")
             raise ContentCheckError(
-                card.path("data"), f"split of {card.name!r}: expected {want} {key} tasks "
-                f"after dropping tasks with < {spec.get('min_labels')} labels, found {got}"
+                card.path("data"), f"split of {card.name!r}: expected {want} {what} tasks"
+                f"{dropped}, found {got}"
             )
     return split
+
+
+def _close_matches(name: str, known: list[str], n: int = 5) -> list[str]:
+    """Known names like ``name`` (case-insensitive; difflib's similarity)."""
+    import difflib
+
+    lowered: dict[str, str] = {}
+    for k in known:
+        lowered.setdefault(k.lower().strip(), k)
+    hits = difflib.get_close_matches(name.lower().strip(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[h] for h in hits]
+
+
+def _unknown_assay(name: str, tasks: list[str], path) -> DataError:
+    close = _close_matches(name, tasks)
+    hint = (f"close matches: {', '.join(map(repr, close))}" if close
+            else f"the {len(tasks)} assays are {tasks[:10]}" + (" ..." if len(tasks) > 10 else ""))
+    return DataError(path, f"test assay {name!r} is not in the data; {hint}")
+
+
+def resolve_test_assays(spec: str | list[str], tasks: list[str], path=None) -> list[str]:
+    """The test assays a user named, checked against the data's assay names.
+
+    A list holds exact names (a name may contain commas: SIDER's "Injury, poisoning and
+    procedural complications"). A string is a comma-separated list; a comma inside a known
+    name is read as part of it when that reading is the only one (``"A,B"`` is ambiguous
+    when the data has assays ``A``, ``B`` and ``A,B``: an error asks for names one by one).
+    Unknown names are a :class:`DataError` listing close matches.
+    """
+    known = set(tasks)
+    stripped = {t.strip(): t for t in tasks}
+
+    def match(text: str) -> str | None:
+        return text if text in known else stripped.get(text.strip())
+
+    if not isinstance(spec, str):
+        names = []
+        for name in spec:
+            hit = match(str(name))
+            if hit is None:
+                raise _unknown_assay(str(name), tasks, path)
+            names.append(hit)
+        return names
+    pieces = spec.split(",")
+    n = len(pieces)
+    # parses[i]: the readings of pieces[i:] as known names (at most 2 kept: 2 = ambiguous).
+    parses: list[list[list[str]]] = [[] for _ in range(n)] + [[[]]]
+    for i in range(n - 1, -1, -1):
+        for j in range(i + 1, n + 1):
+            hit = match(",".join(pieces[i:j]))
+            if hit is not None and parses[j]:
+                parses[i].extend([hit, *rest] for rest in parses[j][:2])
+        parses[i] = parses[i][:2]
+    if len(parses[0]) == 1:
+        return parses[0][0]
+    if len(parses[0]) > 1:
+        a, b = parses[0]
+        raise DataError(path, f"test assays {spec!r} can be read as {a} or as {b}; name them "
+                        "one by one (--test-assay NAME, repeated, or --test-assays-file)")
+    # No reading: the first piece that starts no known name (from a readable prefix) is unknown.
+    i = 0
+    while i < n:
+        ends = [j for j in range(n, i, -1) if match(",".join(pieces[i:j])) is not None]
+        if not ends:
+            raise _unknown_assay(pieces[i].strip(), tasks, path)
+        i = ends[0]
+    raise DataError(path, f"test assays {spec!r}: no reading as known assay names")
 
 
 def random_task_split(
     tasks: list[str],
     seed: int,
-    test_tasks: list[str] | None = None,
+    test_tasks: str | list[str] | None = None,
     test_fraction: float = 0.2,
     valid_fraction: float = 0.1,
+    path=None,
 ) -> dict:
-    """Split a user's assays: the given test assays, or a seeded ``test_fraction`` of them;
-    ``valid_fraction`` of the rest (at least one when there are 3 or more) for selection."""
+    """Split a user's assays: the given test assays (see :func:`resolve_test_assays`), or a
+    seeded ``test_fraction`` of them; ``valid_fraction`` of the rest (at least one when there
+    are 3 or more) for selection. ``path`` is the file errors name."""
+    if not 0 < float(test_fraction) < 1:
+        raise DataError(path, f"test fraction {test_fraction} is not between 0 and 1")
     if test_tasks:
-        unknown = sorted(set(test_tasks) - set(tasks))
-        if unknown:
-            raise DataError(None, f"test assays {unknown} are not in the data (assays: {tasks[:10]})")
-        test = [t for t in tasks if t in set(test_tasks)]
+        wanted = set(resolve_test_assays(test_tasks, tasks, path))
+        test = [t for t in tasks if t in wanted]
+        if len(test) == len(tasks):
+            raise DataError(path, f"every assay ({len(tasks)}) is a test assay: none is left "
+                            "to train on")
     else:
         rng = np.random.default_rng(derive_seed(seed, "test-split"))
         n_test = max(1, int(round(test_fraction * len(tasks)))) if len(tasks) > 1 else 0
@@ -477,8 +570,8 @@ def load_molecule_dataset(
     use_cache: bool = True,
     workers: int | None = None,
     progress: bool = True,
-    test_assays: list[str] | None = None,
-    test_fraction: float = 0.2,
+    test_assays: str | list[str] | None = None,
+    test_fraction: float | None = None,
     seed: int = 0,
     csv_columns: dict | None = None,
 ) -> MoleculeDataset:
@@ -488,7 +581,11 @@ def load_molecule_dataset(
         source: ``"tox21"``, ``"fsmol"``, ``"path/to/card.toml"`` or ``"my_assays.csv"``
             (``smiles,assay,label`` rows or a SMILES column plus one column per assay).
         folds: FS-Mol only: which folds to load (default all three).
-        test_assays / test_fraction / seed: the test split of a plain CSV.
+        test_assays / test_fraction / seed: the test split of a plain CSV (or of a
+            ``molecules-csv`` card, whose own ``test_assays`` they override):
+            ``test_assays`` is a list of exact names or a comma-separated string (see
+            :func:`resolve_test_assays`); ``test_fraction`` defaults to 0.2. A card with
+            a fixed split (Tox21, FS-Mol ...) refuses both.
         csv_columns: column names of a plain CSV (``smiles_column``, ``task_column``,
             ``label_column``).
     """
@@ -496,10 +593,16 @@ def load_molecule_dataset(
     path = Path(str(source)) if not isinstance(source, Card) else None
     if path is not None and path.suffix.lower() in (".csv", ".gz") and not str(source).endswith(".toml"):
         return _load_plain_csv(path, featurizer, cache, workers, progress, test_assays,
-                               test_fraction, seed, csv_columns or {})
+                               0.2 if test_fraction is None else test_fraction, seed,
+                               csv_columns or {})
     card = source if isinstance(source, Card) else load_card(source, data_dir)
     if card.domain != "molecules":
         raise CardError(f"{card.name!r} is a {card.domain} data set, not a molecule data set")
+    if (test_assays or test_fraction is not None) and card.format != "molecules-csv":
+        raise FewshotError(
+            f"test assays (or a test fraction) can be chosen for a CSV of your own, not for "
+            f"{card.name!r}: its card fixes the split ([split] method "
+            f"{card.split.get('method', '?')!r})")
     card.require_present()
     if card.format == "moleculenet-csv":
         return _load_moleculenet(card, featurizer, cache, workers, progress)
@@ -507,8 +610,9 @@ def load_molecule_dataset(
         return _load_fsmol(card, featurizer, cache, workers, progress, folds)
     if card.format == "molecules-csv":
         return _load_plain_csv(card.path("data"), featurizer, cache, workers, progress,
-                               card.split.get("test_assays", test_assays),
-                               card.split.get("test_fraction", test_fraction),
+                               test_assays or card.split.get("test_assays"),
+                               test_fraction if test_fraction is not None
+                               else card.split.get("test_fraction", 0.2),
                                card.split.get("seed", seed), card.options, name=card.name,
                                card=card)
     raise CardError(f"card {card.name!r}: unknown molecule format {card.format!r}")
@@ -526,18 +630,21 @@ def _assemble(name: str, units: dict[str, _Unit], unit_tasks: dict[str, list[str
         stores.append(unit.store)
         tables.append(table)
 
-    def cat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    def cat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+        # With nothing to report the table still has its columns (inspect reads them).
         frames = [f for f in frames if len(f)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            columns=["file", "row", "task", "reason"])
+            columns=columns)
 
     return MoleculeDataset(
         name=name,
         store=MoleculeStore.concat(stores) if len(stores) > 1 else stores[0],
         measurements=pd.concat(tables, ignore_index=True),
-        invalid=cat([u.invalid for u in units.values()]),
-        skipped=cat([u.skipped for u in units.values()]),
-        flagged=cat([u.flagged for u in units.values()]),
+        invalid=cat([u.invalid for u in units.values()],
+                    ["file", "row", "task", "smiles", "reason"]),
+        skipped=cat([u.skipped for u in units.values()], ["file", "row", "task", "reason"]),
+        flagged=cat([u.flagged for u in units.values()],
+                    ["file", "row", "task", "smiles", "flag"]),
         rows_read={k: v for u in units.values() for k, v in u.rows_read.items()},
         units=unit_tasks,
         split=split,
@@ -592,13 +699,17 @@ def _load_fsmol(card, featurizer, cache, workers, progress, folds) -> MoleculeDa
 def _load_plain_csv(path, featurizer, cache, workers, progress, test_assays, test_fraction,
                     seed, columns, name=None, card=None) -> MoleculeDataset:
     path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such file" if not path.exists() else "not a file")
     unit, timing = _load_unit(
         name or path.stem.split(".")[0], [path],
         read=lambda: read_molecule_csv(path, **columns),
-        check=lambda m: None,
+        # Named test assays are checked before featurizing (a typo should not wait for it).
+        check=lambda m: random_task_split(m.task_order, seed, test_assays, test_fraction,
+                                          path=path),
         config=featurizer, cache=cache, workers=workers, progress=progress,
     )
-    split = random_task_split(unit.task_order, seed, test_assays, test_fraction)
+    split = random_task_split(unit.task_order, seed, test_assays, test_fraction, path=path)
     return _assemble(name or path.stem.split(".")[0], {"all": unit}, {"all": unit.task_order},
                      split, featurizer, card, {"all": timing})
 

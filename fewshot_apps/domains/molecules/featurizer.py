@@ -109,6 +109,20 @@ class _RDKitLog:
 
 
 _TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")
+_INNER_SPACE = re.compile(r"\s")
+
+
+def whitespace_truncation(smiles) -> str | None:
+    """What RDKit reads of a SMILES with whitespace inside it, else ``None``.
+
+    RDKit stops at the first whitespace (the rest is a molecule name in SMILES files), so
+    ``"CC O"`` parses as ethane without a word; leading and trailing whitespace is harmless.
+    """
+    if not isinstance(smiles, str):
+        return None
+    text = smiles.strip()
+    found = _INNER_SPACE.search(text)
+    return text[: found.start()] if found else None
 
 
 def parse_smiles(

@@ -21,7 +21,14 @@ def _reason_kind(reason: str) -> str:
     if reason.startswith("Explicit valence"):
         element = reason.split(",")[0].split()[-1]
         return f"explicit valence too high ({element})"
+    if reason.startswith("SMILES contains whitespace"):
+        return "SMILES contains whitespace (RDKit reads only the part before it)"
     return reason.split(":")[0] if ":" in reason else reason
+
+
+def _names(tasks: list[str]) -> str:
+    """Task names joined by commas; a name with a comma in it (SIDER's) is quoted."""
+    return ", ".join(f'"{t}"' if "," in t else t for t in tasks) or "none"
 
 
 def describe(ds: MoleculeDataset) -> str:
@@ -85,7 +92,7 @@ def describe(ds: MoleculeDataset) -> str:
         if len(one_class):
             lines.append(
                 f"tasks with one class only (usable for training, not for evaluation): "
-                f"{len(one_class)}: {', '.join(map(str, one_class.index[:5]))}"
+                f"{len(one_class)}: {_names([str(t) for t in one_class.index[:5]])}"
             )
         dup = ds.duplicates()
         dup = dup[dup.index.isin(tasks)]
@@ -101,9 +108,10 @@ def describe(ds: MoleculeDataset) -> str:
     lines.append("")
     lines.append("default split: " + ", ".join(f"{k} {v} tasks" for k, v in split_sizes.items()))
     if len(ds.split.get("test", [])) <= 10:
-        lines.append("test tasks: " + ", ".join(ds.split.get("test", [])))
+        lines.append("test tasks: " + _names(ds.split.get("test", [])))
     if len(ds.split.get("valid", [])) <= 10:
-        lines.append("validation tasks (held out of training): " + ", ".join(ds.split.get("valid", [])))
+        lines.append("validation tasks (held out of training): "
+                     + _names(ds.split.get("valid", [])))
     return "\n".join(lines)
 
 

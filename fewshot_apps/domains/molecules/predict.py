@@ -14,21 +14,33 @@ Three steps, each usable on its own:
 
 Support problems that leave nothing to learn from (fewer than 2 valid molecules, one class,
 only invalid SMILES) raise :class:`~fewshot_apps.errors.DataError` before any model runs.
+
+Inputs that run but may not mean what the user wrote are kept and warned about (report lines,
+and a ``warning`` per candidate): a SMILES with whitespace inside (RDKit reads only the part
+before it: ``"CC O"`` is ethane), a molecule in the support twice (canonical SMILES compared;
+with conflicting 0 and 1 labels both rows are kept, as data sets keep repeated measurements:
+the user decides which is right), and a candidate that is a support molecule.
+
+Reading and checking the inputs needs neither torch nor a model: the light modules load
+first, so a bad file is an error in well under a second.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from fewshot_apps.errors import DataError, FewshotError
 
-from .featurizer import FeaturizerConfig, featurize_parallel
+from .featurizer import FeaturizerConfig, featurize_parallel, whitespace_truncation
 from .readers import _read_text, find_smiles_column, read_csv_table
-from .store import MoleculeStore
+
+if TYPE_CHECKING:  # torch (via the store) loads when molecules are featurized, not before
+    from .store import MoleculeStore
 
 #: Label column names tried in order (case-insensitive) when none is given.
 LABEL_COLUMN_NAMES = ("label", "active", "activity", "is_active", "y", "class", "target",
@@ -115,8 +127,8 @@ def read_smi(path: str | Path) -> pd.DataFrame:
     """A ``.smi`` file: one ``SMILES [name ...]`` per line -> ``smiles, name`` (blank lines and
     ``#`` comments skipped; a first line ``smiles ...`` is a header)."""
     path = Path(path)
-    records = []
-    for line in _read_text(path).splitlines():
+    records, line_numbers = [], []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -124,9 +136,12 @@ def read_smi(path: str | Path) -> pd.DataFrame:
         if not records and parts[0].lower() == "smiles":
             continue  # a header line
         records.append((parts[0], parts[1] if len(parts) > 1 else ""))
+        line_numbers.append(number)
     if not records:
         raise DataError(path, "the file has no SMILES lines")
-    return pd.DataFrame(records, columns=["smiles", "name"])
+    frame = pd.DataFrame(records, columns=["smiles", "name"])
+    frame.attrs["line"] = line_numbers  # where each molecule is, for warnings
+    return frame
 
 
 def read_candidates(path: str | Path, smiles_column: str | None = None) -> tuple[pd.DataFrame, str]:
@@ -170,6 +185,8 @@ class AssayMolecules:
 def featurize_assay(support_smiles: list[str], query_smiles: list[str],
                     config: FeaturizerConfig = FeaturizerConfig()) -> AssayMolecules:
     """Featurize every distinct SMILES string once (support and query share the store)."""
+    from .store import MoleculeStore
+
     all_smiles = [str(s) for s in list(support_smiles) + list(query_smiles)]
     unique, inverse = np.unique(np.asarray(all_smiles, dtype=object), return_inverse=True)
     feats = featurize_parallel(
@@ -198,6 +215,9 @@ class AssayScores:
         model: the name of the model that ran; description: one line saying what it is.
         n_support / n_active / n_inactive: valid support molecules used.
         skipped_support: ``(row, smiles, reason)`` of support rows RDKit rejected.
+        warnings: report lines about inputs that ran but may not mean what was written
+            (:func:`input_warnings`).
+        query_warnings: per query row, its warnings ("" when none).
     """
 
     probability: np.ndarray
@@ -208,6 +228,93 @@ class AssayScores:
     n_active: int
     n_inactive: int
     skipped_support: list[tuple[int, str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    query_warnings: list[str] = field(default_factory=list)
+
+
+#: At most this many report lines per kind of warning (the ``warning`` column has them all).
+MAX_WARNING_LINES = 10
+
+
+def _capped(lines: list[str], what: str) -> list[str]:
+    if len(lines) <= MAX_WARNING_LINES:
+        return lines
+    return lines[:MAX_WARNING_LINES] + [f"... and {len(lines) - MAX_WARNING_LINES} more "
+                                        f"{what} (see the warning column)"]
+
+
+def _rows_text(rows) -> str:
+    """``row 3`` or ``rows 3, 7``."""
+    return ("row " if len(rows) == 1 else "rows ") + ", ".join(str(int(r)) for r in rows)
+
+
+def input_warnings(support: pd.DataFrame, query_smiles: list[str], mols: AssayMolecules,
+                   query_where: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """What the inputs say that the user may not have meant: ``(report lines, per query
+    row warnings)``. Nothing is dropped; molecules are compared by canonical SMILES.
+
+    * a SMILES with whitespace inside: RDKit reads only the part before it;
+    * support molecules given twice: with the same label (it weighs twice) or with both
+      labels (conflicting: both kept, the user decides);
+    * candidates that are support molecules (their label is known).
+
+    ``query_where``: how to name each query row (default ``"row N"``, spreadsheet rows).
+    """
+    smiles_of = mols.store.smiles
+    where = query_where or [f"row {i + 2}" for i in range(len(query_smiles))]
+    lines: list[str] = []
+    per_query: list[list[str]] = [[] for _ in query_smiles]
+
+    def parsed(ids, i) -> str:
+        return f"used as {smiles_of[ids[i]]!r}" if ids[i] >= 0 else "rejected"
+
+    rows = support["row"].to_numpy()
+    labels = support["label"].to_numpy()
+    for i, smi in enumerate(support["smiles"]):
+        head = whitespace_truncation(smi)
+        if head is not None:
+            lines.append(f"support row {int(rows[i])}: SMILES {smi!r} has whitespace inside; "
+                         f"RDKit reads only {head!r} ({parsed(mols.support_ids, i)})")
+    canonical = pd.Series([smiles_of[j] if j >= 0 else None for j in mols.support_ids])
+    by_molecule: dict[str, list[int]] = {}
+    for i, c in enumerate(canonical):
+        if c is not None:
+            by_molecule.setdefault(c, []).append(i)
+    dup_lines = []
+    for c, members in by_molecule.items():
+        if len(members) < 2:
+            continue
+        actives = [int(rows[i]) for i in members if labels[i] == 1]
+        inactives = [int(rows[i]) for i in members if labels[i] == 0]
+        if actives and inactives:
+            dup_lines.append(
+                f"support {_rows_text(sorted(actives + inactives))}: the same molecule "
+                f"{c!r} labelled 1 ({_rows_text(actives)}) and 0 ({_rows_text(inactives)}): "
+                "conflicting labels, all kept")
+        else:
+            dup_lines.append(
+                f"support {_rows_text(sorted(actives + inactives))}: the same molecule "
+                f"{c!r} {len(members)} times (label {int(labels[members[0]])}): all kept, it "
+                f"counts {len(members)} times")
+    lines += _capped(dup_lines, "repeated support molecules")
+    space_lines, same_lines = [], []
+    for i, smi in enumerate(query_smiles):
+        head = whitespace_truncation(smi)
+        if head is not None:
+            per_query[i].append(f"SMILES has whitespace inside; RDKit reads only {head!r} "
+                                f"({parsed(mols.query_ids, i).replace('used', 'scored')})")
+            space_lines.append(f"query {where[i]}: SMILES {smi!r} has whitespace inside; "
+                               f"RDKit reads only {head!r} "
+                               f"({parsed(mols.query_ids, i).replace('used', 'scored')})")
+        j = mols.query_ids[i]
+        if j >= 0 and smiles_of[j] in by_molecule:
+            members = by_molecule[smiles_of[j]]
+            known = ", ".join(f"row {int(rows[m])} labelled {int(labels[m])}" for m in members)
+            per_query[i].append(f"the same molecule as support {known}")
+            same_lines.append(f"query {where[i]}: the same molecule as support {known}")
+    lines += _capped(space_lines, "candidates with whitespace")
+    lines += _capped(same_lines, "candidates that are support molecules")
+    return lines, ["; ".join(w) for w in per_query]
 
 
 def check_support(support: pd.DataFrame, ids: np.ndarray, errors: list[str | None],
@@ -242,6 +349,7 @@ def score_assay(
     featurizer: FeaturizerConfig | None = None,
     seed: int = 0,
     support_path: str | Path | None = None,
+    query_where: list[str] | None = None,
 ) -> AssayScores:
     """Fit ``model`` on the support and score the candidates.
 
@@ -252,6 +360,7 @@ def score_assay(
         support: ``smiles, label, row`` (:func:`support_from_frame`).
         query_smiles: the candidates, in order.
         featurizer: the featurizer settings (a saved model's ``config["featurizer"]``).
+        query_where: how warnings name each candidate (default ``"row N"``).
     """
     featurizer = featurizer or FeaturizerConfig()
     # Labels alone can already rule the support out: say so before featurizing candidates.
@@ -280,8 +389,10 @@ def score_assay(
         name, description, scores = _meta_scores(model, mols.store, support_ids, labels,
                                                  mols.query_ids[query_ok], seed)
     probability[query_ok] = scores
+    warnings, query_warnings = input_warnings(support, list(query_smiles), mols, query_where)
     return AssayScores(probability, mols.query_errors, name, description, int(ok.sum()),
-                       int((labels == 1).sum()), int((labels == 0).sum()), skipped)
+                       int((labels == 1).sum()), int((labels == 0).sum()), skipped,
+                       warnings, query_warnings)
 
 
 def _meta_scores(model, store: MoleculeStore, support_ids, labels, query_ids, seed: int):
@@ -319,9 +430,11 @@ def featurizer_of(model) -> FeaturizerConfig:
 
 def predictions_table(query: pd.DataFrame, scores: AssayScores) -> pd.DataFrame:
     """``query`` (every column, every row, input order) + ``probability``, ``rank`` (1 = most
-    likely active; empty for invalid rows), ``error`` ("" when valid) and ``model``."""
+    likely active; empty for invalid rows), ``error`` ("" when valid), ``warning`` ("" when
+    none; see :func:`input_warnings`) and ``model``."""
     out = query.copy()
-    for column in ("probability", "rank", "error", "model"):
+    out.attrs.pop("line", None)
+    for column in ("probability", "rank", "error", "warning", "model"):
         if column in out.columns:  # keep the user's column, ours gets a prefix
             out = out.rename(columns={column: f"input_{column}"})
     prob = pd.Series(scores.probability, index=out.index)
@@ -329,12 +442,14 @@ def predictions_table(query: pd.DataFrame, scores: AssayScores) -> pd.DataFrame:
     # Ties share the best rank ("min"), so equal scores are not ordered arbitrarily.
     out["rank"] = prob.rank(ascending=False, method="min").astype("Int64")
     out["error"] = [e or "" for e in scores.errors]
+    out["warning"] = scores.query_warnings or [""] * len(out)
     out["model"] = scores.model
     return out
 
 
 __all__ = [
     "AssayMolecules", "AssayScores", "LABEL_COLUMN_NAMES", "check_support", "featurize_assay",
-    "featurizer_of", "predictions_table", "read_candidates", "read_smi", "read_support",
+    "featurizer_of", "input_warnings", "predictions_table", "read_candidates", "read_smi",
+    "read_support",
     "score_assay", "support_from_frame",
 ]

@@ -12,6 +12,7 @@ JSON-lines files count lines from 1.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -89,6 +90,17 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+def read_name_list(path: str | Path) -> list[str]:
+    """A text file of names (assays), one per line; blank lines and ``#`` comments skipped.
+    A name may hold commas and spaces (only its surrounding whitespace is stripped)."""
+    path = Path(path)
+    names = [line.strip() for line in _read_text(path).splitlines()]
+    names = [n for n in names if n and not n.startswith("#")]
+    if not names:
+        raise DataError(path, "no names in the file (expected one assay name per line)")
+    return names
+
+
 def read_csv_table(path: str | Path) -> pd.DataFrame:
     """A CSV (gzipped or not) as strings, blanks kept as ''. Errors name the file."""
     path = Path(path)
@@ -96,11 +108,36 @@ def read_csv_table(path: str | Path) -> pd.DataFrame:
     if not text.strip():
         raise DataError(path, "the file is empty")
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                            na_filter=False)
     except pd.errors.ParserError as exc:
         raise DataError(path, f"malformed CSV: {exc}") from None
     except pd.errors.EmptyDataError:
         raise DataError(path, "the file has no header row") from None
+    _check_header(frame, text, path)
+    return frame
+
+
+def _check_header(frame: pd.DataFrame, text: str, path: Path) -> None:
+    """What pandas reads without a word but means a misread file: another delimiter, a
+    repeated column name (pandas renames the copy ``name.1``), or data rows with one field
+    more than the header (pandas makes the first column the index)."""
+    header = next(csv.reader(io.StringIO(text)), [])
+    if header:
+        header[0] = header[0].removeprefix("\ufeff")
+    if len(header) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sep in header[0]:
+                raise DataError(path, f"the header {header[0]!r} is separated by {name}, not "
+                                "commas: save the file as a comma-separated CSV")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataError(path, f"column name(s) {repeated} appear more than once in the "
+                        "header: give each column its own name")
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise DataError(path, f"data rows have more fields than the header's {len(header)} "
+                        f"columns {header[:12]} (a missing column name, or an unquoted comma "
+                        "inside a value)", row=2)
 
 
 def find_smiles_column(frame: pd.DataFrame, path: Path, given: str | None = None) -> str:
