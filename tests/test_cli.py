@@ -33,7 +33,9 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     bad.write_text("name,A\nx,1\n")
     assert main(["data", "inspect", str(bad), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "mine.csv: no SMILES column" in err
+    # neither a SMILES column (molecules) nor user/item/rating columns (ratings)
+    assert err.startswith("error: ") and "mine.csv, row 1: cannot tell what this CSV holds" in err
+    assert "SMILES" in err and "user" in err
     assert "Traceback" not in err
 
 
