@@ -40,6 +40,7 @@ SUMMARY_COLUMNS = ["suite", "dataset", "learner", "family", "shots", "support_si
                    "n_draws", "train_seconds", "eval_seconds"]
 META_LEARNERS = {name for name, family in FAMILIES.items()
                  if family in ("metric", "generator", "optimizer")}
+NOT_FOR_RATINGS = ("protonet", "rf", "knn", "logreg")  # classification only
 
 
 # --------------------------------------------------------------------------- data
@@ -411,6 +412,11 @@ def run_suite(
         unknown = [n for n in (learners or part.learners) if n not in FAMILIES]
         if unknown:
             raise FewshotError(f"unknown learners {unknown}; known: {', '.join(FAMILIES)}")
+        card = load_card_or_csv(part.dataset, data_dir)  # unknown or missing data sets too
+        card.require_present()
+        wrong = [n for n in (learners or part.learners) if n in NOT_FOR_RATINGS]
+        if card.domain == "recsys" and wrong:
+            raise FewshotError(f"learners {wrong} do not apply to rating data ({part.dataset})")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with OutputLocks(out) as locks:
@@ -472,7 +478,7 @@ def _run_suite(
             # Another bench process with other --learners may share this folder.
             if (part.name, part.dataset, name) in _learners_written(results_path):
                 continue
-            if domain == "recsys" and name in ("protonet", "rf", "knn", "logreg"):
+            if domain == "recsys" and name in NOT_FOR_RATINGS:
                 raise FewshotError(f"learner {name!r} does not apply to rating data ({part.dataset})")
             build = build_molecule_model if domain == "molecules" else build_recsys_model
             # models/<learner>/; a composite suite (demo) keeps one folder per data set.
