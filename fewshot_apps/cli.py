@@ -6,6 +6,7 @@ import argparse
 import shutil
 import signal
 import sys
+import warnings
 
 from fewshot_apps import __version__
 from fewshot_apps.errors import FewshotError
@@ -449,6 +450,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "progress", False):
@@ -456,7 +461,10 @@ def main(argv: list[str] | None = None) -> int:
 
         set_mode("bar")
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # The package's warnings speak to the user: one plain line, not a source location.
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except FewshotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ import torch
 
 from fewshot_apps import __version__
 from fewshot_apps.bench.locking import OutputLocks
-from fewshot_apps.bench.suites import FAMILIES, Suite, load_suites
+from fewshot_apps.bench.suites import FAMILIES, Suite, file_slug, load_suites
 from fewshot_apps.core.evaluation import encoded_once, fsmol_protocol, k_shot_protocol
 from fewshot_apps.core.persistence import save_model
 from fewshot_apps.core.tasks import Task, derive_seed
@@ -351,7 +351,6 @@ def evaluate_saved_model(
     from fewshot_apps.bench.report import summarize, write_reports
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     parts = load_suites(suite, preset)
     if len(parts) != 1:
         raise FewshotError(f"suite {suite!r} has several data sets; evaluate on one of them")
@@ -374,9 +373,21 @@ def evaluate_saved_model(
     rows.insert(3, "learner", name)
     rows.insert(4, "family", FAMILIES[name])
     results = rows[RESULT_COLUMNS]
-    results.to_csv(out / "results.csv", index=False)
     summary = summarize(results, timings)
-    summary.to_csv(out / "summary.csv", index=False)
+    out.mkdir(parents=True, exist_ok=True)  # only now: a refused model leaves no folder
+    with OutputLocks(out) as locks:
+        locks.hold_writing()  # another evaluate or bench writing this folder waits or refuses
+        results.to_csv(out / "results.csv", index=False)
+        summary.to_csv(out / "summary.csv", index=False)
+        run_info = _write_evaluation_info(out, suite, preset, model_path, model, eval_seeds,
+                                          data_dir, split_checked)
+        write_reports(out, results, summary, parts, run_info, data_dir)
+    return summary
+
+
+def _write_evaluation_info(out: Path, suite: str, preset: str, model_path, model, eval_seeds,
+                           data_dir, split_checked: bool) -> dict:
+    """``out/run.json`` of an evaluation: what was scored, where, with what; returned too."""
     run_info = {"suite": suite, "preset": preset, "model": str(model_path),
                 "device": str(next(model.parameters()).device), "machine": machine(),
                 "threads": torch.get_num_threads(), "git_revision": _git_revision(),
@@ -384,8 +395,7 @@ def evaluate_saved_model(
                 "data_dir": str(default_data_dir(data_dir)), "model_config": model.saved_config,
                 "split_checked": split_checked}
     (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
-    write_reports(out, results, summary, parts, run_info, data_dir)
-    return summary
+    return run_info
 
 
 def run_suite(
@@ -420,30 +430,19 @@ def run_suite(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with OutputLocks(out) as locks:
-        return _run_suite(locks, suite, out, learners=learners, preset=preset, seeds=seeds,
-                          device=device, data_dir=data_dir, progress=progress)
+        return _run_suite(locks, parts, suite, out, learners, preset, seeds, device, data_dir,
+                          progress)
 
 
-def _run_suite(
-    locks: OutputLocks,
-    suite: str,
-    out: str | Path,
-    learners: list[str] | None = None,
-    preset: str = "fast",
-    seeds: int | None = None,
-    device: str = "auto",
-    data_dir: str | Path | None = None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """:func:`run_suite` with the output folder's ``locks`` (released by the caller)."""
+def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners, preset, seeds,
+               device, data_dir, progress) -> pd.DataFrame:
+    """:func:`run_suite` once its inputs are checked, with the output folder's ``locks``
+    (released by the caller)."""
     from fewshot_apps.bench.report import summarize, write_reports
     from fewshot_apps.progress import progress_bar
 
     revision = _git_revision()  # the code that runs, even if commits land while it does
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     device = str(resolve_device(device))
-    parts = load_suites(suite, preset)
     results_path = out / "results.csv"
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
@@ -460,9 +459,6 @@ def _run_suite(
     resolved = []
     for part in parts:
         names = learners or part.learners
-        unknown = [n for n in names if n not in FAMILIES]
-        if unknown:
-            raise FewshotError(f"unknown learners {unknown}; known: {', '.join(FAMILIES)}")
         eval_seeds = part.preset.seeds if seeds is None else list(range(seeds))
         resolved.append({"suite": part.name, "dataset": part.dataset, "protocol": part.protocol,
                          "learners": names, "preset": preset, "budget": part.preset.__dict__,
@@ -478,11 +474,11 @@ def _run_suite(
             # Another bench process with other --learners may share this folder.
             if (part.name, part.dataset, name) in _learners_written(results_path):
                 continue
-            if domain == "recsys" and name in NOT_FOR_RATINGS:
-                raise FewshotError(f"learner {name!r} does not apply to rating data ({part.dataset})")
             build = build_molecule_model if domain == "molecules" else build_recsys_model
-            # models/<learner>/; a composite suite (demo) keeps one folder per data set.
-            model_dir = out / "models" / (name if len(parts) == 1 else f"{part.dataset}/{name}")
+            # models/<learner>/; a composite suite (demo) keeps one folder per data set, named
+            # safely (a data set given as a path must not lead out of ``out``).
+            model_dir = out / "models" / (
+                name if len(parts) == 1 else f"{file_slug(part.dataset)}/{name}")
             evaluate = evaluate_molecules if domain == "molecules" else evaluate_recsys
             resumed = _has_checkpoint(model_dir)
             t0 = time.perf_counter()

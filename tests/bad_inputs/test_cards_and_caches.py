@@ -322,6 +322,24 @@ def recsys_cache_of_other_files(tmp_path, monkeypatch, capsys):
 
 
 @case
+def molecule_cache_truncated(tmp_path, monkeypatch, capsys):
+    from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
+
+    monkeypatch.setenv("FEWSHOT_CACHE_DIR", str(tmp_path / "cache"))
+    csv = tmp_path / "assays.csv"
+    csv.write_text("smiles,assay,label\nCCO,A,1\nCCN,A,0\nCCC,B,1\nCCCl,B,0\n")
+    load_molecule_dataset(csv, progress=False, workers=1, test_assays=["B"])
+    (target,) = (tmp_path / "cache" / "molecules").iterdir()
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    capsys.readouterr()
+    ds = load_molecule_dataset(csv, progress=False, workers=1, test_assays=["B"])
+    assert len(ds.store) == 4 and ds.timings["all"]["source"] == "featurized"  # rebuilt
+    again = load_molecule_dataset(csv, progress=False, workers=1, test_assays=["B"])
+    assert again.timings["all"]["source"] == "cache"  # and written back
+    return capsys.readouterr().err, [f"the cache file {target} was unusable", "rebuilding it"]
+
+
+@case
 def molecule_cache_dir_not_writable(tmp_path, monkeypatch, capsys):
     from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
 

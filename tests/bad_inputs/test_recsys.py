@@ -17,7 +17,7 @@ import pytest
 
 from fewshot_apps import api
 from fewshot_apps.cli import main
-from fewshot_apps.errors import DataError, FewshotError
+from fewshot_apps.errors import CardError, DataError, FewshotError
 
 HEADER = "user,item,rating,timestamp\n"
 GOOD = HEADER + "u1,1,4,100\nu1,2,3,101\nu2,1,5,102\n"  # rows 2-4; a bad row 5 follows
@@ -119,6 +119,16 @@ def test_rating_out_of_a_cards_scale_in_a_gzipped_file_names_the_row(tmp_path):
                     '[files]\nratings = "r.csv.gz"\n[options]\nrating_scale = [1, 5]\n')
     with pytest.raises(DataError, match=r"r\.csv\.gz, row 3: rating '7' is outside the "
                                         r"configured rating scale 1-5"):
+        api.load_dataset(card)
+
+
+def test_card_expected_count_that_is_not_a_number_names_the_card(tmp_path):
+    write(tmp_path / "r.csv", GOOD)
+    card = tmp_path / "mine.toml"
+    card.write_text('name = "mine"\ndomain = "recsys"\nformat = "interactions-csv"\n'
+                    '[files]\nratings = "r.csv"\n[expected]\nratings = "many"\n')
+    with pytest.raises(CardError, match=r"mine\.toml: \[expected\] ratings must be a whole "
+                                        r"number, not 'many'"):
         api.load_dataset(card)
 
 

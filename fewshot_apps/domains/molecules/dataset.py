@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -380,8 +381,9 @@ def _load_unit(
                     unit = _Unit.from_dict(data)
                     return unit, {"source": "cache", "seconds": time.perf_counter() - t0,
                                   "molecules": len(unit.store), "cache_file": str(cache_file)}
-            except Exception:  # a corrupt cache entry is rebuilt, never trusted
-                pass
+            except Exception as exc:  # a corrupt cache entry is rebuilt, never trusted
+                print(f"note: the cache file {cache_file} was unusable "
+                      f"({type(exc).__name__}: {str(exc)[:120]}); rebuilding it", file=sys.stderr)
     m = read()
     check(m)
     t1 = time.perf_counter()

@@ -285,13 +285,19 @@ def _read_cached(card: Card, reader: dict, cache_dir: str | Path | None, use_cac
     return data, False
 
 
-def check_expected(data: RecsysData, expected: dict) -> list[str]:
-    """Mismatches between the data's counts and a card's ``[expected]`` table."""
+def check_expected(data: RecsysData, expected: dict, origin: str = "the card") -> list[str]:
+    """Mismatches between the data's counts and a card's ``[expected]`` table (``origin``
+    names the card in the error for a value that is not a count)."""
     counts = data.counts()
     out = []
     for key in EXPECTED_KEYS:
-        if key in expected and key in counts and int(expected[key]) != counts[key]:
-            out.append(f"expected {int(expected[key]):,} {key.replace('_', ' ')}, found {counts[key]:,}")
+        if key not in expected or key not in counts:
+            continue
+        value = expected[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CardError(f"{origin}: [expected] {key} must be a whole number, not {value!r}")
+        if value != counts[key]:
+            out.append(f"expected {value:,} {key.replace('_', ' ')}, found {counts[key]:,}")
     return out
 
 
@@ -448,7 +454,7 @@ def load_recsys_dataset(
     data, cached = _read_cached(card, reader, cache_dir, use_cache)
     read_s = time.perf_counter() - t
     if check_content and card.expected:
-        problems = check_expected(data, card.expected)
+        problems = check_expected(data, card.expected, str(card.source or f"card {card.name}"))
         if problems:
             raise ContentCheckError(
                 card.path("ratings"),

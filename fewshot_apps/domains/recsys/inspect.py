@@ -92,7 +92,7 @@ def format_report(ds: RecsysDataset, *, title: str | None = None) -> str:
     else:
         lines.append(_row("skipped rows", "none"))
     if card is not None and card.expected:
-        problems = check_expected(data, card.expected)
+        problems = check_expected(data, card.expected, str(card.source or f"card {card.name}"))
         checked = [k.replace("_", " ") for k in card.expected if k in counts]
         lines.append(
             _row(
