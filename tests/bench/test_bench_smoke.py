@@ -1,5 +1,7 @@
 """A smoke-preset benchmark end to end: the outputs exist with exactly the promised columns."""
 
+import contextlib
+import io
 import json
 
 import pandas as pd
@@ -16,8 +18,21 @@ METRICS = {"delta_auprc", "auprc", "roc_auc", "mae", "rmse", "ndcg@5", "precisio
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    summary = run_suite("demo", out, preset="smoke", device="cpu", progress=False)
+    stderr = io.StringIO()  # not a terminal, as in a log file or CI
+    with contextlib.redirect_stderr(stderr):
+        summary = run_suite("demo", out, preset="smoke", device="cpu", progress=True)
+    (out / "stderr.log").write_text(stderr.getvalue())
     return out, summary
+
+
+def test_progress_off_a_terminal_is_a_few_log_lines(demo_run):
+    out, _ = demo_run
+    log = (out / "stderr.log").read_text()
+    assert "\r" not in log  # no redrawn bars
+    lines = [line for line in log.splitlines() if "%" in line]
+    bars = sum(" 100% (" in line for line in lines)
+    assert bars >= 4  # meta-training, evaluation, ... each reported its end
+    assert len(lines) <= 11 * bars  # at most a line per 10% of each
 
 
 def test_outputs_and_columns(demo_run):
