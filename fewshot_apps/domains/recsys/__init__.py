@@ -21,6 +21,29 @@ load_recsys_dataset`` works, and importing ``readers`` alone stays light.
 
 from __future__ import annotations
 
+from fewshot_apps.core.registry import ENCODERS, MODELS, PROTOCOLS
+
+# The domain's registry entries (the code behind them loads on first use).
+_BASELINES = "fewshot_apps.domains.recsys.baselines"
+_RATINGS = dict(family="classic", label_kinds=("regression",), domain="recsys")
+MODELS.add("global-mean", f"{_BASELINES}:GlobalMeanBaseline", **_RATINGS,
+           summary="the mean training rating, plus the user's shrunk offset")
+MODELS.add("item-mean", f"{_BASELINES}:ItemMeanBaseline", **_RATINGS,
+           summary="each item's shrunk mean rating, plus the user's shrunk offset")
+MODELS.add("popularity", f"{_BASELINES}:PopularityBaseline", **_RATINGS,
+           summary="items ranked by how often they were rated")
+MODELS.add("mf", f"{_BASELINES}:MatrixFactorizationBaseline", **_RATINGS,
+           summary="matrix factorization; a new user's factors fitted on the support")
+MODELS.add("popularity-similarity", "fewshot_apps.domains.recsys.recommend:PopularitySimilarity",
+           **_RATINGS, summary="training-free default of recommend: popularity blended with "
+           "item-feature similarity to the rated items")
+ENCODERS.add("item-graph", "fewshot_apps.domains.recsys.encoder:ItemGraphEncoder",
+             domain="recsys")
+PROTOCOLS.add("cold-start", "fewshot_apps.domains.recsys.evaluation:evaluate_cold_start",
+              domain="recsys", main_metrics=("mae", "recall@10"), label_kind="regression",
+              support="support_size",
+              summary="new users with supports of 5/10/20 ratings; query ratings and all items")
+
 _LAZY = {
     "load_recsys_dataset": "fewshot_apps.domains.recsys.dataset",
     "build_recsys_dataset": "fewshot_apps.domains.recsys.dataset",

@@ -1,0 +1,212 @@
+"""Registries: one place that knows every model, encoder, metric, protocol and domain.
+
+A :class:`Registry` maps a name to an :class:`Entry`: the object's import path (``target``,
+``"package.module:Attribute"``, imported on first use) and its metadata. Entries are
+declared in light *catalogue* modules that import no torch, so the command line can list
+choices and answer ``--help`` in milliseconds, while the code behind an entry loads only
+when it runs.
+
+::
+
+    MODELS.add("protonet", "fewshot_apps.core.learners.metric:ProtoNet",
+               family="metric", label_kinds=("classification",), domain=None)
+    MODELS.names(family="metric")          # ['attention', 'protonet']
+    MODELS.load("protonet")                # the class (imports its module)
+    ProtoNet.name                          # 'protonet': classes read their name back
+
+Who declares what:
+
+* :mod:`fewshot_apps.core.catalog`: the domain-agnostic models (meta-learners, transfer
+  baselines), encoders, metrics and protocols;
+* each domain package's ``__init__`` (a light module): the domain itself, its classic
+  baselines, encoders and protocols.
+
+The built-in domain packages are found through :data:`PLUGINS` (and the
+``fewshot_apps.plugins`` entry-point group, for a domain in another package), imported by
+name on the first look-up, so ``core`` never imports a domain module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fewshot_apps.errors import FewshotError
+
+#: Packages that declare registry entries, imported (by name) on the first look-up.
+PLUGINS = ("fewshot_apps.core.catalog", "fewshot_apps.domains.molecules",
+           "fewshot_apps.domains.recsys")
+#: The entry-point group through which another package adds its own.
+ENTRY_POINT_GROUP = "fewshot_apps.plugins"
+
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Import the modules that declare entries (once): :data:`PLUGINS` and the entry-point
+    group ``fewshot_apps.plugins``."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True  # first: a plugin's own look-ups must not recurse
+    for module in PLUGINS:
+        importlib.import_module(module)
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        point.load()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered thing: ``name``, where its code is (``target``) and its metadata."""
+
+    name: str
+    target: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, key: str) -> Any:
+        # entry.family, entry.direction ...: metadata read as attributes
+        meta = self.__dict__.get("meta", {})
+        if key in meta:
+            return meta[key]
+        raise AttributeError(f"{self.name!r} has no {key!r}")
+
+    def load(self) -> Any:
+        """The registered object (its module is imported the first time)."""
+        module, _, attribute = self.target.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attribute.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+
+class Registry:
+    """Names -> entries of one kind (``"model"``, ``"metric"`` ...).
+
+    Args:
+        kind: what an entry is, for messages ("unknown model 'x'; known: ...").
+        required: metadata keys every entry must give.
+    """
+
+    def __init__(self, kind: str, required: tuple[str, ...] = ()):
+        self.kind = kind
+        self.required = required
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, name: str, target: str, **meta: Any) -> Entry:
+        """Declare ``name``; ``target`` is ``"module:attribute"``. A name is declared once."""
+        if name in self._entries and self._entries[name].target != target:
+            raise ValueError(f"{self.kind} {name!r} is declared twice "
+                             f"({self._entries[name].target} and {target})")
+        missing = [key for key in self.required if key not in meta]
+        if missing:
+            raise ValueError(f"{self.kind} {name!r} lacks {missing}")
+        if ":" not in target:
+            raise ValueError(f"{self.kind} {name!r}: target {target!r} is not 'module:attribute'")
+        entry = Entry(name, target, dict(meta))
+        self._entries[name] = entry
+        return entry
+
+    def _all(self) -> dict[str, Entry]:
+        load_plugins()
+        return self._entries
+
+    def get(self, name: str) -> Entry:
+        """The entry ``name``; FewshotError naming the known ones otherwise."""
+        entries = self._all()
+        if name not in entries:
+            raise FewshotError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(entries))}")
+        return entries[name]
+
+    def load(self, name: str) -> Any:
+        """The object registered as ``name``."""
+        return self.get(name).load()
+
+    def names(self, **where: Any) -> list[str]:
+        """Names in declaration order whose metadata match ``where``. A value that is a
+        tuple or list in the metadata matches when it contains the wanted value; ``None``
+        wanted matches ``None`` only."""
+        return [e.name for e in self._all().values()
+                if all(_matches(e.meta.get(key), value) for key, value in where.items())]
+
+    def entries(self, **where: Any) -> list[Entry]:
+        return [self._all()[name] for name in self.names(**where)]
+
+    def name_of(self, obj: Any) -> str:
+        """The name an object (a class or function) is registered under."""
+        target = f"{obj.__module__}:{obj.__qualname__}"
+        for entry in self._all().values():
+            if entry.target == target:
+                return entry.name
+        raise LookupError(f"{target} is not a registered {self.kind}")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._all()))
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {sorted(self._entries)})"
+
+
+def _matches(have: Any, want: Any) -> bool:
+    if isinstance(have, (tuple, list, frozenset, set)) and not isinstance(want, (tuple, list)):
+        return want in have
+    return have == want
+
+
+class registered_name:  # noqa: N801 (used like a class attribute)
+    """A class attribute that reads the class's name from a registry, so the name is written
+    once, in the catalogue: ``name = registered_name(MODELS)``. A class that is not
+    registered (a subclass in a test, say) may set ``name`` itself."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+
+    def __get__(self, obj: Any, cls: type) -> str:
+        return self.registry.name_of(cls)
+
+
+#: Meta-learners, transfer and classic baselines. Metadata: ``family`` (metric, generator,
+#: optimizer, transfer, classic), ``label_kinds`` (classification, regression), ``domain``
+#: (None: any domain), ``summary`` (one line for help texts).
+MODELS = Registry("model", required=("family", "label_kinds", "domain", "summary"))
+#: Encoders (``name`` in a saved model's config). Metadata: ``domain``.
+ENCODERS = Registry("encoder", required=("domain",))
+#: Metrics. Metadata: ``direction`` ("higher" or "lower" is better), ``bounds`` (low, high),
+#: ``label_kind``. The target is the function ``f(labels, scores) -> float``.
+METRICS = Registry("metric", required=("direction", "bounds"))
+#: Evaluation protocols. Metadata: ``domain`` (None: any), ``main_metrics`` (the headline).
+PROTOCOLS = Registry("protocol", required=("domain", "main_metrics"))
+#: Domains. Metadata: ``summary``. The target implements :class:`~fewshot_apps.core.domain.Domain`.
+DOMAINS = Registry("domain", required=("summary",))
+
+FAMILIES = ("metric", "generator", "optimizer", "transfer", "classic")
+META_LEARNING_FAMILIES = ("metric", "generator", "optimizer")
+
+
+def model_family(name: str) -> str:
+    return MODELS.get(name).family
+
+
+def models_for(domain: str, label_kind: str | None = None) -> list[str]:
+    """The models that apply to ``domain`` (domain-agnostic ones and the domain's own),
+    optionally only those supporting ``label_kind``."""
+    names = [e.name for e in MODELS.entries() if e.domain in (None, domain)]
+    if label_kind is not None:
+        names = [n for n in names if label_kind in MODELS.get(n).label_kinds]
+    return names
+
+
+__all__ = [
+    "DOMAINS", "ENCODERS", "ENTRY_POINT_GROUP", "Entry", "FAMILIES", "META_LEARNING_FAMILIES",
+    "METRICS", "MODELS", "PLUGINS", "PROTOCOLS", "Registry", "load_plugins", "model_family",
+    "models_for", "registered_name",
+]
