@@ -1,0 +1,124 @@
+"""core/config.py: settings dataclasses from dicts (TOML tables, CLI ``--set`` strings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import pytest
+
+from fewshot_apps.core.config import coerce, config_from_dict
+from fewshot_apps.errors import FewshotError
+
+
+@dataclass
+class Settings:
+    steps: int = 10
+    lr: float = 0.01
+    first_order: bool = False
+    name: str = "x"
+    mode: Literal["sum", "mean"] = "mean"
+    clip: float | None = 1.0
+    patience: Optional[int] = None  # noqa: UP045 (the typing spelling must work too)
+    width: int | float = 4
+    sizes: tuple[int, ...] = (1, 2)
+
+
+def test_defaults_when_nothing_is_given():
+    assert config_from_dict(Settings, None, "s") == Settings()
+    assert config_from_dict(Settings, {}, "s") == Settings()
+
+
+def test_strings_are_parsed_by_annotation():
+    got = config_from_dict(
+        Settings,
+        {"steps": " 3 ", "lr": "1e-3", "first_order": "true", "name": "abc", "mode": "sum",
+         "clip": "none", "patience": "5", "width": "7"},
+        "s",
+    )  # fmt: skip
+    assert got == Settings(steps=3, lr=1e-3, first_order=True, name="abc", mode="sum",
+                           clip=None, patience=5, width=7)  # fmt: skip
+    assert type(got.steps) is int and type(got.width) is int and type(got.lr) is float
+
+
+def test_typed_values_pass_through_like_their_strings():
+    typed = config_from_dict(Settings, {"steps": 3, "first_order": True, "clip": None}, "s")
+    text = config_from_dict(Settings, {"steps": "3", "first_order": "True", "clip": "null"}, "s")
+    assert typed == text
+
+
+@pytest.mark.parametrize("word", ["true", "TRUE", "yes", "1", "on", " On "])
+def test_true_words(word):
+    assert coerce(word, bool, "w") is True
+
+
+@pytest.mark.parametrize("word", ["false", "no", "0", "off", "OFF"])
+def test_false_words(word):
+    assert coerce(word, bool, "w") is False
+
+
+@pytest.mark.parametrize(
+    ("value", "hint", "message"),
+    [
+        ("maybe", bool, "expected true or false"),
+        ("2.5", int, "expected an integer"),
+        (2.5, int, "expected an integer"),
+        (True, int, "expected an integer"),  # a bool is not a count
+        ("three", int, "expected an integer"),
+        ("fast", float, "expected a number"),
+        (True, float, "expected a number"),
+        (3, str, "expected a string"),
+        ("median", Literal["sum", "mean"], "expected one of 'sum', 'mean'"),
+        ("x", float | None, "expected float or none"),
+    ],
+)
+def test_bad_values_name_the_place_and_the_expected_type(value, hint, message):
+    with pytest.raises(FewshotError, match=message) as info:
+        coerce(value, hint, "model: option k")
+    assert str(info.value).startswith(f"model: option k={value!r}")
+
+
+def test_whole_floats_are_integers_and_ints_are_floats():
+    assert coerce(4.0, int, "w") == 4 and type(coerce(4.0, int, "w")) is int
+    assert coerce(4, float, "w") == 4.0 and type(coerce(4, float, "w")) is float
+
+
+def test_none_words_mean_none_only_where_none_is_allowed():
+    for word in ("none", "None", "NULL", " null "):
+        assert coerce(word, int | None, "w") is None
+        assert coerce(word, type(None), "w") is None
+    # a plain str field keeps the word
+    assert config_from_dict(Settings, {"name": "none"}, "s").name == "none"
+    with pytest.raises(FewshotError, match="expected none"):
+        coerce("0", type(None), "w")
+
+
+def test_union_tries_members_in_order():
+    assert coerce("3", int | float, "w") == 3 and type(coerce("3", int | float, "w")) is int
+    assert coerce("3.5", int | float, "w") == 3.5
+
+
+def test_unknown_keys_are_listed_with_the_known_ones():
+    with pytest.raises(FewshotError) as info:
+        config_from_dict(Settings, {"step": 3, "lrate": 0.1, "steps": 2}, "learner maml")
+    text = str(info.value)
+    assert text.startswith("learner maml: unknown option(s) lrate, step;")
+    assert "known: steps, lr, first_order, name, mode, clip, patience, width, sizes" in text
+
+
+def test_a_bad_value_names_the_caller_and_the_option():
+    with pytest.raises(
+        FewshotError, match=r"^learner maml: option steps='lots': expected an integer"
+    ):
+        config_from_dict(Settings, {"steps": "lots"}, "learner maml")
+
+
+def test_other_annotations_pass_through_unchanged():
+    got = config_from_dict(Settings, {"sizes": (5, 10)}, "s")
+    assert got.sizes == (5, 10)
+
+
+def test_the_input_dict_is_not_modified():
+    values = {"steps": "3"}
+    config_from_dict(Settings, values, "s")
+    assert values == {"steps": "3"}
