@@ -29,14 +29,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fewshot_apps.core.registry import MODELS
 from fewshot_apps.errors import FewshotError
 
 log = logging.getLogger("fewshot_apps")
 
 #: The data set ``recommend`` uses when neither a model nor a data set names one.
 DEFAULT_REC_DATASET = "movielens-latest-small"
-#: What ``predict_assay`` fits when no model is given.
-DEFAULT_MOL_BASELINE = "rf"
+#: What ``predict_assay`` fits when no model is given (the molecules' default model).
+DEFAULT_MOL_BASELINE = MODELS.names(domain="molecules", default=True)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,17 +169,16 @@ def _with_report(table: pd.DataFrame, lines: list[str], **attrs) -> pd.DataFrame
 def _molecule_model(model):
     """``None`` -> the default baseline; a saved model's folder -> the loaded model; a
     baseline name or a model object -> itself."""
-    from fewshot_apps.domains.molecules.baselines import CLASSIC_BASELINES
-
+    baselines = MODELS.names(domain="molecules", family="classic")
     if model is None:
         return DEFAULT_MOL_BASELINE
     if isinstance(model, (str, Path)):
         if Path(model).is_dir():
             return load_model(model)
-        if str(model) not in CLASSIC_BASELINES:
+        if str(model) not in baselines:
             raise FewshotError(
                 f"model {str(model)!r}: no saved model folder there (model.pt + config.json) "
-                f"and not a training-free baseline ({', '.join(sorted(CLASSIC_BASELINES))})")
+                f"and not a training-free baseline ({', '.join(sorted(baselines))})")
     return model
 
 
@@ -353,11 +353,10 @@ def _scorer(model, dataset):
 
 
 def _check_baseline_name(name: str) -> None:
-    from fewshot_apps.domains.recsys.baselines import REC_BASELINES
-
-    if name not in REC_BASELINES:
+    baselines = MODELS.names(domain="recsys", family="classic")
+    if name not in baselines:
         raise FewshotError(f"model {name!r}: no saved model folder there, nor one of "
-                           f"default, {', '.join(sorted(REC_BASELINES))}")
+                           f"default, {', '.join(sorted(baselines))}")
 
 
 def _named_baseline(name: str, dataset):

@@ -56,6 +56,7 @@ from torch import Tensor, nn
 
 from fewshot_apps.core.config import config_from_dict
 from fewshot_apps.core.encoders import label_prior, supports_last_layer_split
+from fewshot_apps.core.registry import MODELS, registered_name
 from fewshot_apps.core.tasks import RandomSampler, StratifiedSampler, Task, derive_seed
 from fewshot_apps.errors import FewshotError
 
@@ -244,7 +245,7 @@ class TransferBaseline(nn.Module):
         seed: fixes pre-training (head init, pair order, dropout) and the support splits.
     """
 
-    name: ClassVar[str] = "transfer"
+    name = registered_name(MODELS)  # the subclass's MODELS entry
     family: ClassVar[str] = "transfer"
     Config: ClassVar[type[PretrainConfig]] = PretrainConfig
 
@@ -537,7 +538,6 @@ class FinetuneBaseline(TransferBaseline):
     the holdout split, seeded by ``seed`` and the episode's content.
     """
 
-    name = "finetune"
     Config = FinetuneConfig
     config: FinetuneConfig
 
@@ -666,7 +666,6 @@ class LinearProbeBaseline(TransferBaseline):
     random-features ablation).
     """
 
-    name = "linear-probe"
     Config = LinearProbeConfig
     config: LinearProbeConfig
 
@@ -689,20 +688,20 @@ class LinearProbeBaseline(TransferBaseline):
 
 
 # --------------------------------------------------------------------------------------------
-# registry
+# look-up
 
 
-TRANSFER_BASELINES: dict[str, type[TransferBaseline]] = {
-    cls.name: cls for cls in (FinetuneBaseline, LinearProbeBaseline)
-}
+def transfer_baseline_class(name: str) -> type[TransferBaseline]:
+    """The class of transfer baseline ``name`` (a ``transfer`` entry of
+    :data:`~fewshot_apps.core.registry.MODELS`); FewshotError naming them otherwise."""
+    known = MODELS.names(family="transfer")
+    if name not in known:
+        raise FewshotError(f"unknown transfer baseline {name!r}; known: {', '.join(sorted(known))}")
+    return MODELS.load(name)
 
 
 def build_transfer_baseline(name: str, encoder: nn.Module, kind: Kind, seed: int = 0,
                             **config: Any) -> TransferBaseline:
-    """``TRANSFER_BASELINES[name](encoder, kind, config, seed)``; strings in ``config`` are
-    parsed (``--set key=value``); FewshotError on an unknown name or option."""
-    if name not in TRANSFER_BASELINES:
-        raise FewshotError(
-            f"unknown transfer baseline {name!r}; known: {', '.join(sorted(TRANSFER_BASELINES))}"
-        )
-    return TRANSFER_BASELINES[name](encoder, kind, dict(config), seed=seed)
+    """``transfer_baseline_class(name)(encoder, kind, config, seed)``; strings in ``config``
+    are parsed (``--set key=value``); FewshotError on an unknown name or option."""
+    return transfer_baseline_class(name)(encoder, kind, dict(config), seed=seed)

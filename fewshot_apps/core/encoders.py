@@ -15,8 +15,10 @@ Optional parts, used by the optimization-based learners (``maml``):
   out_dim]``: ``forward`` split before the last layer, so that an inner loop that adapts the
   last layer re-runs only that layer. ``params`` maps ``last_layer_names()`` to tensors that
   replace the module's own parameters (``None``: the module's own).
-* ``config() -> dict``: the JSON-able settings that rebuild the encoder; its ``"name"`` keys
-  the factory registered with :func:`fewshot_apps.core.persistence.register_encoder`.
+* ``config() -> dict``: the JSON-able settings that rebuild the encoder; its ``"name"`` is
+  the encoder's entry in :data:`~fewshot_apps.core.registry.ENCODERS`, whose class
+  :func:`~fewshot_apps.core.persistence.load_model` rebuilds with
+  ``from_config(config["encoder"])``.
 
 Optional for regression (ratings):
 
@@ -47,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.errors import FewshotError
 
 
@@ -106,7 +109,7 @@ class TableEncoder(nn.Module):
             self-contained); ``False`` for large tables that the domain rebuilds itself.
     """
 
-    name = "table"
+    name = registered_name(ENCODERS)
 
     def __init__(
         self,

@@ -13,11 +13,11 @@ A saved model is a folder:
   :func:`check_unseen_tasks` can refuse to score it on tasks it has seen. Models saved before
   the split was recorded have neither.
 
-The encoder is rebuilt from ``config["encoder"]["name"]`` through the factories registered
-with :func:`register_encoder` (a domain registers its encoders when its module is imported),
-or by a ``build_encoder`` callable given to :func:`load_model`. Both receive the whole config
-dict. The ``table`` encoder (:class:`~fewshot_apps.core.encoders.TableEncoder`) is registered
-here.
+The encoder is rebuilt from ``config["encoder"]["name"]``, its entry in
+:data:`~fewshot_apps.core.registry.ENCODERS` (core's and every domain's encoders are declared
+there), by ``from_config(config["encoder"])`` of the registered class; or by a
+``build_encoder`` callable given to :func:`load_model`, which receives the whole config dict.
+The learner is rebuilt from its :data:`~fewshot_apps.core.registry.MODELS` entry.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fewshot_apps.core.encoders import TableEncoder
 from fewshot_apps.core.learners.base import MetaLearner, learner_class
+from fewshot_apps.core.registry import ENCODERS, MODELS
 from fewshot_apps.errors import FewshotError
 
 MODEL_FILE = "model.pt"
@@ -43,16 +43,6 @@ TASKS_FILE = "tasks.json"
 FORMAT_VERSION = 1
 
 EncoderFactory = Callable[[dict], nn.Module]
-ENCODERS: dict[str, EncoderFactory] = {}
-
-
-def register_encoder(name: str, factory: EncoderFactory) -> None:
-    """Register ``factory(config) -> encoder`` for saved configs whose
-    ``config["encoder"]["name"] == name`` (``config`` is the whole saved config dict)."""
-    ENCODERS[name] = factory
-
-
-register_encoder(TableEncoder.name, lambda config: TableEncoder.from_config(config["encoder"]))
 
 
 def model_config(learner: MetaLearner, config: dict | None = None) -> dict:
@@ -262,10 +252,10 @@ def _build_encoder(
     if name not in ENCODERS:
         raise FewshotError(
             f"{config_path}: encoder {name!r} is not registered (known: "
-            f"{', '.join(sorted(ENCODERS))}); import the domain that provides it, or pass "
+            f"{', '.join(sorted(ENCODERS))}); install the package that provides it, or pass "
             "build_encoder=..."
         )
-    return ENCODERS[name](config)
+    return ENCODERS.load(name).from_config(encoder_config)
 
 
 def torch_load_problem(err: BaseException) -> str:
@@ -340,12 +330,11 @@ def load_model(
     try:
         encoder = _build_encoder(config, config_path, build_encoder)
         if spec.get("family") == "transfer":
-            from fewshot_apps.core.baselines import TRANSFER_BASELINES
-
-            if spec["name"] not in TRANSFER_BASELINES:
+            known = MODELS.names(family="transfer")
+            if spec["name"] not in known:
                 raise FewshotError(f"unknown transfer baseline {spec['name']!r}; known: "
-                                   f"{', '.join(sorted(TRANSFER_BASELINES))}")
-            learner = TRANSFER_BASELINES[spec["name"]].from_description(encoder, spec)
+                                   f"{', '.join(sorted(known))}")
+            learner = MODELS.load(spec["name"]).from_description(encoder, spec)
         else:
             cls = learner_class(spec["name"])
             learner = cls(

@@ -110,6 +110,10 @@ class Registry:
         self._entries[name] = entry
         return entry
 
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (a plugin unloaded; a test's temporary entry)."""
+        self._entries.pop(name, None)
+
     def _all(self) -> dict[str, Entry]:
         load_plugins()
         return self._entries
@@ -164,19 +168,51 @@ def _matches(have: Any, want: Any) -> bool:
 
 class registered_name:  # noqa: N801 (used like a class attribute)
     """A class attribute that reads the class's name from a registry, so the name is written
-    once, in the catalogue: ``name = registered_name(MODELS)``. A class that is not
-    registered (a subclass in a test, say) may set ``name`` itself."""
+    once, in the catalogue: ``name = registered_name(MODELS)``.
+
+    A subclass that is not registered itself inherits the name of its nearest registered
+    base class (as it would inherit a plain ``name = "..."``); a class that may be used
+    unregistered (a learner in a test, say) sets ``name`` itself. Neither registered nor
+    below a registered class: ``AttributeError``."""
 
     def __init__(self, registry: Registry):
         self.registry = registry
 
     def __get__(self, obj: Any, cls: type) -> str:
-        return self.registry.name_of(cls)
+        for klass in cls.__mro__:
+            try:
+                return self.registry.name_of(klass)
+            except LookupError:
+                continue
+        raise AttributeError(f"{cls.__qualname__} is not a registered {self.registry.kind} "
+                             "(and sets no name of its own)")
 
 
-#: Meta-learners, transfer and classic baselines. Metadata: ``family`` (metric, generator,
-#: optimizer, transfer, classic), ``label_kinds`` (classification, regression), ``domain``
-#: (None: any domain), ``summary`` (one line for help texts).
+class registered_meta:  # noqa: N801 (used like a class attribute)
+    """A class attribute that reads one metadata value of the class's entry (the entry named
+    ``cls.name``): ``SUPPORTED_KINDS = registered_meta(MODELS, "label_kinds")``. A class
+    whose ``name`` is not registered sets the attribute itself (``AttributeError``
+    otherwise)."""
+
+    def __init__(self, registry: Registry, key: str):
+        self.registry = registry
+        self.key = key
+
+    def __get__(self, obj: Any, cls: type) -> Any:
+        name = cls.name
+        if name not in self.registry:
+            raise AttributeError(f"{cls.__qualname__}: {self.registry.kind} {name!r} is not "
+                                 f"registered, so it has no {self.key!r}")
+        meta = self.registry.get(name).meta
+        if self.key not in meta:
+            raise AttributeError(f"{self.registry.kind} {name!r} has no {self.key!r}")
+        return meta[self.key]
+
+
+#: Meta-learners, transfer and classic baselines. Metadata: ``family`` (one of
+#: :data:`FAMILIES`), ``label_kinds`` (classification, regression), ``domain`` (None: any
+#: domain), ``summary`` (one line for help texts); optional: ``default=True`` (the model a
+#: command uses when none is named).
 MODELS = Registry("model", required=("family", "label_kinds", "domain", "summary"))
 #: Encoders (``name`` in a saved model's config). Metadata: ``domain``.
 ENCODERS = Registry("encoder", required=("domain",))
@@ -188,8 +224,13 @@ PROTOCOLS = Registry("protocol", required=("domain", "main_metrics"))
 #: Domains. Metadata: ``summary``. The target implements :class:`~fewshot_apps.core.domain.Domain`.
 DOMAINS = Registry("domain", required=("summary",))
 
-FAMILIES = ("metric", "generator", "optimizer", "transfer", "classic")
+#: Model families: meta-learners (metric, generator, optimizer), baselines pre-trained on
+#: the training tasks (transfer) or fitted on the support / training ratings (classic), and
+#: ``training-free``: ``recommend``'s default scorer, which no benchmark runs.
+FAMILIES = ("metric", "generator", "optimizer", "transfer", "classic", "training-free")
 META_LEARNING_FAMILIES = ("metric", "generator", "optimizer")
+#: The families a benchmark suite can run.
+BENCHMARK_FAMILIES = (*META_LEARNING_FAMILIES, "transfer", "classic")
 
 
 def model_family(name: str) -> str:
@@ -206,7 +247,7 @@ def models_for(domain: str, label_kind: str | None = None) -> list[str]:
 
 
 __all__ = [
-    "DOMAINS", "ENCODERS", "ENTRY_POINT_GROUP", "Entry", "FAMILIES", "META_LEARNING_FAMILIES",
-    "METRICS", "MODELS", "PLUGINS", "PROTOCOLS", "Registry", "load_plugins", "model_family",
-    "models_for", "registered_name",
+    "BENCHMARK_FAMILIES", "DOMAINS", "ENCODERS", "ENTRY_POINT_GROUP", "Entry", "FAMILIES",
+    "META_LEARNING_FAMILIES", "METRICS", "MODELS", "PLUGINS", "PROTOCOLS", "Registry",
+    "load_plugins", "model_family", "models_for", "registered_meta", "registered_name",
 ]

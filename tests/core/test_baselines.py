@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from fewshot_apps.core.baselines import (
-    TRANSFER_BASELINES,
     FinetuneBaseline,
     LinearProbeBaseline,
     build_transfer_baseline,
+    transfer_baseline_class,
 )
 from fewshot_apps.core.encoders import TableEncoder
 from fewshot_apps.core.evaluation import encoded_once
@@ -169,13 +169,18 @@ def test_one_class_support_and_bad_inputs():
         model.fit_predict([0, 1], [0, 2], [3])
     with pytest.raises(FewshotError, match="0/1"):
         model.pretrain([Task("t", [0, 1], [0.0, 3.0])], steps=1)
-    with pytest.raises(FewshotError, match="unknown transfer baseline"):
+    with pytest.raises(FewshotError, match="unknown transfer baseline 'mt'; known: finetune, "
+                       "linear-probe$"):
         build_transfer_baseline("mt", model.encoder, "classification")
+    with pytest.raises(FewshotError, match="unknown transfer baseline 'protonet'"):
+        build_transfer_baseline("protonet", model.encoder, "classification")
     with pytest.raises(FewshotError, match="unknown option"):
         build_transfer_baseline("finetune", model.encoder, "classification", head_stepz=3)
     parsed = build_transfer_baseline("linear-probe", model.encoder, "regression", C="0.5", steps="7")
     assert parsed.config.C == 0.5 and parsed.config.steps == 7
-    assert set(TRANSFER_BASELINES) == {"finetune", "linear-probe"}
+    assert transfer_baseline_class("finetune") is FinetuneBaseline
+    assert transfer_baseline_class("linear-probe") is LinearProbeBaseline
+    assert parsed.name == LinearProbeBaseline.name == "linear-probe"
     assert parsed.describe()["family"] == "transfer"
 
 

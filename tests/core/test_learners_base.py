@@ -10,7 +10,14 @@ import torch
 
 from fewshot_apps.core.encoders import TableEncoder
 from fewshot_apps.core.evaluation import encoded_once
-from fewshot_apps.core.learners import LEARNERS, EpisodeBatch, build_learner, default_config
+from fewshot_apps.core.learners import (
+    EpisodeBatch,
+    ProtoNet,
+    build_learner,
+    default_config,
+    learner_class,
+    learner_names,
+)
 from fewshot_apps.core.synthetic import PlantedProblem
 from fewshot_apps.core.tasks import RandomSampler, sample_episodes
 from fewshot_apps.errors import FewshotError
@@ -22,7 +29,7 @@ CASES = [
     (n, k)
     for n in ALL
     for k in ("classification", "regression")
-    if k in LEARNERS[n].SUPPORTED_KINDS
+    if k in learner_class(n).SUPPORTED_KINDS
 ]
 
 
@@ -46,9 +53,13 @@ def make(name, kind, seed=0, encoder_cls=TableEncoder, **config):
 
 
 def test_registry_has_every_learner():
-    assert set(LEARNERS) == set(ALL)
+    assert learner_names() == ALL
+    assert learner_names("regression") == [n for n in ALL if n != "protonet"]
     for name in ALL:
         assert isinstance(default_config(name), dict)
+        assert learner_class(name).name == name
+    with pytest.raises(FewshotError, match="unknown learner 'rf'; known: anil, attention"):
+        learner_class("rf")  # a model, but not a meta-learner
 
 
 def test_episode_batch_shares_unique_ids():
@@ -89,7 +100,7 @@ def test_wrong_kind_is_a_clear_error():
     with pytest.raises(FewshotError, match="protonet.*classification.*not regression"):
         build_learner("protonet", encoder, "regression")
     with pytest.raises(FewshotError, match="protonet.*classification"):
-        LEARNERS["protonet"](encoder, "regression")
+        ProtoNet(encoder, "regression")
     with pytest.raises(FewshotError, match="unknown task kind"):
         build_learner("maml", encoder, "ranking")
     with pytest.raises(FewshotError, match="unknown learner 'foo'"):

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from fewshot_apps.core.encoders import TableEncoder
-from fewshot_apps.core.learners import LEARNERS, build_learner
+from fewshot_apps.core.learners import build_learner, learner_class, learner_names
 from fewshot_apps.core.persistence import (
     load_model,
     read_model_config,
-    register_encoder,
     save_model,
 )
+from fewshot_apps.core.registry import ENCODERS, Entry
 from fewshot_apps.core.synthetic import PlantedProblem, quick_train
 from fewshot_apps.core.tasks import RandomSampler
 from fewshot_apps.errors import FewshotError
@@ -23,8 +24,8 @@ from fewshot_apps.errors import FewshotError
 torch.set_num_threads(1)
 
 CASES = [
-    (n, "regression" if "regression" in c.SUPPORTED_KINDS else "classification")
-    for n, c in sorted(LEARNERS.items())
+    (n, "regression" if "regression" in learner_class(n).SUPPORTED_KINDS else "classification")
+    for n in sorted(learner_names())
 ]
 
 
@@ -123,7 +124,7 @@ def test_bad_config_is_a_clear_error(tmp_path):
         load_model(tmp_path)
 
 
-def test_domain_encoder_factories(tmp_path):
+def test_domain_encoder_factories(tmp_path, monkeypatch):
     # A large feature table is not stored; the domain rebuilds the encoder with its features.
     torch.manual_seed(0)
     features = torch.randn(30, 4)
@@ -143,10 +144,16 @@ def test_domain_encoder_factories(tmp_path):
         learner.fit_predict(ids, labels, np.arange(6, 30)),
     )
 
-    register_encoder(
-        "test-table-with-features",
-        lambda config: TableEncoder.from_config(config["encoder"], features),
-    )
+    # An encoder registered elsewhere (a plugin's) is rebuilt by its class's from_config.
+    class TableWithFeatures(TableEncoder):
+        @classmethod
+        def from_config(cls, config, features=features):
+            return TableEncoder.from_config(config, features)
+
+    entry = Entry("test-table-with-features", f"{__name__}:TableWithFeatures", {"domain": None})
+    monkeypatch.setitem(ENCODERS._entries, entry.name, entry)
+    monkeypatch.setattr(sys.modules[__name__], "TableWithFeatures", TableWithFeatures,
+                        raising=False)
     save_model(
         learner,
         tmp_path,

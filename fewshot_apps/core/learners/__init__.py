@@ -1,13 +1,13 @@
-"""Meta-learners behind one interface (``adapt`` / ``predict`` / ``loss``) and their registry.
+"""Meta-learners behind one interface (``adapt`` / ``predict`` / ``loss``).
 
-``build_learner(name, encoder, kind, **config)`` makes one of :data:`LEARNERS`:
-``protonet``, ``attention`` (metric), ``cnp``, ``hypernet`` (generator), ``maml``, ``anil``,
-``metasgd``, ``lstm`` (optimization).
+``build_learner(name, encoder, kind, **config)`` makes one of the meta-learners of
+:data:`~fewshot_apps.core.registry.MODELS` (``learner_names()``: ``protonet``, ``attention``
+(metric), ``cnp``, ``hypernet`` (generator), ``maml``, ``anil``, ``metasgd``, ``lstm``
+(optimization)).
 """
 
 from fewshot_apps.core.learners.base import (
     KINDS,
-    LEARNERS,
     AdaptedState,
     EpisodeBatch,
     LearnerConfig,
@@ -15,7 +15,7 @@ from fewshot_apps.core.learners.base import (
     build_learner,
     default_config,
     learner_class,
-    register_learner,
+    learner_names,
 )
 from fewshot_apps.core.learners.generator import CNP, HyperNetwork
 from fewshot_apps.core.learners.metric import AttentionLearner, ProtoNet
@@ -25,7 +25,6 @@ __all__ = [
     "ANIL",
     "CNP",
     "KINDS",
-    "LEARNERS",
     "MAML",
     "AdaptedState",
     "AttentionLearner",
@@ -39,5 +38,5 @@ __all__ = [
     "build_learner",
     "default_config",
     "learner_class",
-    "register_learner",
+    "learner_names",
 ]

@@ -1,4 +1,4 @@
-"""The meta-learner interface, the episode batch, learner configs and the learner registry.
+"""The meta-learner interface, the episode batch, learner configs and learner look-ups.
 
 Every learner answers the same three calls:
 
@@ -20,6 +20,10 @@ label_scale``; outputs are mapped back to ratings. So a learner sees centred tar
 scale whether ratings run 0.5-5 stars or 1-10. When the encoder has a ``label_prior``
 (:mod:`fewshot_apps.core.encoders`), the learner works on residuals ``rating - prior``
 throughout (support, query and loss) and adds the prior back to its predictions.
+
+The learners are the meta-learning families' entries of
+:data:`~fewshot_apps.core.registry.MODELS` (declared in :mod:`fewshot_apps.core.catalog`),
+which gives each class its ``name`` and ``SUPPORTED_KINDS`` (the entry's ``label_kinds``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ from torch import Tensor, nn
 
 from fewshot_apps.core.config import config_from_dict
 from fewshot_apps.core.encoders import label_prior
+from fewshot_apps.core.registry import (
+    META_LEARNING_FAMILIES,
+    MODELS,
+    registered_meta,
+    registered_name,
+)
 from fewshot_apps.core.tasks import Episode
 from fewshot_apps.errors import FewshotError
 
@@ -157,14 +167,16 @@ class AdaptedState:
 class MetaLearner(nn.Module):
     """Base class of the meta-learners (see the module docstring for the interface).
 
-    Subclasses set ``name``, ``Config`` (a :class:`LearnerConfig` dataclass),
-    ``SUPPORTED_KINDS``, and implement ``_adapt`` and ``_predict`` on features; they may
-    override ``encode`` (what is computed once per meta-batch) and ``_episode_loss``.
+    Subclasses set ``Config`` (a :class:`LearnerConfig` dataclass) and implement ``_adapt``
+    and ``_predict`` on features; they may override ``encode`` (what is computed once per
+    meta-batch) and ``_episode_loss``. ``name`` and ``SUPPORTED_KINDS`` come from the class's
+    :data:`~fewshot_apps.core.registry.MODELS` entry (a class used without one, e.g. in a
+    test, sets both itself).
     """
 
-    name: ClassVar[str] = "base"
+    name = registered_name(MODELS)
     Config: ClassVar[type[LearnerConfig]] = LearnerConfig
-    SUPPORTED_KINDS: ClassVar[tuple[str, ...]] = KINDS
+    SUPPORTED_KINDS = registered_meta(MODELS, "label_kinds")
     # MAML-family learners need autograd in adapt (inner-loop gradients), even at evaluation.
     needs_grad_to_adapt: ClassVar[bool] = False
 
@@ -355,7 +367,14 @@ class MetaLearner(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
-# kinds and registry
+# kinds and look-ups
+
+
+def learner_names(kind: str | None = None) -> list[str]:
+    """The meta-learners of :data:`~fewshot_apps.core.registry.MODELS` (the metric, generator
+    and optimizer families), in declaration order; only those supporting ``kind`` if given."""
+    return [e.name for e in MODELS.entries() if e.family in META_LEARNING_FAMILIES
+            and (kind is None or kind in e.label_kinds)]
 
 
 def check_kind(cls: type[MetaLearner], kind: str) -> None:
@@ -366,27 +385,20 @@ def check_kind(cls: type[MetaLearner], kind: str) -> None:
         raise FewshotError(
             f"learner {cls.name!r} supports {' and '.join(cls.SUPPORTED_KINDS)} tasks only, "
             f"not {kind}; pick another learner for {kind} (e.g. "
-            f"{', '.join(n for n, c in sorted(LEARNERS.items()) if kind in c.SUPPORTED_KINDS)})"
+            f"{', '.join(sorted(learner_names(kind)))})"
         )
 
 
-LEARNERS: dict[str, type[MetaLearner]] = {}
-
-
-def register_learner(cls: type[MetaLearner]) -> type[MetaLearner]:
-    """Class decorator: add ``cls`` to :data:`LEARNERS` under ``cls.name``."""
-    LEARNERS[cls.name] = cls
-    return cls
-
-
 def learner_class(name: str) -> type[MetaLearner]:
-    if name not in LEARNERS:
-        raise FewshotError(f"unknown learner {name!r}; known: {', '.join(sorted(LEARNERS))}")
-    return LEARNERS[name]
+    """The class of meta-learner ``name`` (its :data:`~fewshot_apps.core.registry.MODELS`
+    entry, loaded); FewshotError naming the meta-learners for any other name."""
+    if name not in learner_names():
+        raise FewshotError(f"unknown learner {name!r}; known: {', '.join(sorted(learner_names()))}")
+    return MODELS.load(name)
 
 
 def build_learner(name: str, encoder: nn.Module, kind: Kind, **config: Any) -> MetaLearner:
-    """``LEARNERS[name](encoder, kind, Config.from_dict(config))``; strings are parsed."""
+    """``learner_class(name)(encoder, kind, Config.from_dict(config))``; strings are parsed."""
     cls = learner_class(name)
     check_kind(cls, kind)
     return cls(encoder, kind, cls.Config.from_dict(config, learner=name))

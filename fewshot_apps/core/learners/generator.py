@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from fewshot_apps.core.learners.base import LearnerConfig, MetaLearner, register_learner
+from fewshot_apps.core.learners.base import LearnerConfig, MetaLearner
 from fewshot_apps.core.learners.heads import MLPHead, flatten, unflatten
 
 
@@ -72,11 +72,9 @@ class CNPConfig(LearnerConfig):
     decoder_depth: int = 2
 
 
-@register_learner
 class CNP(MetaLearner):
     """Conditional neural process, both kinds (deterministic; the mean is the prediction)."""
 
-    name = "cnp"
     Config = CNPConfig
 
     def __init__(self, encoder, kind, config=None):
@@ -121,11 +119,9 @@ class HypernetConfig(LearnerConfig):
     encoder_depth: int = 2
 
 
-@register_learner
 class HyperNetwork(MetaLearner):
     """Support set -> the weights of a task-specific head (base head + generated offset)."""
 
-    name = "hypernet"
     Config = HypernetConfig
 
     def __init__(self, encoder, kind, config=None):

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fewshot_apps.core.learners.base import LearnerConfig, MetaLearner, register_learner
+from fewshot_apps.core.learners.base import LearnerConfig, MetaLearner
 
 
 def _log_scale(temperature: float, learn: bool) -> nn.Parameter:
@@ -42,7 +42,6 @@ class ProtoNetConfig(LearnerConfig):
     learn_temperature: bool = True
 
 
-@register_learner
 class ProtoNet(MetaLearner):
     """Prototypical network for binary classification (classification only).
 
@@ -51,9 +50,7 @@ class ProtoNet(MetaLearner):
     queries farther out than the class's own members lean towards the missing class.
     """
 
-    name = "protonet"
     Config = ProtoNetConfig
-    SUPPORTED_KINDS = ("classification",)
 
     def __init__(self, encoder, kind, config=None):
         super().__init__(encoder, kind, config)
@@ -103,7 +100,6 @@ class AttentionConfig(LearnerConfig):
     learn_temperature: bool = True
 
 
-@register_learner
 class AttentionLearner(MetaLearner):
     """Similarity-weighted average of support targets, both kinds.
 
@@ -112,7 +108,6 @@ class AttentionLearner(MetaLearner):
     support mean, the task's bias, is added back).
     """
 
-    name = "attention"
     Config = AttentionConfig
 
     def __init__(self, encoder, kind, config=None):

@@ -56,7 +56,6 @@ from fewshot_apps.core.learners.base import (
     EpisodeBatch,
     LearnerConfig,
     MetaLearner,
-    register_learner,
 )
 from fewshot_apps.core.learners.batched import (
     PaddedEpisodes,
@@ -357,19 +356,15 @@ class MAMLConfig(InnerLoopConfig):
     adapt_encoder: AdaptEncoder = "last"
 
 
-@register_learner
 class MAML(InnerLoopLearner):
     """Model-agnostic meta-learning; both kinds. Second-order unless ``first_order``."""
 
-    name = "maml"
     Config = MAMLConfig
 
 
-@register_learner
 class ANIL(InnerLoopLearner):
     """Almost no inner loop: MAML adapting the head only, on embeddings computed once."""
 
-    name = "anil"
     Config = InnerLoopConfig
 
 
@@ -382,11 +377,9 @@ class MetaSGDConfig(InnerLoopConfig):
     adapt_encoder: AdaptEncoder = "last"
 
 
-@register_learner
 class MetaSGD(InnerLoopLearner):
     """Meta-SGD: ``p - alpha * grad`` with a meta-learned ``alpha`` per parameter coordinate."""
 
-    name = "metasgd"
     Config = MetaSGDConfig
 
     def __init__(self, encoder, kind, config=None):
@@ -455,11 +448,9 @@ class LSTMOptimizerConfig(LearnerConfig):
     engine: Engine = "vmap"
 
 
-@register_learner
 class LSTMOptimizer(VmapEngine, MetaLearner):
     """A coordinate-wise LSTM that adapts the head; both kinds."""
 
-    name = "lstm"
     Config = LSTMOptimizerConfig
     needs_grad_to_adapt = True
 

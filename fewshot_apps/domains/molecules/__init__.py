@@ -11,7 +11,7 @@ from fewshot_apps.core.registry import ENCODERS, MODELS
 _BASELINES = "fewshot_apps.domains.molecules.baselines"
 _ECFP = dict(family="classic", label_kinds=("classification",), domain="molecules")
 
-MODELS.add("rf", f"{_BASELINES}:RandomForestBaseline", **_ECFP,
+MODELS.add("rf", f"{_BASELINES}:RandomForestBaseline", **_ECFP, default=True,
            summary="random forest on ECFP fingerprints, fitted on the support set")
 MODELS.add("knn", f"{_BASELINES}:TanimotoKNNBaseline", **_ECFP,
            summary="Tanimoto nearest neighbours on ECFP fingerprints")

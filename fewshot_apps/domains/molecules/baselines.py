@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
 
+from fewshot_apps.core.registry import MODELS, registered_name
 from fewshot_apps.errors import FewshotError
 
 if TYPE_CHECKING:  # torch loads on first use: `mol predict` checks its inputs without it
@@ -67,15 +68,18 @@ def fingerprint_function(source: FingerprintSource) -> Callable[[np.ndarray], np
 class ECFPBaseline:
     """Base class: fetches fingerprints, checks labels, handles one-class supports.
 
-    Subclasses set ``name`` and implement ``_fit(x [s, bits], y [s]) -> model`` and
-    ``_score(model, x [q, bits]) -> [q]`` probabilities.
+    Subclasses are :data:`~fewshot_apps.core.registry.MODELS` entries (which give their
+    ``name``), set ``title`` (a few words for ``mol predict``'s report) and implement
+    ``_fit(x [s, bits], y [s]) -> model`` and ``_score(model, x [q, bits]) -> [q]``
+    probabilities.
 
     Args:
         fingerprints: a :class:`MoleculeStore` or a callable ``ids -> [n, bits]``.
         seed: fixes everything random in the model (the same episode gives the same scores).
     """
 
-    name: ClassVar[str] = "ecfp"
+    name = registered_name(MODELS)
+    title: ClassVar[str] = "ECFP baseline"
     family: ClassVar[str] = "classic"
     kind: ClassVar[str] = "classification"
 
@@ -137,7 +141,7 @@ class RandomForestBaseline(ECFPBaseline):
     episodes in parallel).
     """
 
-    name = "rf"
+    title = "ECFP random forest"
 
     def __init__(self, fingerprints: FingerprintSource, seed: int = 0, n_estimators: int = 500,
                  n_jobs: int | None = 1):
@@ -190,7 +194,7 @@ class TanimotoKNNBaseline(ECFPBaseline):
     FS-Mol's own grid allowed k < s/2, i.e. 4 at support 16.
     """
 
-    name = "knn"
+    title = "ECFP Tanimoto k-NN"
 
     def __init__(self, fingerprints: FingerprintSource, seed: int = 0, k: int = 5):
         super().__init__(fingerprints, seed)
@@ -226,7 +230,7 @@ class LogisticRegressionBaseline(ECFPBaseline):
     ``seed`` is kept for the common interface.
     """
 
-    name = "logreg"
+    title = "ECFP logistic regression"
 
     def __init__(self, fingerprints: FingerprintSource, seed: int = 0, C: float = 0.1):
         super().__init__(fingerprints, seed)
@@ -246,18 +250,20 @@ class LogisticRegressionBaseline(ECFPBaseline):
         return model.predict_proba(x)[:, list(model.classes_).index(1)]
 
 
-CLASSIC_BASELINES: dict[str, type[ECFPBaseline]] = {
-    cls.name: cls for cls in (RandomForestBaseline, TanimotoKNNBaseline, LogisticRegressionBaseline)
-}
+def classic_baseline_names() -> list[str]:
+    """The molecules' classic baselines: the ``classic`` entries of
+    :data:`~fewshot_apps.core.registry.MODELS` for the molecules domain."""
+    return MODELS.names(domain="molecules", family="classic")
 
 
 def build_classic_baseline(name: str, fingerprints: FingerprintSource, seed: int = 0,
                            **settings: Any) -> ECFPBaseline:
-    """``CLASSIC_BASELINES[name](fingerprints, seed, **settings)``; FewshotError on an unknown
-    name or setting."""
-    if name not in CLASSIC_BASELINES:
-        raise FewshotError(f"unknown classic baseline {name!r}; known: {', '.join(sorted(CLASSIC_BASELINES))}")
+    """Classic baseline ``name`` (:func:`classic_baseline_names`) on ``fingerprints`` with
+    ``seed`` and ``settings``; FewshotError on an unknown name or setting."""
+    known = classic_baseline_names()
+    if name not in known:
+        raise FewshotError(f"unknown classic baseline {name!r}; known: {', '.join(sorted(known))}")
     try:
-        return CLASSIC_BASELINES[name](fingerprints, seed=seed, **settings)
+        return MODELS.load(name)(fingerprints, seed=seed, **settings)
     except TypeError as err:
         raise FewshotError(f"classic baseline {name!r}: {err}") from None

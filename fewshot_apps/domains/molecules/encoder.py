@@ -24,6 +24,7 @@ from torch_geometric.nn import (
     global_mean_pool,
 )
 
+from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.errors import FewshotError
 
 from .featurizer import ATOM_FEATURES, BOND_FEATURES
@@ -54,7 +55,7 @@ class MoleculeEncoder(nn.Module):
         ``ecfp_hidden``; out_dim: embedding width.
     """
 
-    name = "molecule-gin"
+    name = registered_name(ENCODERS)
 
     def __init__(
         self,

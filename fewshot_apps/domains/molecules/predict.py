@@ -381,8 +381,7 @@ def score_assay(
         baseline = build_classic_baseline(model, mols.store, seed=seed)
         name = baseline.name
         trees = baseline.settings().get("n_estimators")
-        what = {"rf": f"ECFP random forest, {trees} trees", "knn": "ECFP Tanimoto k-NN",
-                "logreg": "ECFP logistic regression"}.get(name, "ECFP baseline")
+        what = baseline.title + (f", {trees} trees" if trees else "")
         description = f"training-free {what}, fitted on the support set"
         scores = baseline.fit_predict(support_ids, labels, mols.query_ids[query_ok])
     else:

@@ -13,7 +13,7 @@ import numpy as np
 
 from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol
 from fewshot_apps.core.learners import build_learner
-from fewshot_apps.core.persistence import load_model, register_encoder
+from fewshot_apps.core.persistence import load_model
 from fewshot_apps.core.tasks import BalancedSampler, derive_seed
 from fewshot_apps.core.training import (
     TrainConfig,
@@ -28,8 +28,6 @@ from .dataset import MoleculeDataset
 from .encoder import MoleculeEncoder
 
 EPISODE_DEFAULTS = {"k_shot": 10, "n_query": 16, "valid_draws": 3}
-
-register_encoder(MoleculeEncoder.name, lambda config: MoleculeEncoder.from_config(config["encoder"]))
 
 
 def split_settings(settings: dict) -> tuple[dict, dict, dict, dict]:

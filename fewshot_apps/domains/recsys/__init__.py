@@ -35,7 +35,8 @@ MODELS.add("popularity", f"{_BASELINES}:PopularityBaseline", **_RATINGS,
 MODELS.add("mf", f"{_BASELINES}:MatrixFactorizationBaseline", **_RATINGS,
            summary="matrix factorization; a new user's factors fitted on the support")
 MODELS.add("popularity-similarity", "fewshot_apps.domains.recsys.recommend:PopularitySimilarity",
-           **_RATINGS, summary="training-free default of recommend: popularity blended with "
+           **{**_RATINGS, "family": "training-free"}, default=True,
+           summary="training-free default of recommend: popularity blended with "
            "item-feature similarity to the rated items")
 ENCODERS.add("item-graph", "fewshot_apps.domains.recsys.encoder:ItemGraphEncoder",
              domain="recsys")

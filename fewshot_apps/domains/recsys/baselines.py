@@ -43,16 +43,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fewshot_apps.core.registry import MODELS, registered_name
 from fewshot_apps.errors import FewshotError
 
 __all__ = [
-    "REC_BASELINES",
     "GlobalMeanBaseline",
     "ItemMeanBaseline",
     "MatrixFactorizationBaseline",
     "PopularityBaseline",
     "RatingBaseline",
     "build_rec_baseline",
+    "rec_baseline_names",
 ]
 
 
@@ -71,7 +72,7 @@ class RatingBaseline:
     ``_predict(support_ids [s], support_ratings [s], query_ids [q]) -> [q]``.
     """
 
-    name: ClassVar[str] = "rating"
+    name = registered_name(MODELS)  # the subclass's MODELS entry
     family: ClassVar[str] = "classic"
     kind: ClassVar[str] = "regression"
 
@@ -164,8 +165,6 @@ class RatingBaseline:
 class GlobalMeanBaseline(RatingBaseline):
     """``global-mean``: the mean meta-train rating, for everyone and every item."""
 
-    name = "global-mean"
-
     def _predict(self, support_ids, support_ratings, query_ids) -> np.ndarray:
         return np.full(len(query_ids), self.global_mean)
 
@@ -211,8 +210,6 @@ class ItemMeanBaseline(_OffsetBaseline):
     the offset itself is worth ~0.06 to 0.08 MAE.
     """
 
-    name = "item-mean"
-
     def __init__(self, train, n_items, *, prior_weight: float = 5.0, **kwargs: Any):
         if prior_weight < 0:
             raise FewshotError(f"prior_weight must be >= 0, got {prior_weight}")
@@ -241,8 +238,6 @@ class PopularityBaseline(_OffsetBaseline):
     without meta-train ratings get ``c`` (the bottom of the ranking). Plus the user offset
     (``user_offset=True``, ``user_prior=3``), which shifts but never reorders.
     """
-
-    name = "popularity"
 
     def __init__(self, train, n_items, *, min_slope: float = 1e-3, **kwargs: Any):
         if min_slope <= 0:
@@ -324,8 +319,6 @@ class MatrixFactorizationBaseline(RatingBaseline):
     and ``reg_factors`` 10 to 30 differ by < 0.005; ``reg_factors=3`` overfits (train RMSE
     0.42, validation MAE +0.01); ``reg_bias=5`` costs 0.005. About 2 s on 70k ratings.
     """
-
-    name = "mf"
 
     def __init__(
         self,
@@ -419,26 +412,28 @@ class MatrixFactorizationBaseline(RatingBaseline):
         return self.global_mean + b + self.item_bias[query_ids] + self.item_factors[query_ids] @ p
 
 
-REC_BASELINES: dict[str, type[RatingBaseline]] = {
-    cls.name: cls
-    for cls in (GlobalMeanBaseline, ItemMeanBaseline, PopularityBaseline, MatrixFactorizationBaseline)
-}
+def rec_baseline_names() -> list[str]:
+    """The rating baselines: the ``classic`` entries of
+    :data:`~fewshot_apps.core.registry.MODELS` for the recsys domain."""
+    return MODELS.names(domain="recsys", family="classic")
 
 
 def build_rec_baseline(name: str, dataset, seed: int = 0, **options: Any) -> RatingBaseline:
-    """``REC_BASELINES[name]`` fitted on ``dataset``'s meta-train ratings.
+    """Rating baseline ``name`` (:func:`rec_baseline_names`) fitted on ``dataset``'s
+    meta-train ratings.
 
     ``options`` are the baseline's settings (e.g. ``prior_weight``, ``factors``, ``clip``);
     FewshotError on an unknown name or setting, or on implicit-feedback data (every rating
     is 1: a rating baseline has nothing to fit).
     """
-    if name not in REC_BASELINES:
+    known = rec_baseline_names()
+    if name not in known:
         raise FewshotError(
-            f"unknown recommendation baseline {name!r}; known: {', '.join(sorted(REC_BASELINES))}"
+            f"unknown recommendation baseline {name!r}; known: {', '.join(sorted(known))}"
         )
     if getattr(dataset, "scale", None) is None:
         raise FewshotError(f"{dataset.name}: rating baselines need explicit ratings, not implicit feedback")
     try:
-        return REC_BASELINES[name].from_dataset(dataset, seed=seed, **options)
+        return MODELS.load(name).from_dataset(dataset, seed=seed, **options)
     except TypeError as err:
         raise FewshotError(f"recommendation baseline {name!r}: {err}") from None

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import HeteroConv, SAGEConv
 
+from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.domains.recsys.graph import item_rating_features
 
 N_RATING_STATS = 2  # graph.rating_stats: shrunk mean rating, log count
@@ -71,7 +72,7 @@ class ItemGraphEncoder(nn.Module):
             saved before this setting existed load with False, their behaviour).
     """
 
-    name = "item-graph"
+    name = registered_name(ENCODERS)
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fewshot_apps.core.registry import MODELS, registered_name
 from fewshot_apps.errors import DataError, FewshotError
 
 #: Column names tried in order (case-insensitive) when none is given.
@@ -193,7 +194,7 @@ class PopularitySimilarity:
         similarity_weight: ``w`` above.
     """
 
-    name = "popularity-similarity"
+    name = registered_name(MODELS)
     family = "training-free"
 
     def __init__(self, dataset, similarity_weight: float = 0.5):

@@ -14,7 +14,7 @@ import pandas as pd
 
 from fewshot_apps.core.evaluation import encoded_once
 from fewshot_apps.core.learners import build_learner
-from fewshot_apps.core.persistence import load_model, register_encoder
+from fewshot_apps.core.persistence import load_model
 from fewshot_apps.core.training import (
     TrainConfig,
     TrainResult,
@@ -30,8 +30,6 @@ from .episodes import ColdStartSampler
 from .vocab import Vocabulary
 
 EPISODE_DEFAULTS = {"k_support": 10, "n_query": 10, "valid_draws": 1}
-
-register_encoder(ItemGraphEncoder.name, lambda config: ItemGraphEncoder.from_config(config["encoder"]))
 
 
 def split_settings(settings: dict) -> tuple[dict, dict, dict, dict]:

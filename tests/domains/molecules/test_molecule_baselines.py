@@ -13,8 +13,8 @@ from rdkit.Chem import rdFingerprintGenerator
 from fewshot_apps.core.metrics import roc_auc
 from fewshot_apps.core.tasks import StratifiedSampler, Task, derive_seed
 from fewshot_apps.domains.molecules.baselines import (
-    CLASSIC_BASELINES,
     build_classic_baseline,
+    classic_baseline_names,
     tanimoto,
 )
 from fewshot_apps.domains.molecules.featurizer import featurize_smiles
@@ -54,7 +54,7 @@ def _mean_auc(model, task: Task, size: int = 16, draws: int = 5) -> float:
     return float(np.mean(aucs))
 
 
-@pytest.mark.parametrize("name", sorted(CLASSIC_BASELINES))
+@pytest.mark.parametrize("name", sorted(classic_baseline_names()))
 def test_baseline_beats_chance_on_real_molecules(name, molecules):
     store, task = molecules
     settings = {"n_estimators": 100} if name == "rf" else {}
@@ -104,13 +104,16 @@ def test_knn_weights_neighbours_by_similarity():
 
 def test_one_class_support_and_bad_inputs(molecules):
     store, _ = molecules
-    for name in CLASSIC_BASELINES:
+    assert classic_baseline_names() == ["rf", "knn", "logreg"]
+    for name in classic_baseline_names():
         model = build_classic_baseline(name, store, **({"n_estimators": 5} if name == "rf" else {}))
         np.testing.assert_array_equal(model.fit_predict([0, 1], [1, 1], [2, 3, 4]), np.ones(3))
         assert model.fit_predict([0, 1], [0, 1], []).shape == (0,)
         with pytest.raises(FewshotError, match="0/1"):
             model.fit_predict([0, 1], [0.5, 2.0], [2])
-    with pytest.raises(FewshotError, match="unknown classic baseline"):
+    with pytest.raises(FewshotError, match="unknown classic baseline 'svm'; known: knn, logreg, rf$"):
         build_classic_baseline("svm", store)
+    with pytest.raises(FewshotError, match="unknown classic baseline 'mf'"):  # another domain's
+        build_classic_baseline("mf", store)
     with pytest.raises(FewshotError, match="n_trees"):
         build_classic_baseline("rf", store, n_trees=3)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fewshot_apps.cli import main
-from fewshot_apps.core.learners import LEARNERS, build_learner
+from fewshot_apps.core.learners import build_learner, learner_names
 from fewshot_apps.core.learners.base import EpisodeBatch
 from fewshot_apps.core.tasks import BalancedSampler, sample_episodes
 from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
@@ -18,7 +18,7 @@ def tox21(data_dir):
     return load_molecule_dataset("tox21", data_dir=data_dir, progress=False)
 
 
-@pytest.mark.parametrize("name", sorted(LEARNERS))
+@pytest.mark.parametrize("name", sorted(learner_names()))
 def test_one_step_on_tox21(tox21, name):
     torch.manual_seed(0)
     encoder = MoleculeEncoder(tox21.store, hidden=16, depth=2, out_dim=16, ecfp_hidden=16)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fewshot_apps.cli import main
-from fewshot_apps.core.learners import LEARNERS, build_learner, learner_class
+from fewshot_apps.core.learners import build_learner, learner_class, learner_names
 from fewshot_apps.core.learners.base import EpisodeBatch
 from fewshot_apps.core.tasks import sample_episodes
 from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
@@ -16,7 +16,7 @@ from fewshot_apps.domains.recsys.graph import SHRINK_RATINGS
 from fewshot_apps.domains.recsys.training import load_rec_model
 from fewshot_apps.errors import FewshotError
 
-REGRESSION = sorted(n for n in LEARNERS if "regression" in learner_class(n).SUPPORTED_KINDS)
+REGRESSION = sorted(n for n in learner_names() if "regression" in learner_class(n).SUPPORTED_KINDS)
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from fewshot_apps.domains.recsys.baselines import (
-    REC_BASELINES,
     ItemMeanBaseline,
     MatrixFactorizationBaseline,
     build_rec_baseline,
+    rec_baseline_names,
 )
 from fewshot_apps.errors import FewshotError
 
@@ -31,12 +31,12 @@ def _episodes(ds, k: int):
 def fitted(ml_small):
     return {
         name: build_rec_baseline(name, ml_small, seed=0, **(FAST_MF if name == "mf" else {}))
-        for name in REC_BASELINES
+        for name in rec_baseline_names()
     }
 
 
 def test_registry_and_interface(fitted, ml_small):
-    assert set(REC_BASELINES) == {"global-mean", "item-mean", "popularity", "mf"}
+    assert rec_baseline_names() == ["global-mean", "item-mean", "popularity", "mf"]
     ep = _episodes(ml_small, 5)[0]
     for name, model in fitted.items():
         assert model.name == name and model.family == "classic" and model.kind == "regression"
@@ -186,8 +186,11 @@ def test_bad_input_and_builder_errors(fitted, ml_small):
         m.fit_predict([0], [4.0], [len(ml_small.item_vocab)])
     with pytest.raises(FewshotError, match="support ratings"):
         m.fit_predict([0, 1], [4.0], [2])
-    with pytest.raises(FewshotError, match="unknown recommendation baseline"):
+    with pytest.raises(FewshotError, match=r"unknown recommendation baseline 'svd\+\+'; known: "
+                       "global-mean, item-mean, mf, popularity$"):
         build_rec_baseline("svd++", ml_small)
+    with pytest.raises(FewshotError, match="unknown recommendation baseline 'rf'"):
+        build_rec_baseline("rf", ml_small)  # another domain's
     with pytest.raises(FewshotError, match="item-mean"):
         build_rec_baseline("item-mean", ml_small, factors=3)
     clipped = build_rec_baseline("item-mean", ml_small, clip=True)
