@@ -1,0 +1,302 @@
+"""A user's own CSVs: an interactions CSV (``user,item,rating[,timestamp]``; column names,
+delimiter and encoding configurable; no rating column = implicit feedback, each row a
+positive) with optional item-feature and user-feature CSVs, and a new user's ratings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fewshot_apps.core.table_reader import Errors, ReadReport, Sink, delimiter_name, parse_numbers
+from fewshot_apps.errors import DataError
+
+from .base import (
+    FileLayout,
+    RatingScale,
+    RecsysData,
+    check_scale,
+    clean_genres,
+    dedupe_ratings,
+    drop_unknown,
+    note_years,
+)
+
+
+def _unify_ids(*series: pd.Series) -> list[pd.Series]:
+    """All plain integers (no leading zeros: "007" stays a string id) -> int64 in every
+    series; otherwise strings everywhere, so ratings and feature files agree."""
+    present = [s for s in series if s is not None and len(s)]
+    if present and all(s.str.fullmatch(r"-?(?:0|[1-9]\d{0,17})").all() for s in present):
+        return [None if s is None else s.astype(np.int64) for s in series]
+    return [None if s is None else s.astype(object) for s in series]
+
+
+def _feature_columns(
+    df: pd.DataFrame, id_col: str, skip: Sequence[str], report: ReadReport, role: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """Columns of a feature CSV: numbers stay numbers, other columns stay strings."""
+    out = pd.DataFrame(index=df.index)
+    names = []
+    for col in df.columns:
+        if col in (id_col, "line", *skip):
+            continue
+        text = df[col].str.strip()
+        num = pd.to_numeric(text.replace("", np.nan), errors="coerce")
+        filled = text != ""
+        if filled.any() and num[filled].notna().all():
+            out[col] = num.to_numpy(dtype=np.float64)
+        else:
+            out[col] = text.to_numpy(dtype=object)
+        names.append(col)
+    if not names:
+        report.note(f"{role}: no feature columns besides the id")
+    return out, names
+
+
+def read_interactions_csv(
+    ratings_path: str | Path,
+    *,
+    items_path: str | Path | None = None,
+    users_path: str | Path | None = None,
+    user_col: str = "user",
+    item_col: str = "item",
+    rating_col: str | None = "rating",
+    timestamp_col: str | None = "timestamp",
+    item_id_col: str | None = None,
+    user_id_col: str | None = None,
+    implicit: bool | None = None,
+    rating_scale: Sequence[float] | None = None,
+    rating_step: float | None = None,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    errors: Errors = "raise",
+    name: str = "interactions",
+) -> RecsysData:
+    """A user's interactions CSV (``user,item,rating[,timestamp]``) and feature CSVs.
+
+    Args:
+        rating_col: None or a column the file lacks (with ``implicit`` None) means implicit
+            feedback: every row is a positive (rating 1.0); the report says so.
+        rating_scale: ``(low, high)``; ratings outside it are bad rows. Without it the scale is
+            the observed range (noted in the report).
+        items_path: a CSV with ``item_id_col`` (default ``item_col``) and any of ``title``,
+            ``genres`` ('|'-separated), ``year``; other columns are item features (numbers
+            as numbers, strings as categories, '|' separating several).
+        users_path: a CSV with ``user_id_col`` (default ``user_col``) and user features.
+    """
+    report = ReadReport()
+    sink = Sink(report, errors)
+    ratings_path = Path(ratings_path)
+    item_id_col = item_id_col or item_col
+    user_id_col = user_id_col or user_col
+    layout = f"{delimiter_name(delimiter)}-separated columns {user_col},{item_col}" + (
+        f",{rating_col}" if rating_col and implicit is not True else ""
+    ) + (f"[,{timestamp_col}]" if timestamp_col else "")
+
+    rt = FileLayout("ratings", layout, delimiter, (user_col, item_col), encoding=encoding).read(
+        ratings_path, report, sink
+    )
+    if implicit is None:
+        implicit = not rating_col or rating_col not in rt.df.columns
+        if implicit:
+            report.note(
+                f"{ratings_path.name}: no {rating_col or 'rating'!r} column: implicit feedback, "
+                "every row is a positive"
+            )
+    if not implicit and rating_col not in rt.df.columns:
+        raise DataError(
+            ratings_path, f"no column {rating_col!r} (columns: {', '.join(rt.df.columns)})", row=1
+        )
+    for col, what in ((user_col, "user id"), (item_col, "item id")):
+        empty = rt.keep & (rt.col(col).str.strip() == "").to_numpy()
+        if empty.any():
+            idx = np.flatnonzero(empty)
+            sink.bad(rt.path, "ratings", f"missing {what}", rt.lines[idx], [f"missing {what}"] * len(idx))
+            rt.drop(empty)
+    if implicit:
+        ratings = np.ones(len(rt.df), dtype=np.float64)
+        scale = None
+    else:
+        ratings = parse_numbers(rt, rating_col, "rating", sink)
+        if rating_scale is not None:
+            low, high = map(float, rating_scale)
+            scale = RatingScale(low, high, rating_step)
+            check_scale(rt, rating_col, ratings, scale, sink, "configured")
+        else:
+            live = ratings[rt.keep]
+            if len(live) == 0:
+                raise DataError(ratings_path, "no valid ratings")
+            scale = RatingScale(float(np.nanmin(live)), float(np.nanmax(live)), rating_step)
+            report.note(f"no rating scale configured: using the observed range {scale}")
+    if timestamp_col and timestamp_col in rt.df.columns:
+        ts = parse_numbers(rt, timestamp_col, "timestamp", sink, hint=" (expected Unix seconds)")
+    else:
+        ts = np.full(len(rt.df), np.nan)
+        report.note(
+            f"{ratings_path.name}: no timestamp column: no time-based split or item cold start; "
+            "duplicates keep the later row"
+        )
+
+    items_df = users_df = None
+    item_ids_file = user_ids_file = None
+    if items_path is not None:
+        itab = FileLayout(
+            "items", f"a CSV with an {item_id_col!r} column", delimiter, (item_id_col,),
+            encoding=encoding,
+        ).read(items_path, report, sink)  # fmt: skip
+        items_df = itab.kept()
+        item_ids_file = items_df[item_id_col].str.strip()
+    if users_path is not None:
+        utab = FileLayout(
+            "users", f"a CSV with a {user_id_col!r} column", delimiter, (user_id_col,),
+            encoding=encoding,
+        ).read(users_path, report, sink)  # fmt: skip
+        users_df = utab.kept()
+        user_ids_file = users_df[user_id_col].str.strip()
+
+    r_items, f_items = _unify_ids(rt.col(item_col).str.strip(), item_ids_file)
+    r_users, f_users = _unify_ids(rt.col(user_col).str.strip(), user_ids_file)
+
+    if items_df is not None:
+        items_df = items_df.assign(**{item_id_col: f_items.to_numpy()})
+        dup = items_df[item_id_col].duplicated()
+        if dup.any():
+            rows = items_df.loc[dup, "line"].to_numpy()
+            sink.bad(Path(items_path), "items", "duplicate item id", rows,
+                     [f"item id {v!r} is listed twice" for v in items_df.loc[dup, item_id_col]])  # fmt: skip
+            items_df = items_df.loc[~dup]
+        drop_unknown(rt, r_items, pd.Index(items_df[item_id_col]), "item", Path(items_path).name, sink)
+        extra, extra_names = _feature_columns(
+            items_df, item_id_col, ("title", "genres", "year"), report, "items"
+        )
+        items = pd.DataFrame(
+            {
+                "item": items_df[item_id_col].to_numpy(),
+                "title": items_df["title"].str.strip().to_numpy() if "title" in items_df else "",
+                "genres": clean_genres(items_df["genres"]).to_numpy() if "genres" in items_df else "",
+                "year": pd.to_numeric(items_df["year"], errors="coerce").to_numpy(dtype=np.float64)
+                if "year" in items_df
+                else np.nan,
+            }
+        )
+        for col in extra_names:
+            items[col] = extra[col].to_numpy()
+        if "year" in items_df:
+            note_years(items, report)
+    else:
+        live = pd.Series(r_items[rt.keep].to_numpy())
+        items = pd.DataFrame({"item": sorted(live.unique())})
+        items["title"] = ""
+        items["genres"] = ""
+        items["year"] = np.nan
+        extra_names = []
+        report.note("no items file: the items are those rated, with no attributes")
+
+    users = None
+    user_names: list[str] = []
+    if users_df is not None:
+        users_df = users_df.assign(**{user_id_col: f_users.to_numpy()})
+        dup = users_df[user_id_col].duplicated()
+        if dup.any():
+            rows = users_df.loc[dup, "line"].to_numpy()
+            sink.bad(Path(users_path), "users", "duplicate user id", rows,
+                     [f"user id {v!r} is listed twice" for v in users_df.loc[dup, user_id_col]])  # fmt: skip
+            users_df = users_df.loc[~dup]
+        feats, user_names = _feature_columns(users_df, user_id_col, (), report, "users")
+        users = pd.concat(
+            [pd.DataFrame({"user": users_df[user_id_col].to_numpy()}), feats.reset_index(drop=True)],
+            axis=1,
+        )
+        unknown_users = rt.keep & ~pd.Series(r_users).isin(pd.Index(users["user"])).to_numpy()
+        if unknown_users.any():
+            report.note(
+                f"{int(unknown_users.sum())} ratings are by users missing from the users file "
+                "(their user features are zero)"
+            )
+
+    keep = rt.keep
+    frame = pd.DataFrame(
+        {
+            "user": r_users[keep].to_numpy(),
+            "item": r_items[keep].to_numpy(),
+            "rating": ratings[keep].astype(np.float32),
+            "timestamp": ts[keep].astype(np.float64),
+            "line": rt.lines[keep],
+        }
+    )
+    frame = dedupe_ratings(frame, report, "ratings", ratings_path)
+    return RecsysData(
+        name, "interactions-csv", frame, items, users, None, scale, report,
+        item_feature_columns=extra_names, user_feature_columns=user_names,
+    )  # fmt: skip
+
+
+def read_new_user_ratings(
+    path: str | Path,
+    item_ids: Callable[[pd.Series], np.ndarray],
+    *,
+    item_col: str = "item",
+    rating_col: str | None = "rating",
+    timestamp_col: str | None = "timestamp",
+    scale: RatingScale | None = None,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    errors: Errors = "raise",
+    vocabulary_name: str = "the item vocabulary",
+) -> tuple[pd.DataFrame, ReadReport]:
+    """A new user's ratings (``item,rating[,timestamp]``) mapped to item indices.
+
+    Args:
+        item_ids: maps a Series of item ids to int64 indices, -1 where unknown (e.g.
+            ``Vocabulary.indices``).
+
+    Returns:
+        A frame with ``item``, ``item_index`` (int64), ``rating`` (float32; 1.0 with no rating
+        column), ``timestamp``, ``line``; and the report. An item id the vocabulary does not
+        know is a bad row (raised, or counted with ``errors="skip"``).
+    """
+    report = ReadReport()
+    sink = Sink(report, errors)
+    path = Path(path)
+    layout = f"{delimiter_name(delimiter)}-separated columns {item_col}" + (
+        f",{rating_col}" if rating_col else ""
+    )
+    t = FileLayout("ratings", layout, delimiter, (item_col,), encoding=encoding).read(
+        path, report, sink
+    )
+    if rating_col and rating_col in t.df.columns:
+        ratings = parse_numbers(t, rating_col, "rating", sink)
+        if scale is not None:
+            check_scale(t, rating_col, ratings, scale, sink, "model's")
+    else:
+        ratings = np.ones(len(t.df))
+        report.note(f"{path.name}: no {rating_col!r} column: implicit feedback")
+    ts = (
+        parse_numbers(t, timestamp_col, "timestamp", sink, hint=" (expected Unix seconds)")
+        if timestamp_col and timestamp_col in t.df.columns
+        else np.full(len(t.df), np.nan)
+    )
+    ids = t.col(item_col).str.strip()
+    index = np.asarray(item_ids(ids), dtype=np.int64)
+    bad = t.keep & (index < 0)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        sink.bad(path, "ratings", "unknown item id", t.lines[idx],
+                 [f"unknown item id {ids.iat[i]!r} (not in {vocabulary_name})" for i in idx[:3]])  # fmt: skip
+        t.drop(bad)
+    k = t.keep
+    frame = pd.DataFrame(
+        {
+            "item": ids[k].to_numpy(),
+            "item_index": index[k],
+            "rating": ratings[k].astype(np.float32),
+            "timestamp": ts[k],
+            "line": t.lines[k],
+        }
+    )
+    frame["user"] = 0  # one user: duplicates are repeated items
+    frame = dedupe_ratings(frame, report, "ratings", path).drop(columns="user")
+    return frame, report
