@@ -51,11 +51,13 @@ SUPPORT_ERRORS = {
                             r"s\.csv: none of the 2 support SMILES could be parsed by RDKit "
                             r"\(row 2: .*\)"),
     "latin-1 bytes": ("smiles,label,name\nCCO,1,café\nCCN,0,x\n".encode("latin-1"),
-                      r"s\.csv: not UTF-8 text \(byte 27\)"),
+                      r"s\.csv, row 2: byte 0xe9 is not valid UTF-8; expected UTF-8 text"),
     "semicolon delimiter": ("smiles;label\nCCO;1\nCCN;0\n",
-                            r"s\.csv: the header 'smiles;label' is separated by semicolons"),
+                            r"s\.csv, row 1: expected comma-separated fields .*; line 1 looks "
+                            r"semicolon-separated"),
     "tab delimiter": ("smiles\tlabel\nCCO\t1\nCCN\t0\n",
-                      r"s\.csv: the header 'smiles\\tlabel' is separated by tabs"),
+                      r"s\.csv, row 1: expected comma-separated fields .*; line 1 looks "
+                      r"tab-separated"),
     "duplicate column names": ("smiles,label,label\nCCO,1,0\nCCN,0,1\n",
                                r"s\.csv: column name\(s\) \['label'\] appear more than once"),
     "more fields than header": ("smiles,label\nCC,O,1\nCCN,0\n",

@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from fewshot_apps.core.table_reader import read_text
 from fewshot_apps.errors import DataError, FewshotError
 
 from .featurizer import FeaturizerConfig, featurize_parallel, whitespace_truncation
-from .readers import _read_text, find_smiles_column, read_csv_table
+from .readers import find_smiles_column, read_csv_table
 
 if TYPE_CHECKING:  # torch (via the store) loads when molecules are featurized, not before
     from .store import MoleculeStore
@@ -128,7 +129,7 @@ def read_smi(path: str | Path) -> pd.DataFrame:
     ``#`` comments skipped; a first line ``smiles ...`` is a header)."""
     path = Path(path)
     records, line_numbers = [], []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue

@@ -7,24 +7,31 @@ make a whole file unusable (empty, truncated gzip, no SMILES column) raise
 :class:`~fewshot_apps.errors.DataError` naming the file.
 
 Rows are numbered as a spreadsheet shows them: CSV header = row 1, first data row = row 2;
-JSON-lines files count lines from 1.
+JSON-lines files count lines from 1. Reading, decoding and the delimiter check are
+:mod:`fewshot_apps.core.table_reader`'s, shared with the recommendation readers.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from fewshot_apps.core.table_reader import (
+    delimiter_error,
+    guess_delimiter,
+    parser_error,
+    read_text,
+)
 from fewshot_apps.errors import DataError
 
+#: How a molecule CSV should look, for messages.
+CSV_LAYOUT = "a CSV with a header row"
 SMILES_COLUMN_NAMES = ("smiles", "canonical_smiles", "smi", "molecule", "mol")
 ID_COLUMN_NAMES = ("mol_id", "id", "name", "compound_id", "molecule_id", "cmpd", "inchikey")
 FSMOL_EXTRAS = ("RegressionProperty", "LogRegressionProperty", "Relation", "AssayType")
@@ -63,38 +70,11 @@ class Measurements:
         )
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip; clear errors for empty or corrupt files."""
-    if not path.exists():
-        raise DataError(path, "no such file")
-    raw = path.read_bytes()
-    if not raw:
-        raise DataError(path, "the file is empty")
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise DataError(path, f"truncated or corrupt gzip file ({exc})") from None
-        if not raw:
-            raise DataError(path, "the file is empty (an empty gzip archive)")
-    return raw
-
-
-def _read_text(path: Path) -> str:
-    raw = _read_bytes(path)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            path, f"not UTF-8 text (byte {exc.start}); expected a UTF-8 CSV of SMILES and labels"
-        ) from None
-
-
 def read_name_list(path: str | Path) -> list[str]:
     """A text file of names (assays), one per line; blank lines and ``#`` comments skipped.
     A name may hold commas and spaces (only its surrounding whitespace is stripped)."""
     path = Path(path)
-    names = [line.strip() for line in _read_text(path).splitlines()]
+    names = [line.strip() for line in read_text(path).splitlines()]
     names = [n for n in names if n and not n.startswith("#")]
     if not names:
         raise DataError(path, "no names in the file (expected one assay name per line)")
@@ -104,14 +84,14 @@ def read_name_list(path: str | Path) -> list[str]:
 def read_csv_table(path: str | Path) -> pd.DataFrame:
     """A CSV (gzipped or not) as strings, blanks kept as ''. Errors name the file."""
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     if not text.strip():
         raise DataError(path, "the file is empty")
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
                             na_filter=False)
     except pd.errors.ParserError as exc:
-        raise DataError(path, f"malformed CSV: {exc}") from None
+        raise parser_error(path, exc, ",", CSV_LAYOUT) from None
     except pd.errors.EmptyDataError:
         raise DataError(path, "the file has no header row") from None
     _check_header(frame, text, path)
@@ -125,11 +105,8 @@ def _check_header(frame: pd.DataFrame, text: str, path: Path) -> None:
     header = next(csv.reader(io.StringIO(text)), [])
     if header:
         header[0] = header[0].removeprefix("\ufeff")
-    if len(header) == 1:
-        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
-            if sep in header[0]:
-                raise DataError(path, f"the header {header[0]!r} is separated by {name}, not "
-                                "commas: save the file as a comma-separated CSV")
+    if len(header) == 1 and guess_delimiter(header[0], ",") is not None:
+        raise delimiter_error(path, header[0], ",", CSV_LAYOUT, 1)
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise DataError(path, f"column name(s) {repeated} appear more than once in the "
@@ -279,7 +256,7 @@ def read_fsmol_task(path: str | Path) -> Measurements:
     """
     path = Path(path)
     task = path.name.split(".")[0]
-    text = _read_text(path)
+    text = read_text(path)
     records, problems = [], []
     n_lines = 0
     for line_no, line in enumerate(text.splitlines(), start=1):
