@@ -16,14 +16,16 @@ from pathlib import Path
 import pandas as pd
 
 from fewshot_apps.bench.published import PAR_TABLE
-from fewshot_apps.bench.report import HEADLINE_METRICS
+from fewshot_apps.bench.report import BASELINE_FAMILIES, HEADLINE_METRICS, MAIN_METRICS
 from fewshot_apps.bench.suites import load_suites
+from fewshot_apps.core.metrics import higher_is_better
+from fewshot_apps.core.registry import META_LEARNING_FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 LABELS = {"roc_auc": "ROC-AUC", "delta_auprc": "ΔAUPRC", "mae": "MAE", "recall@10": "recall@10"}
-HEADLINE = {m: LABELS[m] for m in HEADLINE_METRICS}
+HEADLINE = {m: LABELS.get(m, m) for m in HEADLINE_METRICS}
 
 
 def tox21_section() -> list[str]:
@@ -66,10 +68,9 @@ def tox21_section() -> list[str]:
 # FS-Mol (Stanley et al. 2021) ΔAUPRC at support 16; PAR / EGNN 10-shot ROC-AUC on Tox21.
 FSMOL_TARGETS = {"ProtoNet": 0.211, "GNN-MT": 0.117, "RF": 0.098}
 TOX21_TARGET = 0.82
-META_FAMILIES = ("metric", "generator", "optimizer")
 
 
-def _best(summary: pd.DataFrame, metric: str, size: int, families=META_FAMILIES,
+def _best(summary: pd.DataFrame, metric: str, size: int, families=META_LEARNING_FAMILIES,
           lower_is_better: bool = False) -> pd.Series | None:
     rows = summary[(summary["metric"] == metric) & (summary["support_size"] == size)
                    & summary["family"].isin(families)
@@ -100,11 +101,11 @@ def targets_section() -> list[str]:
             lines.append(f"| FS-Mol ΔAUPRC, support 16 | >= {FSMOL_TARGETS['ProtoNet']} "
                          f"(FS-Mol's ProtoNet) | {best['learner']} {best['mean']:.3f} | "
                          f"{_met(best['mean'] >= FSMOL_TARGETS['ProtoNet'])} |")
-        base = _best(s, "delta_auprc", 16, families=("transfer", "classic"))
+        base = _best(s, "delta_auprc", 16, families=BASELINE_FAMILIES)
         if base is not None:
             lines.append(f"| FS-Mol ΔAUPRC, support 16: our best baseline, for context | | "
                          f"{base['learner']} {base['mean']:.3f} | |")
-        for family in META_FAMILIES:
+        for family in META_LEARNING_FAMILIES:
             top = _best(s, "delta_auprc", 16, families=(family,))
             floor = max(FSMOL_TARGETS["GNN-MT"], FSMOL_TARGETS["RF"])
             lines.append(f"| FS-Mol ΔAUPRC, support 16, best {family} learner | > "
@@ -114,7 +115,7 @@ def targets_section() -> list[str]:
     path = RESULTS / "tox21-full" / "summary.csv"
     if path.exists():
         best = _best(pd.read_csv(path), "roc_auc", 20)
-        base = _best(pd.read_csv(path), "roc_auc", 20, families=("transfer", "classic"))
+        base = _best(pd.read_csv(path), "roc_auc", 20, families=BASELINE_FAMILIES)
         if best is not None:
             lines.append(f"| Tox21 10-shot ROC-AUC | >= {TOX21_TARGET} (EGNN 0.812, PAR ~0.821) "
                          f"| {best['learner']} {best['mean']:.3f} | "
@@ -126,7 +127,8 @@ def targets_section() -> list[str]:
     if (folder / "summary.csv").exists() and (folder / "comparisons.csv").exists():
         s = pd.read_csv(folder / "summary.csv")
         comp = pd.read_csv(folder / "comparisons.csv")
-        for metric, lower in (("mae", True), ("recall@10", False)):
+        for metric in MAIN_METRICS["cold-start"]:
+            lower = not higher_is_better(metric)
             best = _best(s, metric, 10, lower_is_better=lower)
             mf = s[(s["learner"] == "mf") & (s["metric"] == metric) & (s["support_size"] == 10)
                    & s["item_split"].eq("all")]

@@ -33,13 +33,15 @@ import fewshot_apps as fa
 from fewshot_apps.bench.runner import machine
 from fewshot_apps.core.evaluation import encoded_once, fsmol_protocol
 from fewshot_apps.core.learners import EpisodeBatch, build_learner
+from fewshot_apps.core.registry import meta_learners
 from fewshot_apps.core.tasks import BalancedSampler, sample_episodes
 from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
 from fewshot_apps.domains.molecules.encoder import MoleculeEncoder
 from fewshot_apps.domains.molecules.featurizer import featurize_parallel
 
-LEARNERS = ["protonet", "attention", "cnp", "hypernet", "maml", "anil", "metasgd", "lstm"]
-EVAL_LEARNERS = ["protonet", "cnp", "anil", "metasgd", "lstm"]
+LEARNERS = meta_learners("classification")  # every meta-learner, in the catalogue's order
+# FS-Mol evaluation takes minutes per learner: one or two of each family.
+EVAL_LEARNERS = [n for n in LEARNERS if n not in ("attention", "hypernet", "maml")]
 
 
 def episodes_per_second(tox21, name: str, steps: int) -> float:

@@ -330,6 +330,11 @@ def add_train_arguments(p: argparse.ArgumentParser, dataset_help: str, learner_h
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fewshot_apps.core.registry import MODELS, default_model, meta_learners
+
+    mol_default = MODELS.get(default_model("molecules"))
+    mol_others = [n for n in MODELS.names(domain="molecules", family="classic")
+                  if n != mol_default.name]
     parser = argparse.ArgumentParser(
         prog="fewshot-apps",
         description="Few-shot meta-learning for cold-start recommendation and molecules.",
@@ -359,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = mol.add_parser("train", help="meta-train a learner on a molecule data set")
     add_train_arguments(p, "card name, card.toml or CSV",
-                        "protonet, attention, cnp, hypernet, maml, anil, metasgd, lstm",
+                        ", ".join(meta_learners("classification")),
                         "then score the test tasks (K-shot, 10 draws x 3 seeds)")
     p.add_argument("--shots", type=int, default=10)
     add_split_arguments(p, ("--split-seed",), "split_seed")
@@ -380,8 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query", required=True,
                    help="CSV (extra columns kept) or .smi file of the molecules to score")
     p.add_argument("--model", help="a saved model folder (mol train / bench); default: the "
-                   "training-free rf baseline (ECFP random forest) fitted on the support set; "
-                   "also knn, logreg")
+                   f"training-free {mol_default.name} baseline ({mol_default.summary}); "
+                   f"also {', '.join(mol_others)}")
     p.add_argument("--out", help="output CSV (default: the CSV to stdout)")
     p.add_argument("--smiles-column", help="SMILES column of --support (default: detected)")
     p.add_argument("--label-column", help="label column of --support (default: detected)")
@@ -396,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = rec.add_parser("train", help="meta-train a learner on cold-start users")
     add_train_arguments(p, "card name, card.toml or a ratings CSV (user,item,rating"
                         "[,timestamp])",
-                        "attention, cnp, hypernet, maml, anil, metasgd, lstm",
+                        ", ".join(meta_learners("regression")),
                         "then report MAE / RMSE on test users per support size")
     p.set_defaults(func=cmd_rec_train)
 
@@ -408,8 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recommend only items with at least N training ratings (rating "
                    "models rank films rated once or twice too high; default 0: no filter)")
     p.add_argument("--model", help="a saved model folder (rec train / bench), or a baseline "
-                   "(mf, popularity, item-mean); default: training-free item popularity "
-                   "blended with item-feature similarity")
+                   f"({', '.join(MODELS.names(domain='recsys', family='classic'))}); default: "
+                   "training-free item popularity blended with item-feature similarity")
     p.add_argument("--dataset", help="card name, card.toml or ratings CSV (default: the "
                    "model's data set, else movielens-latest-small)")
     p.add_argument("--out", help="output CSV (default: print the list)")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 from pathlib import Path
 
 import numpy as np
@@ -14,27 +13,22 @@ from scipy import stats
 
 from fewshot_apps.bench.published import published_rows
 from fewshot_apps.bench.suites import file_slug
+from fewshot_apps.core.metrics import higher_is_better
+from fewshot_apps.core.metrics import metric_bounds as metric_bounds  # re-exported
+from fewshot_apps.core.registry import METRICS, PROTOCOLS
 
 GROUP = ["suite", "dataset", "learner", "family", "shots", "support_size", "item_split", "metric"]
-LOWER_IS_BETTER = {"mae", "rmse"}
-# The range of each metric (``name@k`` metrics share their name's entry). Confidence intervals
-# in summary.csv, the reports and the plots are clipped to it: a t-interval over few tasks
-# can otherwise reach past what the metric can take (an ROC-AUC interval up to 2.17).
-METRIC_BOUNDS = {
-    "roc_auc": (0.0, 1.0), "auprc": (0.0, 1.0), "accuracy": (0.0, 1.0),
-    "delta_auprc": (-1.0, 1.0),  # AUPRC minus the task's fraction of positives
-    "precision": (0.0, 1.0), "recall": (0.0, 1.0), "ndcg": (0.0, 1.0),
-    "mae": (0.0, math.inf), "rmse": (0.0, math.inf),
-}
-MAIN_METRICS = {"k-shot": ["roc_auc"], "fsmol": ["delta_auprc"], "cold-start": ["mae", "recall@10"]}
+# Direction and range of each metric come from its METRICS entry (fewshot_apps.core.catalog).
+LOWER_IS_BETTER = {e.name for e in METRICS.entries() if e.direction == "lower"}
+# The range of each metric (``name@k`` metrics share their name's entry; metric_bounds reads
+# the registry). Confidence intervals in summary.csv, the reports and the plots are clipped
+# to it: a t-interval over few tasks can otherwise reach past what the metric can take (an
+# ROC-AUC interval up to 2.17).
+METRIC_BOUNDS = {e.name.split("@", 1)[0]: tuple(e.bounds) for e in METRICS.entries()}
+# Each protocol's headline metrics (its PROTOCOLS entry's main_metrics).
+MAIN_METRICS = {e.name: list(e.main_metrics) for e in PROTOCOLS.entries()}
 HEADLINE_METRICS = {m for metrics in MAIN_METRICS.values() for m in metrics}
 BASELINE_FAMILIES = ("transfer", "classic")
-
-
-def metric_bounds(metric: str) -> tuple[float, float]:
-    """``(low, high)``, the range ``metric`` can take (``recall@10``: recall's); a metric
-    not in :data:`METRIC_BOUNDS` is unbounded."""
-    return METRIC_BOUNDS.get(str(metric).split("@", 1)[0], (-math.inf, math.inf))
 
 
 def _keys(frame: pd.DataFrame) -> pd.DataFrame:
@@ -97,7 +91,7 @@ def paired_comparisons(results: pd.DataFrame, protocol: str, named_baseline: str
     r = _keys(results)
     rows = []
     for metric in MAIN_METRICS.get(protocol, []):
-        sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+        sign = 1.0 if higher_is_better(metric) else -1.0
         m = r[r["metric"] == metric]
         for setting, group in m.groupby(["dataset", "shots", "support_size", "item_split"]):
             tasks = group.groupby(["learner", "family", "task"])["value"].mean().reset_index()

@@ -15,17 +15,29 @@ Undefined values, by family:
 
 Ranking metrics resolve tied scores by their expectation over every order of the tied items
 (as scikit-learn's ``ndcg_score`` does), so the result never depends on the input order.
+
+By name: every metric is an entry of :data:`~fewshot_apps.core.registry.METRICS` (declared in
+:mod:`fewshot_apps.core.catalog`) with its direction and range; :func:`metric_function`,
+:func:`higher_is_better` and :func:`metric_bounds` read them.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
+
+from fewshot_apps.core.registry import METRICS, Entry
 
 __all__ = [
     "OneClassError",
     "auprc",
     "delta_auprc",
+    "higher_is_better",
     "mae",
+    "metric_bounds",
+    "metric_function",
     "ndcg_at_k",
     "precision_at_k",
     "recall_at_k",
@@ -219,3 +231,57 @@ def recall_at_k(labels, scores, k: int = 10, threshold: float = 1.0) -> float:
     weights = np.zeros(len(relevant))
     weights[: min(k, len(relevant))] = 1.0
     return _expected_hits(relevant, scores, weights) / float(n_relevant)
+
+
+# --------------------------------------------------------------------------------------------
+# by name (the METRICS registry)
+
+
+def metric_function(name: str) -> Callable[[object, object], float]:
+    """``f(labels, scores) -> float``: metric ``name`` of
+    :data:`~fewshot_apps.core.registry.METRICS` (``ndcg@5``: :func:`ndcg_at_k` with
+    ``k=5`` bound). FewshotError naming the known metrics for any other name."""
+    entry = METRICS.get(name)
+    function = entry.load()
+    k = entry.meta.get("k")
+    if k is None:
+        return function
+
+    def at_k(labels, scores) -> float:
+        return function(labels, scores, k=k)
+
+    at_k.__name__ = at_k.__qualname__ = f"{function.__name__}_{k}"
+    at_k.__doc__ = f"{name}: :func:`{function.__name__}` with ``k={k}``."
+    return at_k
+
+
+def _entry(name: str) -> Entry | None:
+    """The entry of ``name``; for ``base@k`` not registered with that ``k``, a registered
+    ``base@...`` (direction and range do not depend on ``k``); else None."""
+    if name in METRICS:
+        return METRICS.get(name)
+    base, at, _ = name.partition("@")
+    if at:
+        for entry in METRICS.entries():
+            if entry.name.partition("@")[0] == base and "@" in entry.name:
+                return entry
+    return None
+
+
+def higher_is_better(name: str) -> bool:
+    """Whether a larger value of metric ``name`` is better (``mae``, ``rmse``: no).
+    FewshotError on a name that is not a registered metric (or ``base@k`` of one)."""
+    entry = _entry(str(name))
+    if entry is None:
+        METRICS.get(str(name))  # raises, naming the known metrics
+    return entry.direction == "higher"
+
+
+def metric_bounds(name: str) -> tuple[float, float]:
+    """``(low, high)``, the range metric ``name`` can take (``recall@20``: recall's, whatever
+    ``k``); a name that is no registered metric is unbounded ``(-inf, inf)``."""
+    entry = _entry(str(name))
+    if entry is None:
+        return (-math.inf, math.inf)
+    low, high = entry.bounds
+    return (float(low), float(high))

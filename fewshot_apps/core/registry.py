@@ -237,6 +237,22 @@ def model_family(name: str) -> str:
     return MODELS.get(name).family
 
 
+def meta_learners(label_kind: str | None = None) -> list[str]:
+    """The meta-learners (the :data:`META_LEARNING_FAMILIES`' models) in declaration order;
+    only those supporting ``label_kind`` if given."""
+    return [e.name for e in MODELS.entries() if e.family in META_LEARNING_FAMILIES
+            and (label_kind is None or label_kind in e.label_kinds)]
+
+
+def default_model(domain: str) -> str:
+    """The model a command of ``domain`` uses when none is named (its ``default=True``
+    entry)."""
+    names = MODELS.names(domain=domain, default=True)
+    if not names:
+        raise FewshotError(f"domain {domain!r} declares no default model")
+    return names[0]
+
+
 def models_for(domain: str, label_kind: str | None = None) -> list[str]:
     """The models that apply to ``domain`` (domain-agnostic ones and the domain's own),
     optionally only those supporting ``label_kind``."""
@@ -249,5 +265,6 @@ def models_for(domain: str, label_kind: str | None = None) -> list[str]:
 __all__ = [
     "BENCHMARK_FAMILIES", "DOMAINS", "ENCODERS", "ENTRY_POINT_GROUP", "Entry", "FAMILIES",
     "META_LEARNING_FAMILIES", "METRICS", "MODELS", "PLUGINS", "PROTOCOLS", "Registry",
-    "load_plugins", "model_family", "models_for", "registered_meta", "registered_name",
+    "default_model", "load_plugins", "meta_learners", "model_family", "models_for",
+    "registered_meta", "registered_name",
 ]

@@ -106,8 +106,7 @@ def score(learner, tasks: list[Task], sampler, seed: int = 0) -> dict[str, float
     Classification: ``{"auc": mean ROC-AUC}``; regression: ``{"mse": ..., "baseline_mse":
     ...}`` where the baseline predicts each task's support mean.
     """
-    from sklearn.metrics import roc_auc_score
-
+    from fewshot_apps.core.metrics import roc_auc
     from fewshot_apps.core.tasks import derive_seed
 
     aucs, mse, base = [], [], []
@@ -116,7 +115,7 @@ def score(learner, tasks: list[Task], sampler, seed: int = 0) -> dict[str, float
         pred = learner.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
         if learner.kind == "classification":
             if len(np.unique(ep.query_labels)) == 2:
-                aucs.append(roc_auc_score(ep.query_labels, pred))
+                aucs.append(roc_auc(ep.query_labels, pred))
         else:
             mse.append(np.mean((pred - ep.query_labels) ** 2))
             base.append(np.mean((ep.support_labels.mean() - ep.query_labels) ** 2))

@@ -258,9 +258,10 @@ def episode_validator(
     """A ``valid_fn``: mean ROC-AUC (classification) or minus RMSE (regression) over fixed,
     seeded episodes of ``tasks`` (drawn once, so every evaluation sees the same episodes).
 
-    Tasks too small for ``sampler`` and draws whose query lacks a class are skipped.
+    Tasks too small for ``sampler`` and draws whose query lacks a class are skipped; an
+    episode whose predictions hold NaN scores NaN (the validation is then not finite).
     """
-    from sklearn.metrics import roc_auc_score
+    from fewshot_apps.core.metrics import rmse, roc_auc
 
     episodes = []
     for task in tasks:
@@ -283,9 +284,10 @@ def episode_validator(
         for ep, pred in zip(episodes, preds):
             if learner.kind == "classification":
                 if len(np.unique(ep.query_labels)) == 2:
-                    scores.append(roc_auc_score(ep.query_labels, pred))
+                    scores.append(roc_auc(ep.query_labels, pred))
             else:
-                scores.append(-float(np.sqrt(np.mean((pred - ep.query_labels) ** 2))))
+                nan = np.isnan(np.asarray(pred, dtype=np.float64)).any()
+                scores.append(float("nan") if nan else -rmse(ep.query_labels, pred))
         return float(np.mean(scores)) if scores else float("nan")
 
     return validate

@@ -40,12 +40,7 @@ from torch import Tensor, nn
 
 from fewshot_apps.core.config import config_from_dict
 from fewshot_apps.core.encoders import label_prior
-from fewshot_apps.core.registry import (
-    META_LEARNING_FAMILIES,
-    MODELS,
-    registered_meta,
-    registered_name,
-)
+from fewshot_apps.core.registry import MODELS, meta_learners, registered_meta, registered_name
 from fewshot_apps.core.tasks import Episode
 from fewshot_apps.errors import FewshotError
 
@@ -373,8 +368,7 @@ class MetaLearner(nn.Module):
 def learner_names(kind: str | None = None) -> list[str]:
     """The meta-learners of :data:`~fewshot_apps.core.registry.MODELS` (the metric, generator
     and optimizer families), in declaration order; only those supporting ``kind`` if given."""
-    return [e.name for e in MODELS.entries() if e.family in META_LEARNING_FAMILIES
-            and (kind is None or kind in e.label_kinds)]
+    return meta_learners(kind)
 
 
 def check_kind(cls: type[MetaLearner], kind: str) -> None:
