@@ -179,34 +179,51 @@ class registered_name:  # noqa: N801 (used like a class attribute)
         self.registry = registry
 
     def __get__(self, obj: Any, cls: type) -> str:
-        for klass in cls.__mro__:
-            try:
-                return self.registry.name_of(klass)
-            except LookupError:
-                continue
-        raise AttributeError(f"{cls.__qualname__} is not a registered {self.registry.kind} "
-                             "(and sets no name of its own)")
+        name = _nearest_registered(self.registry, cls)
+        if name is None:
+            raise AttributeError(f"{cls.__qualname__} is not a registered {self.registry.kind} "
+                                 "(and sets no name of its own)")
+        return name
+
+
+_NO_DEFAULT = object()
 
 
 class registered_meta:  # noqa: N801 (used like a class attribute)
-    """A class attribute that reads one metadata value of the class's entry (the entry named
-    ``cls.name``): ``SUPPORTED_KINDS = registered_meta(MODELS, "label_kinds")``. A class
-    whose ``name`` is not registered sets the attribute itself (``AttributeError``
-    otherwise)."""
+    """A class attribute that reads one metadata value of the class's entry:
+    ``SUPPORTED_KINDS = registered_meta(MODELS, "label_kinds", default=KINDS)``.
 
-    def __init__(self, registry: Registry, key: str):
+    As :class:`registered_name`, a subclass that is not registered reads the entry of its
+    nearest registered base class; a class below none (a learner used without an entry)
+    gets ``default``, or ``AttributeError`` without one (it may set the attribute
+    itself)."""
+
+    def __init__(self, registry: Registry, key: str, default: Any = _NO_DEFAULT):
         self.registry = registry
         self.key = key
+        self.default = default
 
     def __get__(self, obj: Any, cls: type) -> Any:
-        name = cls.name
-        if name not in self.registry:
-            raise AttributeError(f"{cls.__qualname__}: {self.registry.kind} {name!r} is not "
-                                 f"registered, so it has no {self.key!r}")
+        name = _nearest_registered(self.registry, cls)
+        if name is None:
+            if self.default is not _NO_DEFAULT:
+                return self.default
+            raise AttributeError(f"{cls.__qualname__} is not a registered {self.registry.kind}, "
+                                 f"so it has no {self.key!r}")
         meta = self.registry.get(name).meta
         if self.key not in meta:
             raise AttributeError(f"{self.registry.kind} {name!r} has no {self.key!r}")
         return meta[self.key]
+
+
+def _nearest_registered(registry: Registry, cls: type) -> str | None:
+    """The name of ``cls`` or of its nearest base class in ``registry`` (None: neither)."""
+    for klass in cls.__mro__:
+        try:
+            return registry.name_of(klass)
+        except LookupError:
+            continue
+    return None
 
 
 #: Meta-learners, transfer and classic baselines. Metadata: ``family`` (one of

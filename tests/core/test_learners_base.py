@@ -12,6 +12,7 @@ from fewshot_apps.core.encoders import TableEncoder
 from fewshot_apps.core.evaluation import encoded_once
 from fewshot_apps.core.learners import (
     EpisodeBatch,
+    MetaLearner,
     ProtoNet,
     build_learner,
     default_config,
@@ -93,6 +94,25 @@ def test_one_encoder_pass_per_meta_batch(name):
     CountingEncoder.calls = 0
     learner.loss(batch).backward()
     assert CountingEncoder.calls == 1
+
+
+def test_a_subclass_reads_its_registered_base_and_an_unregistered_learner_names_itself():
+    encoder = TableEncoder(torch.randn(10, 3), hidden=4, out_dim=2)
+
+    class Tweaked(ProtoNet):  # not registered: ProtoNet's name and kinds, as before
+        pass
+
+    assert Tweaked.name == "protonet" and Tweaked.SUPPORTED_KINDS == ("classification",)
+    with pytest.raises(FewshotError, match="protonet.*classification.*not regression"):
+        Tweaked(encoder, "regression")
+
+    class Mine(MetaLearner):  # registered nowhere: sets its name, supports both kinds
+        name = "mine"
+
+    assert Mine.SUPPORTED_KINDS == ("classification", "regression")
+    assert Mine(encoder, "regression").describe()["name"] == "mine"
+    with pytest.raises(AttributeError, match="MetaLearner is not a registered model"):
+        MetaLearner.name  # noqa: B018
 
 
 def test_wrong_kind_is_a_clear_error():

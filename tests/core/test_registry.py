@@ -118,22 +118,28 @@ def test_name_of_and_registered_name():
     assert Named.name == "custom"
 
 
-def test_registered_meta_reads_the_entry_of_the_class_name():
+def test_registered_meta_reads_the_entry_of_the_class_or_its_registered_base():
     assert Gadget.sizes == ("s", "m") and Gizmo().sizes == ("l",)
     assert SubGizmo.sizes == ("l",)  # Gizmo's entry
 
-    class Named(Gadget):
+    class Named(Gizmo):  # its own name, Gizmo's metadata (as a class attribute would be)
         name = "custom"
 
-    with pytest.raises(AttributeError, match="widget 'custom' is not registered"):
-        Named.sizes  # noqa: B018
+    assert Named.sizes == ("l",)
 
-    class Bare:
-        name = "helper"
+    class Bare:  # registered nowhere
         sizes = registered_meta(WIDGETS, "sizes")
+        colors = registered_meta(WIDGETS, "color", default=("any",))
 
-    with pytest.raises(AttributeError, match="widget 'helper' has no 'sizes'"):
+    with pytest.raises(AttributeError, match="Bare is not a registered widget, so it has no "
+                       "'sizes'"):
         Bare.sizes  # noqa: B018
+    assert Bare.colors == ("any",)
+    # a class at the target of "helper", an entry without 'sizes'
+    helper_like = type("helper", (), {"sizes": registered_meta(WIDGETS, "sizes")})
+    helper_like.__module__, helper_like.__qualname__ = __name__, "helper"
+    with pytest.raises(AttributeError, match="widget 'helper' has no 'sizes'"):
+        helper_like.sizes  # noqa: B018
 
 
 def test_model_helpers_read_the_catalogue():

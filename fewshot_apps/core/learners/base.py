@@ -165,13 +165,14 @@ class MetaLearner(nn.Module):
     Subclasses set ``Config`` (a :class:`LearnerConfig` dataclass) and implement ``_adapt``
     and ``_predict`` on features; they may override ``encode`` (what is computed once per
     meta-batch) and ``_episode_loss``. ``name`` and ``SUPPORTED_KINDS`` come from the class's
-    :data:`~fewshot_apps.core.registry.MODELS` entry (a class used without one, e.g. in a
-    test, sets both itself).
+    :data:`~fewshot_apps.core.registry.MODELS` entry, or its nearest registered base class's
+    (a learner used without any sets ``name`` itself and supports both kinds unless it sets
+    ``SUPPORTED_KINDS``).
     """
 
     name = registered_name(MODELS)
     Config: ClassVar[type[LearnerConfig]] = LearnerConfig
-    SUPPORTED_KINDS = registered_meta(MODELS, "label_kinds")
+    SUPPORTED_KINDS = registered_meta(MODELS, "label_kinds", default=KINDS)
     # MAML-family learners need autograd in adapt (inner-loop gradients), even at evaluation.
     needs_grad_to_adapt: ClassVar[bool] = False
 
