@@ -411,7 +411,7 @@ class TransferBaseline(nn.Module):
         device = _resolve_device(cfg.device)
         pairs = self._pairs(train_tasks)
         if valid_fn is None and valid_tasks:
-            from fewshot_apps.core.training import episode_validator
+            from fewshot_apps.core.validation import episode_validator
 
             valid_fn = episode_validator(
                 valid_tasks, valid_sampler or self.default_valid_sampler(),

@@ -34,6 +34,11 @@ share). Rank 0 alone validates (the score is broadcast, so every rank makes the 
 model-selection and early-stopping decisions) and writes ``config.json``, the log, the
 checkpoints (with every rank's RNG state) and the model; on resume rank 0 reads the checkpoint
 and broadcasts it (no shared file system needed).
+
+The settings (:class:`~fewshot_apps.core.settings.TrainConfig`), the default validation
+(:mod:`fewshot_apps.core.validation`) and the checkpoint file
+(:mod:`fewshot_apps.core.checkpoints`) have their own modules; here :func:`meta_train` is a
+loop over the steps of a :class:`_Run`.
 """
 
 from __future__ import annotations
@@ -43,7 +48,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import signal
 import threading
 import time
@@ -55,7 +59,12 @@ import numpy as np
 import torch
 
 from fewshot_apps.core import distributed
-from fewshot_apps.core.config import config_from_dict
+from fewshot_apps.core.checkpoints import (
+    load_checkpoint,
+    rng_state,
+    set_rng_state,
+    write_checkpoint,
+)
 from fewshot_apps.core.encoders import tasks_hidden
 from fewshot_apps.core.learners.base import EpisodeBatch, MetaLearner
 from fewshot_apps.core.persistence import (
@@ -63,10 +72,11 @@ from fewshot_apps.core.persistence import (
     save_model,
     task_record,
     tasks_summary,
-    torch_load_problem,
     write_config,
 )
-from fewshot_apps.core.tasks import SamplingError, Task, derive_seed, sample_episodes
+from fewshot_apps.core.settings import TrainConfig
+from fewshot_apps.core.tasks import Task, derive_seed, sample_episodes
+from fewshot_apps.core.validation import episode_validator
 from fewshot_apps.errors import FewshotError
 from fewshot_apps.progress import progress_bar
 
@@ -75,52 +85,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
 CONFIG_FILE = "config.json"
-
-# Settings a resumed run must share with the checkpoint to continue the same run.
-_RESUME_FIXED = ("meta_batch_size", "lr", "weight_decay", "grad_clip", "seed")
-
-
-@dataclass
-class TrainConfig:
-    """Attributes:
-    steps: meta-training steps (one optimizer step per meta-batch).
-    meta_batch_size: episodes (tasks) per step.
-    lr / weight_decay: AdamW settings.
-    grad_clip: max gradient norm (None: no clipping).
-    eval_every: validate every this many steps (and at the last step).
-    checkpoint_every: write ``checkpoint.pt`` every this many steps (and at the end).
-    checkpoint_minutes: also write it when this many minutes have passed since the last one
-        (None: only by steps). A run stopped by SIGINT / SIGTERM always writes one.
-    patience: stop after this many evaluations without improvement (None: never).
-    max_minutes: a wall-clock budget for this run's training (None: none). When it is spent,
-        the learner is validated and training stops with the best weights so far; like
-        ``patience`` it depends on the machine, so a budget-stopped run is not reproducible
-        step for step (the steps it ran are in the log).
-    seed: fixes the episodes, dropout and everything random in the run (on one device).
-    device: ``cpu``, ``cuda``, ``cuda:1``... or ``auto`` (CUDA when available). In a
-        distributed run ``auto`` and ``cuda`` mean ``cuda:LOCAL_RANK``.
-    """
-
-    steps: int = 2000
-    meta_batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    grad_clip: float | None = 1.0
-    eval_every: int = 100
-    checkpoint_every: int = 500
-    checkpoint_minutes: float | None = 10.0
-    patience: int | None = None
-    max_minutes: float | None = None
-    seed: int = 0
-    device: str = "auto"
-
-    @classmethod
-    def from_dict(cls, values: dict | None = None) -> TrainConfig:
-        """Defaults overridden by ``values`` (strings parsed; unknown keys rejected)."""
-        return config_from_dict(cls, values, "training")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -194,33 +158,6 @@ class _StopSignals:
             signal.raise_signal(self.received)
 
 
-def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, dict, dict]:
-    """``(train, episode, encoder, learner)`` settings from one flat dict (TOML / ``--set``).
-
-    Keys of :class:`TrainConfig` go to ``train``; keys of ``episode_defaults`` (the domain's
-    episode settings, parsed as ints) to ``episode``; ``encoder.<key>`` and ``learner.<key>``
-    to ``encoder`` and ``learner``. Any other key is a FewshotError listing the known ones.
-    """
-    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
-    train, episode, encoder, learner = {}, dict(episode_defaults), {}, {}
-    for key, value in settings.items():
-        if key.startswith("encoder."):
-            encoder[key[len("encoder."):]] = value
-        elif key.startswith("learner."):
-            learner[key[len("learner."):]] = value
-        elif key in episode_defaults:
-            episode[key] = int(value)
-        elif key in train_keys:
-            train[key] = value
-        else:
-            raise FewshotError(
-                f"unknown setting {key!r}; known: "
-                f"{', '.join(sorted(train_keys | set(episode_defaults)))}, encoder.<key>, "
-                "learner.<key>"
-            )
-    return train, episode, encoder, learner
-
-
 def resolve_device(device: str | torch.device, local_rank: int | None = None) -> torch.device:
     """``auto`` -> CUDA when available, else the CPU. With ``local_rank`` (a distributed run),
     ``auto`` and ``cuda`` mean ``cuda:local_rank``: one GPU per process."""
@@ -250,60 +187,6 @@ def describe_sampler(sampler: object) -> dict:
         else {"repr": repr(sampler)}
     )
     return {"type": type(sampler).__name__, **fields}
-
-
-def episode_validator(
-    tasks: Sequence[Task], sampler: object, n_draws: int = 1, seed: int = 0
-) -> Callable[[MetaLearner], float]:
-    """A ``valid_fn``: mean ROC-AUC (classification) or minus RMSE (regression) over fixed,
-    seeded episodes of ``tasks`` (drawn once, so every evaluation sees the same episodes).
-
-    Tasks too small for ``sampler`` and draws whose query lacks a class are skipped; an
-    episode whose predictions hold NaN scores NaN (the validation is then not finite).
-    """
-    from fewshot_apps.core.metrics import rmse, roc_auc
-
-    episodes = []
-    for task in tasks:
-        for draw in range(n_draws):
-            try:
-                episodes.append(sampler.sample(task, derive_seed(seed, task.name, draw)))
-            except SamplingError:
-                continue
-    if not episodes:
-        raise FewshotError(
-            f"no validation episode could be drawn from {len(tasks)} tasks with {sampler!r}"
-        )
-
-    triples = [(ep.support_examples, ep.support_labels, ep.query_examples) for ep in episodes]
-
-    def validate(learner: MetaLearner) -> float:
-        scores = []
-        many = getattr(learner, "fit_predict_many", None)  # all episodes at once (vmap engine)
-        preds = many(triples) if callable(many) else [learner.fit_predict(*t) for t in triples]
-        for ep, pred in zip(episodes, preds):
-            if learner.kind == "classification":
-                if len(np.unique(ep.query_labels)) == 2:
-                    scores.append(roc_auc(ep.query_labels, pred))
-            else:
-                nan = np.isnan(np.asarray(pred, dtype=np.float64)).any()
-                scores.append(float("nan") if nan else -rmse(ep.query_labels, pred))
-        return float(np.mean(scores)) if scores else float("nan")
-
-    return validate
-
-
-def _rng_state(device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def _cuda_index(device: torch.device) -> int:
@@ -342,11 +225,12 @@ def meta_train(
             a reproducible initialization, e.g. :func:`seed_everything`).
         train_tasks: tasks to draw training episodes from with ``train_sampler``.
         valid_tasks: validation tasks; used by the default ``valid_fn``
-            (:func:`episode_validator` with ``valid_sampler`` or ``train_sampler``) when
+            (:func:`~fewshot_apps.core.validation.episode_validator` with ``valid_sampler``
+            or ``train_sampler``) when
             ``valid_fn`` is None. No validation at all when both are empty/None.
         valid_fn: ``valid_fn(learner) -> float``, higher is better; runs under a forked RNG,
             so validating changes nothing of the training run.
-        config: :class:`TrainConfig`.
+        config: :class:`~fewshot_apps.core.settings.TrainConfig`.
         out_dir: where the config, log, checkpoint and final model go.
         resume: continue from ``out_dir/checkpoint.pt`` (FewshotError if absent, unreadable,
             or written with other fixed settings, another learner or other tasks).
@@ -404,42 +288,216 @@ def _meta_train(
     device: torch.device,
 ) -> TrainResult:
     """:func:`meta_train` once the device and the process group (if any) are set up."""
-    world, rank = distributed.world_size(), distributed.rank()
-    main = rank == 0
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    learner.to(device)
-    if world > 1:
-        if device.type == "cuda":  # NCCL object collectives use the current device
-            torch.cuda.set_device(device)
-        distributed.broadcast_parameters(learner)  # every rank starts from rank 0's weights
-    if valid_fn is None and valid_tasks:  # on every rank: the same errors everywhere
-        valid_fn = episode_validator(
-            valid_tasks, valid_sampler or train_sampler, seed=derive_seed(config.seed, "valid")
-        )
-    params = [p for p in learner.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    run = _Run(learner, train_tasks, valid_tasks, train_sampler, valid_fn, config, out_dir,
+               extra_config, valid_sampler, device)
+    run.restore_or_start(resume)
+    bar = progress_bar(
+        total=config.steps,
+        initial=min(run.step, config.steps),
+        enabled=progress and run.main,
+        desc="meta-train",
+        dynamic_ncols=True,
+    )
+    run.started = time.perf_counter()  # max_minutes counts from here
+    try:
+        with _StopSignals(announce=run.main) as stop, run.open_log() as log_file:
+            while run.step < config.steps and not run.stopped_early:
+                record = run.train_step()
+                run.maybe_validate(record)
+                run.log_step(record, log_file, bar)
+                run.maybe_checkpoint(stop)
+    finally:
+        bar.close()
+    return run.finish()
 
-    extra = {
-        **(extra_config or {}),
-        "train": config.to_dict(),
-        "sampler": describe_sampler(train_sampler),
-    }
-    # The split the model is trained and selected on: names in tasks.json and the checkpoint.
-    recorded = task_record(train_tasks, valid_tasks)
-    extra["tasks"] = tasks_summary(recorded)
-    if world > 1:
-        extra["distributed"] = {"world_size": world, "backend": distributed.backend_for(device)}
-    resolved = model_config(learner, extra)
-    checkpoint_path = out_dir / CHECKPOINT_FILE
-    log_path = out_dir / LOG_FILE
-    step, best_valid, best_step, best_weights = 0, None, None, None
-    bad_evals, stopped_early = 0, False
-    if resume:
-        ckpt, error = None, None
+
+class _Run:
+    """One meta-training run: its state (step, best weights, early stopping ...) and the
+    steps :func:`_meta_train` takes, the same on every rank of a distributed run."""
+
+    def __init__(
+        self,
+        learner: MetaLearner,
+        train_tasks: Sequence[Task],
+        valid_tasks: Sequence[Task] | None,
+        train_sampler: object,
+        valid_fn: Callable[[MetaLearner], float] | None,
+        config: TrainConfig,
+        out_dir: Path,
+        extra_config: dict | None,
+        valid_sampler: object | None,
+        device: torch.device,
+    ):
+        world, rank = distributed.world_size(), distributed.rank()
+        main = rank == 0
         if main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        learner.to(device)
+        if world > 1:
+            if device.type == "cuda":  # NCCL object collectives use the current device
+                torch.cuda.set_device(device)
+            distributed.broadcast_parameters(learner)  # every rank starts from rank 0's weights
+        if valid_fn is None and valid_tasks:  # on every rank: the same errors everywhere
+            valid_fn = episode_validator(
+                valid_tasks, valid_sampler or train_sampler, seed=derive_seed(config.seed, "valid")
+            )
+        params = [p for p in learner.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+        extra = {
+            **(extra_config or {}),
+            "train": config.to_dict(),
+            "sampler": describe_sampler(train_sampler),
+        }
+        # The split the model is trained and selected on: names in tasks.json and the checkpoint.
+        recorded = task_record(train_tasks, valid_tasks)
+        extra["tasks"] = tasks_summary(recorded)
+        if world > 1:
+            extra["distributed"] = {"world_size": world, "backend": distributed.backend_for(device)}
+        self.world, self.rank, self.main = world, rank, main
+        self.learner, self.params, self.optimizer = learner, params, optimizer
+        self.train_tasks, self.train_sampler, self.valid_fn = train_tasks, train_sampler, valid_fn
+        self.config, self.device, self.out_dir = config, device, out_dir
+        self.recorded = recorded
+        self.resolved = model_config(learner, extra)
+        self.checkpoint_path = out_dir / CHECKPOINT_FILE
+        self.log_path = out_dir / LOG_FILE
+        self.step, self.best_valid, self.best_step, self.best_weights = 0, None, None, None
+        self.bad_evals, self.stopped_early = 0, False
+        self.last_loss: float | None = None
+        self.last_saved = self.started = self.step_started = time.perf_counter()
+
+    # ---------------------------------------------------------------- the steps, in order
+
+    def restore_or_start(self, resume: bool) -> None:
+        """Continue from the checkpoint (``resume``) or start afresh; write config.json."""
+        if resume:
+            self._restore()
+        else:
+            # Rank 0 draws what a single process draws; other ranks their own streams (dropout).
+            torch.manual_seed(
+                derive_seed(self.config.seed, "torch")
+                if self.main
+                else derive_seed(self.config.seed, "torch", "rank", self.rank)
+            )
+            if self.main:
+                self.log_path.write_text("", encoding="utf-8")
+        if self.main:
+            write_config(self.out_dir / CONFIG_FILE, self.resolved)
+        self.last_saved = time.perf_counter()
+
+    def open_log(self):
+        """``train_log.jsonl`` opened for appending on rank 0; None on other ranks."""
+        if self.main:
+            return self.log_path.open("a", encoding="utf-8")
+        return contextlib.nullcontext()
+
+    def train_step(self) -> dict:
+        """One optimizer step on the step's meta-batch; the step's log record."""
+        config = self.config
+        self.step += 1
+        self.step_started = time.perf_counter()
+        self.learner.train()
+        episodes = list(
+            sample_episodes(
+                self.train_tasks,
+                self.train_sampler,
+                config.meta_batch_size,
+                seed=derive_seed(config.seed, "episodes", self.step),
+            )
+        )
+        self.last_loss = self._backward(episodes)
+        max_norm = config.grad_clip if config.grad_clip else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, max_norm))
+        if not math.isfinite(grad_norm):
+            raise _nonfinite_error(self.step, "gradient norm", grad_norm, config)
+        self.optimizer.step()
+        if self.world > 1:
+            distributed.sync_running_stats(self.learner)
+        return {"step": self.step, "loss": self.last_loss, "grad_norm": grad_norm}
+
+    def maybe_validate(self, record: dict) -> None:
+        """Validate every ``eval_every`` steps, at the last step and when ``max_minutes`` are
+        spent (then stop): keep the best weights, stop after ``patience`` evaluations without
+        improvement."""
+        config = self.config
+        budget_spent = self._out_of_time()
+        if self.valid_fn is not None and (
+            self.step % config.eval_every == 0 or self.step == config.steps or budget_spent
+        ):
+            valid = self._validate()
+            self.learner.train()
+            if math.isfinite(valid) and (self.best_valid is None or valid > self.best_valid):
+                self.best_valid, self.best_step, self.best_weights, self.bad_evals = (
+                    valid,
+                    self.step,
+                    _snapshot(self.learner),
+                    0,
+                )
+            else:
+                self.bad_evals += 1
+            record.update(valid=valid, best_valid=self.best_valid, best_step=self.best_step)
+            if config.patience is not None and self.bad_evals >= config.patience:
+                self.stopped_early = True
+                record["stopped_early"] = True
+        if budget_spent:
+            self.stopped_early = True
+            record["out_of_time"] = True
+
+    def log_step(self, record: dict, log_file, bar) -> None:
+        """The step's line in the log (rank 0) and on the progress bar."""
+        record["seconds"] = round(time.perf_counter() - self.step_started, 6)
+        if log_file is not None:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+        bar.update(1)
+        bar.set_postfix(
+            loss=f"{self.last_loss:.4f}",
+            **({"valid": f"{self.best_valid:.4f}"} if self.best_valid is not None else {}),
+        )
+
+    def maybe_checkpoint(self, stop: _StopSignals) -> None:
+        """Write the checkpoint every ``checkpoint_every`` steps or ``checkpoint_minutes``, at
+        the end, and when a signal asks to stop (then raise :class:`TrainingInterrupted`)."""
+        config = self.config
+        signum, due = self._stop_or_save(stop)
+        if (
+            self.step % config.checkpoint_every == 0
+            or self.step == config.steps
+            or self.stopped_early
+            or due
+            or signum
+        ):
+            self.save_checkpoint()
+        if signum:
+            stop.acted = True
+            raise TrainingInterrupted(signum, self.step, self.checkpoint_path if self.main else None)
+
+    def finish(self) -> TrainResult:
+        """Load the best weights and save the model (rank 0); every rank waits for it."""
+        if self.best_weights is not None:
+            self.learner.load_state_dict(self.best_weights)
+        self.learner.eval()
+        if self.main:
+            save_model(
+                self.learner,
+                self.out_dir,
+                {k: v for k, v in self.resolved.items() if k not in ("learner", "format_version")},
+                tasks=self.recorded,
+            )
+        distributed.barrier()  # the model is on disk when meta_train returns on any rank
+        return TrainResult(self.step, self.best_step, self.best_valid, self.stopped_early,
+                           self.last_loss, self.out_dir)
+
+    # ---------------------------------------------------------------- what the steps use
+
+    def _restore(self) -> None:
+        """The checkpoint's weights, optimizer, RNG and early-stopping state."""
+        config, world, rank, device = self.config, self.world, self.rank, self.device
+        ckpt, error = None, None
+        if self.main:
             try:
-                ckpt = _load_checkpoint(checkpoint_path, config, learner, recorded)
+                ckpt = load_checkpoint(self.checkpoint_path, config, self.learner, self.recorded)
             except FewshotError as err:
                 if world == 1:
                     raise
@@ -449,297 +507,121 @@ def _meta_train(
         if error is not None:
             raise FewshotError(error)
         try:
-            learner.load_state_dict(ckpt["learner"])
-            optimizer.load_state_dict(ckpt["optimizer"])
+            self.learner.load_state_dict(ckpt["learner"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
         except (RuntimeError, ValueError, KeyError) as err:
             raise FewshotError(
-                f"{checkpoint_path}: does not fit this learner or its optimizer ({err}); "
+                f"{self.checkpoint_path}: does not fit this learner or its optimizer ({err}); "
                 "resume with the same learner settings, or start afresh without resume"
             ) from None
-        step = int(ckpt["step"])
+        self.step = int(ckpt["step"])
         rng_ranks = ckpt.get("rng_ranks")
         if rng_ranks is not None and len(rng_ranks) == world:
-            _set_rng_state(rng_ranks[rank], device)
-        elif main:
-            _set_rng_state(ckpt["rng"], device)
+            set_rng_state(rng_ranks[rank], device)
+        elif self.main:
+            set_rng_state(ckpt["rng"], device)
         else:  # resumed with another world size: fresh, still seeded, streams on ranks > 0
-            torch.manual_seed(derive_seed(config.seed, "torch", "rank", rank, "step", step))
-        best_valid, best_step = ckpt["best_valid"], ckpt["best_step"]
-        best_weights, bad_evals = ckpt["best_weights"], int(ckpt["bad_evals"])
-        stopped_early = bool(ckpt["stopped_early"])
-        if main:
-            _truncate_log(log_path, step)
-        log.info("resuming %s from step %d", out_dir, step)
-    else:
-        # Rank 0 draws what a single process draws; other ranks their own streams (dropout).
-        torch.manual_seed(
-            derive_seed(config.seed, "torch")
-            if main
-            else derive_seed(config.seed, "torch", "rank", rank)
-        )
-        if main:
-            log_path.write_text("", encoding="utf-8")
-    if main:
-        write_config(out_dir / CONFIG_FILE, resolved)
+            torch.manual_seed(derive_seed(config.seed, "torch", "rank", rank, "step", self.step))
+        self.best_valid, self.best_step = ckpt["best_valid"], ckpt["best_step"]
+        self.best_weights, self.bad_evals = ckpt["best_weights"], int(ckpt["bad_evals"])
+        self.stopped_early = bool(ckpt["stopped_early"])
+        if self.main:
+            _truncate_log(self.log_path, self.step)
+        log.info("resuming %s from step %d", self.out_dir, self.step)
 
-    last_saved = time.perf_counter()
-
-    def save_checkpoint() -> None:
-        nonlocal last_saved
-        last_saved = time.perf_counter()
-        rng = _rng_state(device)
-        rng_ranks = distributed.all_gather_object(rng) if world > 1 else None
-        if not main:
+    def save_checkpoint(self) -> None:
+        """Write ``checkpoint.pt`` (rank 0, with every rank's RNG state)."""
+        self.last_saved = time.perf_counter()
+        rng = rng_state(self.device)
+        rng_ranks = distributed.all_gather_object(rng) if self.world > 1 else None
+        if not self.main:
             return
         ckpt = {
-            "step": step,
-            "learner": learner.state_dict(),
-            "optimizer": optimizer.state_dict(),
+            "step": self.step,
+            "learner": self.learner.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
             "rng": rng,
-            "best_valid": best_valid,
-            "best_step": best_step,
-            "best_weights": best_weights,
-            "bad_evals": bad_evals,
-            "stopped_early": stopped_early,
-            "train_config": config.to_dict(),
-            "learner_spec": learner.describe(),
-            "tasks": recorded,
+            "best_valid": self.best_valid,
+            "best_step": self.best_step,
+            "best_weights": self.best_weights,
+            "bad_evals": self.bad_evals,
+            "stopped_early": self.stopped_early,
+            "train_config": self.config.to_dict(),
+            "learner_spec": self.learner.describe(),
+            "tasks": self.recorded,
         }
         if rng_ranks is not None:
             ckpt["rng_ranks"] = rng_ranks
-        tmp = checkpoint_path.with_name(checkpoint_path.name + ".tmp")
-        torch.save(ckpt, tmp)
-        os.replace(tmp, checkpoint_path)
+        write_checkpoint(self.checkpoint_path, ckpt)
 
-    def backward(episodes: list) -> float:
+    def _backward(self, episodes: list) -> float:
         """Gradients of the mean query loss over ``episodes`` in ``p.grad``; the loss. The
         encoder hides the whole meta-batch's tasks (every rank the same ones)."""
-        with tasks_hidden(learner.encoder, [ep.task for ep in episodes]):
-            return batch_backward(episodes)
+        with tasks_hidden(self.learner.encoder, [ep.task for ep in episodes]):
+            return self._batch_backward(episodes)
 
-    def batch_backward(episodes: list) -> float:
-        optimizer.zero_grad(set_to_none=True)
+    def _batch_backward(self, episodes: list) -> float:
+        learner, device, world = self.learner, self.device, self.world
+        self.optimizer.zero_grad(set_to_none=True)
         if world == 1:
             loss = learner.loss(EpisodeBatch.from_episodes(episodes).to(device))
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise _nonfinite_error(step, "meta-training loss", value, config)
+                raise _nonfinite_error(self.step, "meta-training loss", value, self.config)
             loss.backward()
             return value
-        start, stop = distributed.share(len(episodes), world, rank)
+        start, stop = distributed.share(len(episodes), world, self.rank)
         mine = episodes[start:stop]
         loss_sum = torch.zeros((), device=device)
         if mine:  # this rank's share: back-propagate the SUM of its episodes' losses
             loss = learner.loss(EpisodeBatch.from_episodes(mine).to(device)) * len(mine)
             loss.backward()
             loss_sum = loss.detach()
-        value = distributed.all_reduce_gradients(params, loss_sum, len(episodes))
+        value = distributed.all_reduce_gradients(self.params, loss_sum, len(episodes))
         if not math.isfinite(value):  # the same value on every rank: all raise
-            raise _nonfinite_error(step, "meta-training loss", value, config)
+            raise _nonfinite_error(self.step, "meta-training loss", value, self.config)
         return value
 
-    def validate() -> float:
+    def _validate(self) -> float:
         """Rank 0 validates; every rank gets its score (or its failure)."""
         valid = None
-        if main:
+        if self.main:
             # A forked RNG: validation draws nothing from the training run's stream.
+            device = self.device
             devices = [_cuda_index(device)] if device.type == "cuda" else []
             try:
                 with torch.random.fork_rng(devices=devices):
-                    valid = float(valid_fn(learner))
+                    valid = float(self.valid_fn(self.learner))
             except BaseException as err:
-                if world > 1:
+                if self.world > 1:
                     distributed.broadcast_object(("failed", f"{type(err).__name__}: {err}"))
                 raise
-        if world > 1:
+        if self.world > 1:
             status, valid = distributed.broadcast_object(("ok", valid))
             if status != "ok":
-                raise FewshotError(f"step {step}: validation failed on rank 0 ({valid})")
+                raise FewshotError(f"step {self.step}: validation failed on rank 0 ({valid})")
         return valid
 
-    last_loss = None
-    bar = progress_bar(
-        total=config.steps,
-        initial=min(step, config.steps),
-        enabled=progress and main,
-        desc="meta-train",
-        dynamic_ncols=True,
-    )
-    run_started = time.perf_counter()
-
-    def out_of_time() -> bool:
-        if config.max_minutes is None:
+    def _out_of_time(self) -> bool:
+        if self.config.max_minutes is None:
             return False
-        spent = time.perf_counter() - run_started > 60.0 * config.max_minutes
+        spent = time.perf_counter() - self.started > 60.0 * self.config.max_minutes
         # Every rank must stop at the same step: rank 0's clock decides.
-        return bool(distributed.broadcast_object(spent)) if world > 1 else spent
+        return bool(distributed.broadcast_object(spent)) if self.world > 1 else spent
 
-    def stop_or_save(stop: _StopSignals) -> tuple[int, bool]:
+    def _stop_or_save(self, stop: _StopSignals) -> tuple[int, bool]:
         """(the signal that asks to stop, 0 if none; whether ``checkpoint_minutes`` have
         passed since the last checkpoint): the same on every rank, which all stop at the
         same step and write the checkpoint together (any rank's signal, rank 0's clock)."""
         due = (
-            main
-            and config.checkpoint_minutes is not None
-            and time.perf_counter() - last_saved >= 60.0 * config.checkpoint_minutes
+            self.main
+            and self.config.checkpoint_minutes is not None
+            and time.perf_counter() - self.last_saved >= 60.0 * self.config.checkpoint_minutes
         )
         signum = stop.received or 0
-        if world > 1:
-            signum, due = distributed.all_reduce_max([signum, int(due)], device)
+        if self.world > 1:
+            signum, due = distributed.all_reduce_max([signum, int(due)], self.device)
         return signum, bool(due)
-
-    try:
-        with _StopSignals(announce=main) as stop, (
-            log_path.open("a", encoding="utf-8") if main else contextlib.nullcontext()
-        ) as log_file:
-            while step < config.steps and not stopped_early:
-                step += 1
-                started = time.perf_counter()
-                learner.train()
-                episodes = list(
-                    sample_episodes(
-                        train_tasks,
-                        train_sampler,
-                        config.meta_batch_size,
-                        seed=derive_seed(config.seed, "episodes", step),
-                    )
-                )
-                last_loss = backward(episodes)
-                max_norm = config.grad_clip if config.grad_clip else float("inf")
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-                if not math.isfinite(grad_norm):
-                    raise _nonfinite_error(step, "gradient norm", grad_norm, config)
-                optimizer.step()
-                if world > 1:
-                    distributed.sync_running_stats(learner)
-                record = {"step": step, "loss": last_loss, "grad_norm": grad_norm}
-                budget_spent = out_of_time()
-                if valid_fn is not None and (
-                    step % config.eval_every == 0 or step == config.steps or budget_spent
-                ):
-                    valid = validate()
-                    learner.train()
-                    if math.isfinite(valid) and (best_valid is None or valid > best_valid):
-                        best_valid, best_step, best_weights, bad_evals = (
-                            valid,
-                            step,
-                            _snapshot(learner),
-                            0,
-                        )
-                    else:
-                        bad_evals += 1
-                    record.update(valid=valid, best_valid=best_valid, best_step=best_step)
-                    if config.patience is not None and bad_evals >= config.patience:
-                        stopped_early = True
-                        record["stopped_early"] = True
-                if budget_spent:
-                    stopped_early = True
-                    record["out_of_time"] = True
-                record["seconds"] = round(time.perf_counter() - started, 6)
-                if log_file is not None:
-                    log_file.write(json.dumps(record) + "\n")
-                    log_file.flush()
-                bar.update(1)
-                bar.set_postfix(
-                    loss=f"{last_loss:.4f}",
-                    **({"valid": f"{best_valid:.4f}"} if best_valid is not None else {}),
-                )
-                signum, due = stop_or_save(stop)
-                if (
-                    step % config.checkpoint_every == 0
-                    or step == config.steps
-                    or stopped_early
-                    or due
-                    or signum
-                ):
-                    save_checkpoint()
-                if signum:
-                    stop.acted = True
-                    raise TrainingInterrupted(signum, step, checkpoint_path if main else None)
-    finally:
-        bar.close()
-
-    if best_weights is not None:
-        learner.load_state_dict(best_weights)
-    learner.eval()
-    if main:
-        save_model(
-            learner,
-            out_dir,
-            {k: v for k, v in resolved.items() if k not in ("learner", "format_version")},
-            tasks=recorded,
-        )
-    distributed.barrier()  # the model is on disk when meta_train returns on any rank
-    return TrainResult(step, best_step, best_valid, stopped_early, last_loss, out_dir)
-
-
-_CHECKPOINT_KEYS = ("step", "learner", "optimizer", "rng", "best_valid", "best_step",
-                    "best_weights", "bad_evals", "stopped_early")
-
-
-def _load_checkpoint(
-    path: Path, config: TrainConfig, learner: MetaLearner, tasks: dict | None = None
-) -> dict:
-    if not path.is_file():
-        raise FewshotError(
-            f"{path}: no checkpoint to resume from; run without resume to start afresh"
-        )
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated / foreign files
-        raise FewshotError(
-            f"{path}: cannot be read, the checkpoint is truncated or corrupted "
-            f"({torch_load_problem(err)}); start afresh without resume"
-        ) from None
-    missing = [k for k in _CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict) else None
-    if missing is None or missing:
-        raise FewshotError(
-            f"{path}: is not a training checkpoint written by fewshot-apps (it has no "
-            f"{', '.join(missing or _CHECKPOINT_KEYS)}); start afresh without resume"
-        )
-    spec = ckpt.get("learner_spec")
-    if spec is not None and _without_engine(spec) != _without_engine(learner.describe()):
-        raise FewshotError(
-            f"{path}: the checkpoint is of learner {spec['name']!r} ({spec['kind']}, "
-            f"{spec['config']}), not {learner.describe()}; resume with the same learner or "
-            "start afresh"
-        )
-    saved = ckpt.get("train_config", {})
-    changed = [
-        f"{key} {saved.get(key)!r} -> {getattr(config, key)!r}"
-        for key in _RESUME_FIXED
-        if saved.get(key) != getattr(config, key)
-    ]
-    if changed:
-        raise FewshotError(
-            f"{path}: the checkpoint was written with other settings ({'; '.join(changed)}); "
-            "resume with the same settings (only steps, eval_every, checkpoint_every, "
-            "checkpoint_minutes, patience, max_minutes and device may change) or start afresh"
-        )
-    saved_tasks = ckpt.get("tasks")  # None in checkpoints written before tasks were recorded
-    if tasks is not None and saved_tasks is not None:
-        problems = []
-        for split in ("train", "valid"):
-            before, now = list(saved_tasks.get(split, [])), list(tasks.get(split, []))
-            if before == now:
-                continue
-            new = [t for t in now if t not in set(before)]
-            gone = [t for t in before if t not in set(now)]
-            changes = [f"{len(names)} {what} ({_listed(names)})"
-                       for names, what in ((new, "new"), (gone, "no longer there")) if names]
-            problems.append(f"{split} tasks: {', '.join(changes) or 'the same, in another order'}")
-        if problems:
-            raise FewshotError(
-                f"{path}: the checkpoint was trained on other tasks than this run's "
-                f"({'; '.join(problems)}); resume with the same data set and split (e.g. the "
-                "same test assays, seed or cold-start settings) or start afresh"
-            )
-    return ckpt
-
-
-def _listed(names: list, limit: int = 5) -> str:
-    more = f", ... {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(map(str, names[:limit])) + more
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -755,9 +637,3 @@ def _truncate_log(path: Path, step: int) -> None:
             continue  # a line cut by the interruption
     path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
 
-
-def _without_engine(spec: dict) -> dict:
-    """A learner description without ``engine`` (loop / vmap compute the same run, so a run
-    may resume with the other engine)."""
-    config = {k: v for k, v in dict(spec.get("config") or {}).items() if k != "engine"}
-    return {**spec, "config": config}

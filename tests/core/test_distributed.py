@@ -14,9 +14,10 @@ import torch.multiprocessing as mp
 from fewshot_apps.core import distributed
 from fewshot_apps.core.encoders import TableEncoder
 from fewshot_apps.core.learners import build_learner
+from fewshot_apps.core.settings import TrainConfig
 from fewshot_apps.core.synthetic import PlantedProblem
 from fewshot_apps.core.tasks import BalancedSampler
-from fewshot_apps.core.training import TrainConfig, meta_train, seed_everything
+from fewshot_apps.core.training import meta_train, seed_everything
 
 torch.set_num_threads(1)
 

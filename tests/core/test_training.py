@@ -12,15 +12,11 @@ import torch
 from fewshot_apps.core.encoders import TableEncoder
 from fewshot_apps.core.learners import build_learner
 from fewshot_apps.core.persistence import load_model
+from fewshot_apps.core.settings import TrainConfig
 from fewshot_apps.core.synthetic import PlantedProblem
 from fewshot_apps.core.tasks import BalancedSampler
-from fewshot_apps.core.training import (
-    TrainConfig,
-    TrainingInterrupted,
-    episode_validator,
-    meta_train,
-    seed_everything,
-)
+from fewshot_apps.core.training import TrainingInterrupted, meta_train, seed_everything
+from fewshot_apps.core.validation import episode_validator
 from fewshot_apps.errors import FewshotError
 
 torch.set_num_threads(1)

@@ -21,7 +21,7 @@ from fewshot_apps.core.training import (
     meta_train,
     seed_everything,
 )
-from fewshot_apps.core.training import split_settings as split_run_settings
+from fewshot_apps.core.settings import split_settings as split_run_settings
 from fewshot_apps.errors import FewshotError
 
 from .dataset import MoleculeDataset

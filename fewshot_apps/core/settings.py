@@ -1,0 +1,83 @@
+"""Meta-training settings: :class:`TrainConfig`, and :func:`split_settings`, which sorts one
+flat dict of settings (a TOML file, ``--set key=value``) into training, episode, encoder and
+learner settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from fewshot_apps.core.config import config_from_dict
+from fewshot_apps.errors import FewshotError
+
+
+@dataclass
+class TrainConfig:
+    """Attributes:
+    steps: meta-training steps (one optimizer step per meta-batch).
+    meta_batch_size: episodes (tasks) per step.
+    lr / weight_decay: AdamW settings.
+    grad_clip: max gradient norm (None: no clipping).
+    eval_every: validate every this many steps (and at the last step).
+    checkpoint_every: write ``checkpoint.pt`` every this many steps (and at the end).
+    checkpoint_minutes: also write it when this many minutes have passed since the last one
+        (None: only by steps). A run stopped by SIGINT / SIGTERM always writes one.
+    patience: stop after this many evaluations without improvement (None: never).
+    max_minutes: a wall-clock budget for this run's training (None: none). When it is spent,
+        the learner is validated and training stops with the best weights so far; like
+        ``patience`` it depends on the machine, so a budget-stopped run is not reproducible
+        step for step (the steps it ran are in the log).
+    seed: fixes the episodes, dropout and everything random in the run (on one device).
+    device: ``cpu``, ``cuda``, ``cuda:1``... or ``auto`` (CUDA when available). In a
+        distributed run ``auto`` and ``cuda`` mean ``cuda:LOCAL_RANK``.
+    """
+
+    steps: int = 2000
+    meta_batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float | None = 1.0
+    eval_every: int = 100
+    checkpoint_every: int = 500
+    checkpoint_minutes: float | None = 10.0
+    patience: int | None = None
+    max_minutes: float | None = None
+    seed: int = 0
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, values: dict | None = None) -> TrainConfig:
+        """Defaults overridden by ``values`` (strings parsed; unknown keys rejected)."""
+        return config_from_dict(cls, values, "training")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+
+def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, dict, dict]:
+    """``(train, episode, encoder, learner)`` settings from one flat dict (TOML / ``--set``).
+
+    Keys of :class:`TrainConfig` go to ``train``; keys of ``episode_defaults`` (the domain's
+    episode settings, parsed as ints) to ``episode``; ``encoder.<key>`` and ``learner.<key>``
+    to ``encoder`` and ``learner``. Any other key is a FewshotError listing the known ones.
+    """
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    train, episode, encoder, learner = {}, dict(episode_defaults), {}, {}
+    for key, value in settings.items():
+        if key.startswith("encoder."):
+            encoder[key[len("encoder."):]] = value
+        elif key.startswith("learner."):
+            learner[key[len("learner."):]] = value
+        elif key in episode_defaults:
+            episode[key] = int(value)
+        elif key in train_keys:
+            train[key] = value
+        else:
+            raise FewshotError(
+                f"unknown setting {key!r}; known: "
+                f"{', '.join(sorted(train_keys | set(episode_defaults)))}, encoder.<key>, "
+                "learner.<key>"
+            )
+    return train, episode, encoder, learner
+
