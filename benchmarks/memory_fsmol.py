@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from fewshot_apps.bench.runner import machine
+from fewshot_apps.core.fit import train_learner
 from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
-from fewshot_apps.domains.molecules.training import train_molecule_learner
 
 
 def peak_gib(who: int) -> float:
@@ -45,8 +45,8 @@ def main() -> None:
                                    progress=False)
         lines.append(f"load from cache: {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
-        train_molecule_learner(ds, "protonet", Path(run) / "protonet",
-                               {"steps": args.steps, "eval_every": args.steps, "k_shot": 8,
+        train_learner(ds, "protonet", Path(run) / "protonet",
+                               {"steps": args.steps, "eval_every": args.steps, "shots": 8,
                                 "valid_draws": 1, "device": "cpu"}, progress=False)
         lines.append(f"meta-train protonet {args.steps} steps (+1 validation): "
                      f"{time.perf_counter() - t0:.0f} s; peak RSS main "

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol
+from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol, mean_over_tasks
+from fewshot_apps.core.fit import train_learner
 from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
-from fewshot_apps.domains.molecules.training import mean_test_auc, train_molecule_learner
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else []
     for name in args.learners.split(","):
         t0 = time.perf_counter()
-        learner, result = train_molecule_learner(ds, name, Path(args.runs) / name, settings,
+        learner, result = train_learner(ds, name, Path(args.runs) / name, settings,
                                                  progress=False)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -56,7 +56,7 @@ def main() -> None:
         eval_s = time.perf_counter() - t0
         results.assign(learner=name).to_csv(out / f"{name}_results.csv", index=False)
         auc = results[results.metric == "roc_auc"].groupby("task")["value"].mean().round(4).to_dict()
-        row = {"learner": name, "mean_test_roc_auc": round(mean_test_auc(results), 4),
+        row = {"learner": name, "mean_test_roc_auc": round(mean_over_tasks(results, "roc_auc"), 4),
                "per_task": auc, "best_valid_roc_auc": result.best_valid,
                "best_step": result.best_step, "steps": result.steps_run,
                "train_seconds": round(train_s, 1), "eval_seconds": round(eval_s, 1),

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from fewshot_apps.core.registry import MODELS
+from fewshot_apps.domains.recsys.domain import saved_data_source
 from fewshot_apps.errors import FewshotError
 
 log = logging.getLogger("fewshot_apps")
@@ -44,46 +45,77 @@ DEFAULT_MOL_BASELINE = MODELS.names(domain="molecules", default=True)[0]
 # data sets
 
 
-def _domain(source) -> str:
-    """The card's domain; a plain CSV's header decides its own (SMILES -> molecules, user /
-    item / rating columns -> recsys; see :mod:`fewshot_apps.plain_csv`)."""
-    from fewshot_apps.plain_csv import load_card_or_csv
-
-    return load_card_or_csv(source).domain
-
-
-def load_dataset(name: str | Path, **options: Any):
+def load_dataset(name, **options: Any):
     """A data set by card name, card path, or your own CSV (molecules, or ratings as
     ``user,item,rating[,timestamp]``: the header decides).
 
-    Returns a :class:`~fewshot_apps.domains.molecules.dataset.MoleculeDataset` or a
-    :class:`~fewshot_apps.domains.recsys.dataset.RecsysDataset` (the card's domain decides);
-    ``options`` go to ``load_molecule_dataset`` / ``load_recsys_dataset``.
+    Returns the domain's data set (a
+    :class:`~fewshot_apps.domains.molecules.dataset.MoleculeDataset`, a
+    :class:`~fewshot_apps.domains.recsys.dataset.RecsysDataset`, ...: see
+    :class:`~fewshot_apps.core.domain.DomainDataset`); ``options`` go to the domain's
+    loader (``load_molecule_dataset`` / ``load_recsys_dataset``).
     """
-    if _domain(name) == "molecules":
-        from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
+    from fewshot_apps.core.domain import get_domain
+    from fewshot_apps.plain_csv import load_card_or_csv
 
-        options.setdefault("progress", False)
-        return load_molecule_dataset(name, **options)
-    from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
+    card = load_card_or_csv(name) if isinstance(name, (str, Path)) else name
+    return get_domain(card.domain).load(name, **options)
 
-    return load_recsys_dataset(name, **options)
+
+def describe_dataset(name, **options: Any) -> str:
+    """The report of ``fewshot-apps data inspect``: what was read, the tasks and their
+    split, what was skipped and why (``options``: the domain's loading options)."""
+    from fewshot_apps.core.domain import get_domain
+    from fewshot_apps.plain_csv import load_card_or_csv
+
+    return get_domain(load_card_or_csv(name).domain).describe(name, **options)
+
+
+def check_command(source, command: str) -> None:
+    """FewshotError, before anything loads, when the data set ``source`` (a card name, card
+    path or plain CSV) belongs to another command group than ``command`` (``mol`` /
+    ``rec``: each domain names its own in the registry)."""
+    from fewshot_apps.core.registry import DOMAINS
+    from fewshot_apps.plain_csv import load_card_or_csv
+
+    card = load_card_or_csv(source)
+    mine = DOMAINS.get(card.domain)
+    if mine.command != command:
+        wanted = next(DOMAINS.get(n) for n in DOMAINS if DOMAINS.get(n).command == command)
+        raise FewshotError(f"{card.source or card.name}: {mine.domain_noun} data; "
+                           f"`fewshot-apps {command}` works on {wanted.domain_noun} data (use "
+                           f"`fewshot-apps {mine.command} ...`)")
+
+
+def evaluate(model, dataset, protocol: str | None = None, **options: Any):
+    """Score ``model`` on the data set's test tasks with ``protocol`` (default: the data
+    set's first); ``options`` (``shots``, ``support_sizes``, ``draws``, ``seeds`` ...) go
+    to the data set's ``evaluate``. Returns ``(tidy results, skipped draws)``."""
+    return dataset.evaluate(protocol or dataset.protocols[0], model, split="test", **options)
+
+
+def mean_by_support(results: pd.DataFrame) -> pd.DataFrame:
+    """Each metric's mean over tasks (draws averaged within a task first) per support
+    size: the short table ``--evaluate`` prints."""
+    rows = results[results["item_split"].isna() | (results["item_split"] == "all")]
+    per_task = rows.groupby(["support_size", "metric", "task"])["value"].mean()
+    return per_task.groupby(["support_size", "metric"]).mean().unstack("metric").reset_index()
 
 
 def load_tasks(name_or_dataset, **options: Any):
     """The few-shot :class:`~fewshot_apps.core.tasks.TaskSet` of a data set (one task per
     assay or per user; train / valid / test by the card's default split)."""
-    ds = name_or_dataset if _is_dataset(name_or_dataset) else load_dataset(name_or_dataset,
-                                                                            **options)
-    return ds.task_set() if callable(getattr(ds, "task_set", None)) else ds.taskset
+    from fewshot_apps.core.domain import is_dataset
 
-
-def _is_dataset(obj) -> bool:
-    return hasattr(obj, "store") or hasattr(obj, "taskset")
+    ds = name_or_dataset if is_dataset(name_or_dataset) else load_dataset(name_or_dataset,
+                                                                           **options)
+    return ds.taskset
 
 
 def _is_rec_dataset(obj) -> bool:
-    return hasattr(obj, "item_vocab") and hasattr(obj, "graph")
+    from fewshot_apps.core.domain import is_dataset
+
+    return is_dataset(obj) and obj.label_kind == "regression"
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,68 +125,42 @@ def _is_rec_dataset(obj) -> bool:
 def train_learner(dataset, learner: str, out_dir: str | Path,
                   settings: Mapping[str, Any] | None = None, *, resume: bool = False,
                   progress: bool = False):
-    """Build ``learner`` (``protonet``, ``attention``, ``cnp``, ``hypernet``, ``maml``,
-    ``anil``, ``metasgd``, ``lstm``) on the data set's encoder and meta-train it on its
-    training tasks; the model is saved in ``out_dir`` (``model.pt`` + ``config.json``).
+    """Build ``learner`` (a meta-learner: ``protonet``, ``attention``, ``cnp``,
+    ``hypernet``, ``maml``, ``anil``, ``metasgd``, ``lstm``) on the data set's encoder and
+    meta-train it on its training tasks; the model is saved in ``out_dir`` (``model.pt`` +
+    ``config.json``).
 
     ``settings`` are the flat settings of ``fewshot-apps mol train --set`` (``steps``,
-    ``lr``, ``encoder.hidden``, ``learner.inner_steps`` ...). Returns the trained learner,
-    ready for :func:`predict_assay` / :func:`recommend`; the training summary is
-    ``model.train_result``.
+    ``lr``, ``shots`` or ``support_size``, ``encoder.hidden``, ``learner.inner_steps``
+    ...). Returns the trained learner, ready for :func:`predict_assay` / :func:`recommend`;
+    the training summary is ``model.train_result``.
     """
+    from fewshot_apps.core.domain import is_dataset
+    from fewshot_apps.core.fit import train_learner as train
     from fewshot_apps.core.persistence import read_model_config
 
-    if isinstance(dataset, (str, Path)):
+    if not is_dataset(dataset):
         dataset = load_dataset(dataset)
-    if _is_rec_dataset(dataset):
-        from fewshot_apps.domains.recsys.training import train_rec_learner as train
-    else:
-        from fewshot_apps.domains.molecules.training import train_molecule_learner as train
     model, result = train(dataset, learner, out_dir, dict(settings or {}), resume=resume,
                           progress=progress)
     model.train_result = result
     model.saved_config = read_model_config(out_dir)
-    if _is_rec_dataset(dataset):
-        model.rec_dataset = dataset
+    dataset.attach(model, out_dir)
     return model.eval()
 
 
 def load_model(path: str | Path, dataset=None, device: str | None = None):
     """A saved model (a folder with ``model.pt`` and ``config.json``), in eval mode.
 
-    A recommendation model gets its item graph from ``dataset`` (a RecsysDataset or card
-    name, rebuilt with the model's saved cold-start settings; default: the data set named in
-    its config), checked against its saved item vocabulary and meta-train user split. A molecule model needs nothing more: :func:`predict_assay` gives it the
-    molecules it scores.
+    A model that reads its data set's structure (a recommendation model's item graph) gets
+    it from ``dataset`` (a data set, card name or path; default: the data set named in its
+    config, rebuilt with the model's saved settings), checked against what it was trained
+    on (item vocabulary, meta-train user split). A molecule model needs nothing more:
+    :func:`predict_assay` gives it the molecules it scores.
     """
-    from fewshot_apps.core.persistence import load_model as load_saved
-    from fewshot_apps.core.persistence import read_model_config
+    from fewshot_apps.core.domain import load_saved_model
 
-    config = read_model_config(path)
-    encoder = (config.get("encoder") or {}).get("name")
-    if encoder == "molecule-gin":
-        import fewshot_apps.domains.molecules.training  # noqa: F401 (registers the encoder)
-    elif encoder == "item-graph":
-        import fewshot_apps.domains.recsys.training  # noqa: F401 (registers the encoder)
-    model = load_saved(path, device=device)
-    model.model_path = str(path)
-    if encoder == "item-graph":
-        _attach_rec_dataset(model, dataset, path)
-    return model
-
-
-def _attach_rec_dataset(model, dataset, path) -> None:
-    from fewshot_apps.domains.recsys.training import attach_rec_dataset
-
-    config = model.saved_config
-    if dataset is None:
-        dataset = _saved_data_source(config, path)
-        if not dataset:
-            raise FewshotError(f"{path}: the model's config names no data set; pass dataset=")
-    if not _is_rec_dataset(dataset):
-        # Rebuild it as it was at training time (user-split seed and fractions included).
-        dataset = load_dataset(dataset, **config.get("cold_start", {}))
-    attach_rec_dataset(model, dataset, path)
+    return load_saved_model(path, dataset=dataset, device=device)
 
 
 def _with_report(table: pd.DataFrame, lines: list[str], **attrs) -> pd.DataFrame:
@@ -317,7 +323,7 @@ def _rec_dataset_for(model, dataset):
     if attached is not None:
         return attached
     saved = getattr(model, "saved_config", None) or {}
-    return load_dataset(_saved_data_source(saved, getattr(model, "model_path", "the model"))
+    return load_dataset(saved_data_source(saved, getattr(model, "model_path", "the model"))
                         or DEFAULT_REC_DATASET)
 
 
@@ -373,19 +379,6 @@ def _named_baseline(name: str, dataset):
     return model
 
 
-def _saved_data_source(config: dict, where) -> str | None:
-    """The data set a recommendation model's config names: the user's card or plain CSV it
-    was trained on (``dataset_source``, a path), else the card name. FewshotError when that
-    file has moved, saying to pass the data set."""
-    source = config.get("dataset_source")
-    if not source:
-        return config.get("dataset")
-    if not Path(source).exists():
-        raise FewshotError(f"{where}: the model was trained on {source}, which is not there any "
-                           "more; pass its data set (--dataset, or dataset=)")
-    return source
-
-
 def _saved_dataset(model) -> str | None:
     """The data set a saved model's ``config.json`` names (None when unreadable: loading
     the model reports that)."""
@@ -398,7 +391,7 @@ def _saved_dataset(model) -> str | None:
         return None
     if not isinstance(config, dict):
         return None
-    return _saved_data_source(config, model)
+    return saved_data_source(config, model)
 
 
 def _check_before_loading(model, dataset, ratings: pd.DataFrame, path, k: int,
@@ -431,7 +424,7 @@ def _check_before_loading(model, dataset, ratings: pd.DataFrame, path, k: int,
             source = _saved_dataset(model)
         else:
             saved = getattr(model, "saved_config", None) or {}
-            source = _saved_data_source(saved, getattr(model, "model_path", "the model"))
+            source = saved_data_source(saved, getattr(model, "model_path", "the model"))
     if not source:
         return
     card = load_card_or_csv(source)
@@ -503,6 +496,7 @@ def run_suite(suite: str, out: str | Path, learners: list[str] | None = None,
 
 
 __all__ = [
-    "DEFAULT_MOL_BASELINE", "DEFAULT_REC_DATASET", "load_dataset", "load_model", "load_tasks",
-    "predict_assay", "recommend", "run_suite", "train_learner",
+    "DEFAULT_MOL_BASELINE", "DEFAULT_REC_DATASET", "describe_dataset", "evaluate",
+    "load_dataset", "load_model", "load_tasks", "predict_assay", "recommend", "run_suite",
+    "train_learner",
 ]

@@ -13,15 +13,6 @@ from fewshot_apps.errors import FewshotError
 from fewshot_apps.paths import cache_dir, data_dir
 
 
-def _card_or_csv(source: str):
-    """A card (by name, .toml path, or a plain ratings CSV's in-memory card), or None for a
-    plain molecule CSV path (the header decides; see fewshot_apps.plain_csv)."""
-    from fewshot_apps.plain_csv import is_plain_csv, load_card_or_csv
-
-    card = load_card_or_csv(source)
-    return None if is_plain_csv(source) and card.domain == "molecules" else card
-
-
 def cmd_data_list(args) -> int:
     from fewshot_apps.sources import builtin_card_names, load_card
 
@@ -45,25 +36,20 @@ def cmd_data_fetch(args) -> int:
     return 0
 
 
+def _split_options(args, seed_dest: str) -> dict:
+    """The data set's split options given on the command line (a molecule CSV's test
+    assays and fraction; the split seed), only those given."""
+    options = {"test_assays": _test_assays(args), "test_fraction": args.test_fraction}
+    options = {k: v for k, v in options.items() if v is not None}
+    if getattr(args, seed_dest):
+        options["seed"] = getattr(args, seed_dest)
+    return options
+
+
 def cmd_data_inspect(args) -> int:
-    card = _card_or_csv(args.name)
-    if card is None or card.domain == "molecules":
-        from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
-        from fewshot_apps.domains.molecules.inspect import describe
+    from fewshot_apps.api import describe_dataset
 
-        test_assays = _test_assays(args)
-        ds = load_molecule_dataset(
-            card if card is not None else args.name,
-            test_assays=test_assays,
-            test_fraction=args.test_fraction,
-            seed=args.seed,
-            progress=not args.quiet,
-        )
-        print(describe(ds))
-    else:
-        from fewshot_apps.domains.recsys.inspect import inspect_dataset
-
-        print(inspect_dataset(card))
+    print(describe_dataset(args.name, progress=not args.quiet, **_split_options(args, "seed")))
     return 0
 
 
@@ -97,21 +83,44 @@ def read_settings(config_file: str | None, sets: list[str]) -> dict:
     return settings
 
 
-def _train_command(args, load_dataset, train, report) -> int:
-    """Shared body of `mol train` and `rec train`, also under ``torchrun``: the process group
-    spans the whole command, rank 0 builds the data cache first, and only rank 0 reports."""
+def cmd_train(args) -> int:
+    """`mol train` and `rec train`, also under ``torchrun``: the process group spans the
+    whole command, rank 0 builds the data cache first, and only rank 0 reports."""
+    from fewshot_apps import api
     from fewshot_apps.core import distributed
 
     settings = read_settings(args.config, args.set)
     if args.device:
         settings["device"] = args.device
+    for key in ("shots", "support_size"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    api.check_command(args.dataset, args.command)
     with distributed.process_group(settings.get("device", "auto")):
         with distributed.main_process_first():
-            ds = load_dataset(progress=not args.quiet and distributed.is_main_process())
-        learner, result = train(ds, settings)
+            ds = api.load_dataset(args.dataset, progress=not args.quiet and
+                                  distributed.is_main_process(), **_split_options(args, "split_seed"))
+        learner = api.train_learner(ds, args.learner, args.out, settings, resume=args.resume,
+                                    progress=not args.quiet)
         if distributed.is_main_process():
-            report(ds, learner, result)
+            _report_training(args, ds, learner)
     return 0
+
+
+def _report_training(args, ds, learner) -> None:
+    from fewshot_apps import api
+
+    result = learner.train_result
+    selected = (f"best validation {ds.validation_metric} {result.best_valid} at step "
+                f"{result.best_step}" if result.best_valid is not None else
+                f"{ds.unvalidated_reason}, so no model selection: the last step's model is kept")
+    print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, {selected}; "
+          f"model in {args.out}")
+    if args.evaluate:
+        results, skipped = api.evaluate(learner, ds, shots=(args.shots or 10,))
+        print(api.mean_by_support(results).to_string(index=False))
+        if skipped:
+            print(f"not scored: {skipped} (draws, or metric values a draw could not give)")
 
 
 def _test_assays(args):
@@ -150,61 +159,6 @@ def add_split_arguments(p: argparse.ArgumentParser, seed_flags: tuple[str, ...],
                        help="fraction of the assays drawn as test tasks (default 0.2)")
     group.add_argument(*seed_flags, dest=seed_dest, type=int, default=0, metavar="N",
                        help="seed of the drawn test and validation assays (default 0)")
-
-
-def cmd_mol_train(args) -> int:
-    from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol, summarize
-    from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
-    from fewshot_apps.domains.molecules.training import train_molecule_learner
-
-    def report(ds, learner, result):
-        print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, best validation "
-              f"ROC-AUC {result.best_valid} at step {result.best_step}; model in {args.out}")
-        if args.evaluate:
-            test = ds.task_set().test
-            with encoded_once(learner, test):
-                results, skipped = k_shot_protocol(learner, test, shots=(args.shots,))
-            print(summarize(results).to_string(index=False))
-            if len(skipped):
-                print(f"skipped draws: {len(skipped)}")
-
-    return _train_command(
-        args,
-        lambda progress: load_molecule_dataset(
-            args.dataset, progress=progress, test_assays=_test_assays(args),
-            test_fraction=args.test_fraction, seed=args.split_seed),
-        lambda ds, settings: train_molecule_learner(
-            ds, args.learner, args.out, settings, resume=args.resume, progress=not args.quiet
-        ),
-        report,
-    )
-
-
-def cmd_rec_train(args) -> int:
-    from fewshot_apps.core.evaluation import encoded_once
-    from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
-    from fewshot_apps.domains.recsys.training import rating_errors, train_rec_learner
-
-    def report(ds, learner, result):
-        selected = (f"best validation -RMSE {result.best_valid} at step {result.best_step}"
-                    if result.best_valid is not None else
-                    f"no validation user has {ds.config.min_eval_ratings} ratings, so no model "
-                    "selection: the last step's model is kept")
-        print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, {selected}; "
-              f"model in {args.out}")
-        if args.evaluate:
-            with encoded_once(learner, ds.taskset.test):
-                errors = rating_errors(learner, ds)
-            print(errors.groupby("size")[["mae", "rmse"]].mean().to_string())
-
-    return _train_command(
-        args,
-        lambda progress: load_recsys_dataset(args.dataset),
-        lambda ds, settings: train_rec_learner(
-            ds, args.learner, args.out, settings, resume=args.resume, progress=not args.quiet
-        ),
-        report,
-    )
 
 
 def _print_report(lines: list[str]) -> None:
@@ -325,6 +279,13 @@ def add_train_arguments(p: argparse.ArgumentParser, dataset_help: str, learner_h
     p.add_argument("--out", required=True, help="run directory (model, config, log)")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.add_argument("--evaluate", action="store_true", help=evaluate_help)
+    support = p.add_mutually_exclusive_group()
+    support.add_argument("--shots", type=int, metavar="K",
+                         help="training episodes with K examples per class (classification; "
+                         "default 10), and K for --evaluate")
+    support.add_argument("--support-size", dest="support_size", type=int, metavar="N",
+                         help="training episodes with N support examples (stratified for "
+                         "classification; rating data: default 10)")
     p.add_argument("--quiet", action="store_true")
     add_progress_argument(p)
 
@@ -366,9 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(p, "card name, card.toml or CSV",
                         ", ".join(meta_learners("classification")),
                         "then score the test tasks (K-shot, 10 draws x 3 seeds)")
-    p.add_argument("--shots", type=int, default=10)
     add_split_arguments(p, ("--split-seed",), "split_seed")
-    p.set_defaults(func=cmd_mol_train)
+    p.set_defaults(func=cmd_train)
 
     p = mol.add_parser(
         "predict", help="predict activity for new molecules from a few labelled ones (your "
@@ -402,8 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(p, "card name, card.toml or a ratings CSV (user,item,rating"
                         "[,timestamp])",
                         ", ".join(meta_learners("regression")),
-                        "then report MAE / RMSE on test users per support size")
-    p.set_defaults(func=cmd_rec_train)
+                        "then score the test users (cold start, per support size)")
+    p.add_argument("--split-seed", dest="split_seed", type=int, default=0, metavar="N",
+                   help="seed of the user split (default 0)")
+    p.set_defaults(func=cmd_train, test_assay=None, test_assays=None, test_assays_file=None,
+                   test_fraction=None)
 
     p = rec.add_parser("recommend", help="top-k items for a new user from a few ratings")
     p.add_argument("--ratings", required=True, help="CSV of item ids (the data set's ids) "

@@ -5,14 +5,11 @@
 ``.csv.gz``) as well as a card name or a ``card.toml``. :func:`plain_csv_card` reads the
 header only and builds an in-memory card:
 
-* a SMILES column (``smiles``, ``canonical_smiles`` ...): molecules, format
-  ``molecules-csv`` (``smiles,assay,label`` rows, or one column per assay);
-* user and item columns (``user``/``userId``, ``item``/``movieId`` ...) and a rating column:
-  recommendation, format ``interactions-csv`` with the columns it found, the file's
-  delimiter (comma, tab, semicolon or pipe) and the observed rating range as the scale;
-* anything else: a :class:`~fewshot_apps.errors.DataError` naming the file, the columns it
-  has and what was expected. So is a user/item CSV with no rating column (implicit
-  feedback needs a card for now).
+each registered domain in turn is asked whether the header is its kind
+(:meth:`~fewshot_apps.core.domain.Domain.card_for_csv`): the molecule domain claims a SMILES
+column, the recommendation domain user, item and rating columns. A header no domain claims is
+a :class:`~fewshot_apps.errors.DataError` naming the file, the columns it has and what each
+domain expects.
 
 Only the header is read here; the domain's reader validates every row.
 """
@@ -23,21 +20,18 @@ import csv
 import gzip
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
-from fewshot_apps.domains.molecules.readers import SMILES_COLUMN_NAMES as SMILES_NAMES
-from fewshot_apps.domains.recsys.recommend import ITEM_COLUMN_NAMES as ITEM_NAMES
-from fewshot_apps.domains.recsys.recommend import RATING_COLUMN_NAMES as RATING_NAMES
-from fewshot_apps.domains.recsys.recommend import USER_COLUMN_NAMES as USER_NAMES
+from fewshot_apps.core.domain import get_domain
+from fewshot_apps.core.registry import DOMAINS
 from fewshot_apps.errors import DataError
 from fewshot_apps.sources import Card, load_card
 
 #: What a plain CSV's name ends with (case-insensitive).
 PLAIN_CSV_SUFFIXES = (".csv", ".csv.gz")
-#: Column names tried (case-insensitive) besides the molecule reader's SMILES names and
-#: ``rec recommend``'s user / item / rating names.
-TIMESTAMP_NAMES = ("timestamp",)
-_DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+#: The delimiters a plain CSV may use, and their names for messages.
+DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 _HEADER_BYTES = 1 << 16
 
 
@@ -76,12 +70,13 @@ def _header_line(path: Path) -> str:
 
 def _columns(path: Path, header: str) -> tuple[list[str], str]:
     """The header's column names and its delimiter (the one that splits it the most)."""
-    sep = max(_DELIMITERS, key=lambda d: (header.count(d), d == ","))
+    sep = max(DELIMITERS, key=lambda d: (header.count(d), d == ","))
     names = next(csv.reader([header], delimiter=sep))
     return [n.strip() for n in names], sep
 
 
-def _find(columns: list[str], names: tuple[str, ...]) -> str | None:
+def find_column(columns: list[str], names: tuple[str, ...]) -> str | None:
+    """The first of ``names`` (lower case) among ``columns``, as the file spells it."""
     lowered = {c.lower(): c for c in reversed(columns)}
     return next((lowered[n] for n in names if n in lowered), None)
 
@@ -101,47 +96,35 @@ def plain_csv_card(path: str | Path) -> Card:
     header = _header_line(path)
     columns, sep = _columns(path, header)
     shown = ", ".join(repr(c) for c in columns[:12]) + (" ..." if len(columns) > 12 else "")
-    common = {"name": _card_name(path), "root": path.parent,
-              "files": {}, "source": path}
-    smiles = _find(columns, SMILES_NAMES)
-    if smiles is not None:
-        if sep != ",":
-            raise DataError(path, f"{_DELIMITERS[sep]}-separated columns ({shown}); a molecule "
-                            "CSV must be comma-separated", row=1)
-        common["files"] = {"data": path.name}
-        return Card(domain="molecules", format="molecules-csv",
-                    title=f"{path.name} (plain CSV of molecules, SMILES column {smiles!r})",
-                    **common)
-    user, item = _find(columns, USER_NAMES), _find(columns, ITEM_NAMES)
-    rating = _find(columns, RATING_NAMES)
-    if user is None or item is None:
-        lacking = " and ".join(w for w, c in (("user", user), ("item", item)) if c is None)
-        raise DataError(
-            path,
-            f"cannot tell what this CSV holds: no {lacking} column (columns: {shown}); "
-            "expected a SMILES column (smiles) for molecules, or user, item and rating "
-            "columns (user or userId, item or movieId, rating[, timestamp]) for ratings",
-            row=1,
-        )
-    if rating is None:
-        raise DataError(
-            path,
-            f"user and item columns but no rating column (columns: {shown}); a plain ratings "
-            f"CSV needs one named {' or '.join(RATING_NAMES)} (implicit feedback, user-item "
-            "pairs without ratings, is not supported from a plain CSV for now)",
-            row=1,
-        )
-    timestamp = _find(columns, TIMESTAMP_NAMES)
-    common["files"] = {"ratings": path.name}
-    where = "" if sep == "," else f"; {_DELIMITERS[sep]}-separated"
-    return Card(
-        domain="recsys", format="interactions-csv",
-        title=f"{path.name} (plain CSV: user {user!r}, item {item!r}, rating {rating!r}"
-              + (f", timestamp {timestamp!r}" if timestamp else ", no timestamp") + where + ")",
-        options={"user_col": user, "item_col": item, "rating_col": rating,
-                 "timestamp_col": timestamp or "", "delimiter": sep},
-        **common,
+    found = PlainCSV(path=path, name=_card_name(path), columns=columns, delimiter=sep,
+                     shown=shown)
+    domains = [get_domain(name) for name in DOMAINS]
+    for domain in domains:
+        card = domain.card_for_csv(found)
+        if card is not None:
+            return card
+    lacking = "; ".join(m for d in domains if (m := d.csv_missing(found)))
+    raise DataError(
+        path,
+        f"cannot tell what this CSV holds{': ' + lacking if lacking else ''} (columns: "
+        f"{shown}); expected {', or '.join(d.csv_expectation for d in domains)}",
+        row=1,
     )
+
+
+@dataclass(frozen=True)
+class PlainCSV:
+    """What a domain sees of a plain CSV: its path, a card name made from the file name,
+    the header's columns, its delimiter, and the columns as messages show them."""
+
+    path: Path
+    name: str
+    columns: list[str]
+    delimiter: str
+    shown: str
+
+    def find(self, names: tuple[str, ...]) -> str | None:
+        return find_column(self.columns, names)
 
 
 def load_card_or_csv(source: str | Path | Card, data_dir: str | Path | None = None) -> Card:
@@ -154,4 +137,5 @@ def load_card_or_csv(source: str | Path | Card, data_dir: str | Path | None = No
     return load_card(source, data_dir)
 
 
-__all__ = ["PLAIN_CSV_SUFFIXES", "is_plain_csv", "load_card_or_csv", "plain_csv_card"]
+__all__ = ["DELIMITERS", "PLAIN_CSV_SUFFIXES", "PlainCSV", "find_column", "is_plain_csv",
+           "load_card_or_csv", "plain_csv_card"]

@@ -6,7 +6,7 @@ file paths are relative to the card's folder.
 
 Keys::
 
-    name, domain ("molecules" | "recsys"), format, title, description, licence, citation
+    name, domain (a registered domain: "molecules", "recsys", ...), format, title, description, licence, citation
     homepage
     [files]            logical name -> path (relative to the data directory, or to the
                        card's folder for a user's card; a path leaving it is refused)
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+from fewshot_apps.core.registry import DOMAINS
 from fewshot_apps.errors import CardError, DataError, DataMissingError
 from fewshot_apps.paths import data_dir as default_data_dir
 
@@ -225,8 +226,9 @@ def parse_card(text: str, *, origin: str, root: Path, source: Path | None = None
         if key not in raw:
             raise CardError(f"{origin}: the card has no {key!r} key")
     _check_name(origin, raw["name"])
-    if raw["domain"] not in ("molecules", "recsys"):
-        raise CardError(f"{origin}: domain must be 'molecules' or 'recsys', not {raw['domain']!r}")
+    if raw["domain"] not in DOMAINS:
+        raise CardError(f"{origin}: domain must be one of {', '.join(map(repr, DOMAINS))}, "
+                        f"not {raw['domain']!r}")
     own = source is not None
     if not isinstance(raw["files"], dict):
         raise CardError(f"{origin}: [files] must be a table of name = \"path\"")

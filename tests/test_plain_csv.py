@@ -115,8 +115,8 @@ def test_api_and_bench_load_a_plain_ratings_csv(tmp_path):
     tasks = api.load_tasks(str(path))
     assert tasks.kind == "regression"
     assert (len(tasks.train), len(tasks.valid), len(tasks.test)) == (42, 6, 12)
-    domain, bench_ds = load_data(str(path))
-    assert domain == "recsys" and len(bench_ds.taskset.test) == 12
+    bench_ds = load_data(str(path))
+    assert bench_ds.domain == "recsys" and len(bench_ds.taskset.test) == 12
 
 
 def test_the_header_decides_the_domain(tmp_path):
@@ -124,10 +124,9 @@ def test_the_header_decides_the_domain(tmp_path):
     mol.write_text("mol_id,SMILES,NR-AR\nm1,CCO,1\n")
     card = plain_csv_card(mol)
     assert (card.domain, card.format, card.path("data")) == ("molecules", "molecules-csv", mol)
-    assert api._domain(str(mol)) == "molecules"
+    assert load_card_or_csv(str(mol)).domain == "molecules"
     ratings = write_ratings(tmp_path / "r.csv")
     assert load_card_or_csv(str(ratings)).domain == "recsys"
-    assert api._domain(ratings) == "recsys"
     assert load_card_or_csv("movielens-latest-small").format == "movielens-latest"
 
 
@@ -161,7 +160,9 @@ def test_rec_train_refuses_a_molecule_csv(tmp_path, capsys):
     path.write_text("smiles,assay,label\nCCO,a1,1\n")
     assert main(["rec", "train", "--dataset", str(path), "--learner", "maml",
                  "--out", str(tmp_path / "run")]) == 2
-    assert f"error: {path}: a molecules data set, not ratings" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"error: {path}: molecule data; `fewshot-apps rec` works on rating data" in err
+    assert "featurizing" not in err  # refused before the data set loads
 
 
 LIGHT = """

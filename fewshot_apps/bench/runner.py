@@ -9,7 +9,6 @@ learners already written, so long suites survive interruption.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import platform
@@ -24,11 +23,12 @@ import torch
 
 from fewshot_apps import __version__
 from fewshot_apps.bench.locking import OutputLocks
-from fewshot_apps.bench.suites import FAMILIES, Suite, file_slug, load_suites
-from fewshot_apps.core.evaluation import encoded_once, fsmol_protocol, k_shot_protocol
-from fewshot_apps.core.persistence import save_model
-from fewshot_apps.core.tasks import Task, derive_seed
-from fewshot_apps.core.training import CHECKPOINT_FILE, LOG_FILE, resolve_device
+from fewshot_apps.bench.suites import Suite, file_slug, load_suites
+from fewshot_apps.core.device import resolve_device
+from fewshot_apps.core.domain import get_domain, load_saved_model
+from fewshot_apps.core.fit import build_model
+from fewshot_apps.core.registry import DOMAINS, MODELS, PROTOCOLS, model_family, models_for
+from fewshot_apps.core.training import CHECKPOINT_FILE, LOG_FILE
 from fewshot_apps.errors import FewshotError
 from fewshot_apps.paths import data_dir as default_data_dir
 from fewshot_apps.plain_csv import load_card_or_csv
@@ -38,40 +38,18 @@ RESULT_COLUMNS = ["suite", "dataset", "task", "learner", "family", "shots", "sup
 SUMMARY_COLUMNS = ["suite", "dataset", "learner", "family", "shots", "support_size",
                    "item_split", "metric", "mean", "std", "ci95_low", "ci95_high", "n_tasks",
                    "n_draws", "train_seconds", "eval_seconds"]
-META_LEARNERS = {name for name, family in FAMILIES.items()
-                 if family in ("metric", "generator", "optimizer")}
-NOT_FOR_RATINGS = ("protonet", "rf", "knn", "logreg")  # classification only
 
 
 # --------------------------------------------------------------------------- data
 
 
 def load_data(name: str, data_dir=None, seed: int = 0):
-    """A suite's data set: a card name, a card.toml or a plain CSV (fewshot_apps.plain_csv)."""
+    """A suite's data set: a card name, a card.toml or a plain CSV (fewshot_apps.plain_csv),
+    loaded by its domain."""
     card = load_card_or_csv(name, data_dir)
     card.require_present()
-    if card.domain == "molecules":
-        from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
-
-        return card.domain, load_molecule_dataset(card, progress=False)
-    from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
-
-    return card.domain, load_recsys_dataset(card, data_dir=data_dir, seed=seed)
-
-
-def limit_task(task: Task, limit: int | None, seed: int) -> Task:
-    """A smaller copy of a task (stratified, seeded) for smoke runs."""
-    if limit is None or len(task) <= limit:
-        return task
-    rng = np.random.default_rng(derive_seed(seed, "limit", task.name))
-    pos = np.flatnonzero(task.labels == 1)
-    neg = np.flatnonzero(task.labels != 1)
-    # Enough positives for a 10-shot support plus a query that has both classes.
-    n_pos = min(len(pos), max(round(limit * len(pos) / len(task)), 25))
-    n_neg = min(len(neg), max(limit - n_pos, 25))
-    keep = np.sort(np.concatenate([rng.choice(pos, n_pos, replace=False),
-                                   rng.choice(neg, n_neg, replace=False)]))
-    return task.subset(keep)
+    options = {"seed": seed} if data_dir is None else {"seed": seed, "data_dir": data_dir}
+    return get_domain(card.domain).load(card, **options)
 
 
 # --------------------------------------------------------------------------- building models
@@ -89,118 +67,23 @@ def _logged_train_seconds(model_dir: Path) -> float:
         return sum(json.loads(line).get("seconds", 0.0) for line in log if line.strip())
 
 
-def _common_settings(suite: Suite, seed: int, device: str) -> dict:
-    return {**suite.preset.settings, "steps": suite.preset.steps, "seed": seed, "device": device}
+def build_suite_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, device: str,
+                      progress: bool):
+    """Model ``name`` trained (or fitted) for ``suite``: the preset's steps and settings,
+    and the suite's training episodes (``train_shots`` / ``train_support_size``)."""
+    settings = dict(suite.preset.settings, steps=suite.preset.steps, **suite.train_episode())
+    return build_model(ds, name, model_dir, settings, seed=seed, device=device,
+                       pretrain_steps=suite.preset.pretrain_steps,
+                       resume=_has_checkpoint(model_dir), progress=progress)
 
 
-def build_molecule_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, device: str,
-                         progress: bool):
-    from fewshot_apps.domains.molecules.baselines import build_classic_baseline
-    from fewshot_apps.domains.molecules.training import (
-        _encoder_settings,
-        split_settings,
-        train_molecule_learner,
-    )
-
-    settings = _common_settings(suite, seed, device)
-    if suite.protocol == "fsmol":
-        settings["k_shot"] = suite.train_shots
-    if name in META_LEARNERS:
-        model, _ = train_molecule_learner(ds, name, model_dir, settings,
-                                          resume=_has_checkpoint(model_dir), progress=progress)
-        return model
-    if FAMILIES[name] == "transfer":
-        from fewshot_apps.core.baselines import build_transfer_baseline
-        from fewshot_apps.domains.molecules.encoder import MoleculeEncoder
-
-        _, _, encoder, _ = split_settings(settings)
-        torch.manual_seed(seed)
-        enc = MoleculeEncoder(ds.store, **_encoder_settings(encoder))
-        model = build_transfer_baseline(name, enc, "classification", seed=seed,
-                                        device=device)
-        ts = ds.task_set()
-        model.pretrain(ts.train, ts.valid, steps=suite.preset.pretrain_steps, progress=progress)
-        save_model(model, model_dir, {**ds.saved_model_config(), "encoder": enc.config(),
-                                      "pretrain_steps": suite.preset.pretrain_steps})
-        return model
-    return build_classic_baseline(name, ds.store, seed=seed)
-
-
-def build_recsys_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, device: str,
-                       progress: bool):
-    from fewshot_apps.domains.recsys.baselines import build_rec_baseline
-    from fewshot_apps.domains.recsys.training import (
-        _encoder_settings,
-        split_settings,
-        train_rec_learner,
-    )
-
-    settings = _common_settings(suite, seed, device)
-    if name in META_LEARNERS:
-        model, _ = train_rec_learner(ds, name, model_dir, settings,
-                                     resume=_has_checkpoint(model_dir), progress=progress)
-        return model
-    if FAMILIES[name] == "transfer":
-        from fewshot_apps.core.baselines import build_transfer_baseline
-        from fewshot_apps.domains.recsys.encoder import ItemGraphEncoder
-
-        _, _, encoder, _ = split_settings(settings)
-        torch.manual_seed(seed)
-        enc = ItemGraphEncoder(ds.graph, **_encoder_settings(encoder))
-        model = build_transfer_baseline(name, enc, ds.taskset.kind, seed=seed, device=device)
-        model.pretrain(ds.taskset.train, ds.taskset.valid, steps=suite.preset.pretrain_steps,
-                       progress=progress)
-        save_model(model, model_dir, {**ds.saved_model_config(), "encoder": enc.config(),
-                                      "pretrain_steps": suite.preset.pretrain_steps})
-        return model
-    return build_rec_baseline(name, ds, seed=seed)
-
-
-# --------------------------------------------------------------------------- evaluating
-
-
-def evaluate_molecules(suite: Suite, model, ds, seeds: list[int],
-                       progress: bool = False) -> tuple[pd.DataFrame, int]:
-    tasks = ds.task_set().test[: suite.preset.max_test_tasks]
-    tasks = [limit_task(t, suite.preset.query_limit, 0) for t in tasks]
-
-    def run():
-        if suite.protocol == "k-shot":
-            return k_shot_protocol(model, tasks, shots=suite.shots, draws=suite.preset.draws,
-                                   seeds=seeds, progress=progress)
-        return fsmol_protocol(model, tasks, sizes=suite.support_sizes, draws=suite.preset.draws,
-                              seeds=seeds, progress=progress)
-
-    if isinstance(model, torch.nn.Module) and hasattr(model, "encoder"):
-        with encoded_once(model, tasks):
-            results, skipped = run()
-    else:
-        results, skipped = run()
-    k_shot = suite.protocol == "k-shot"
-    out = pd.DataFrame({
-        "task": results["task"],
-        "shots": results["size"] if k_shot else pd.NA,
-        "support_size": results["size"] * 2 if k_shot else results["size"],
-        "item_split": pd.NA, "draw": results["draw"], "seed": results["seed"],
-        "metric": results["metric"], "value": results["value"],
-    })
-    return out, len(skipped)
-
-
-def evaluate_recsys(suite: Suite, model, ds, seeds: list[int],
-                    progress: bool = False) -> tuple[pd.DataFrame, int]:
-    from fewshot_apps.domains.recsys.evaluation import evaluate_cold_start
-
-    if suite.preset.max_test_tasks is not None:
-        ds = copy.copy(ds)
-        ds.taskset = copy.copy(ds.taskset)
-        ds.taskset.test = ds.taskset.test[: suite.preset.max_test_tasks]
-    results, skipped = evaluate_cold_start(model, ds, split="test", seeds=tuple(seeds),
-                                           draws=suite.preset.draws, progress=progress)
-    out = results.assign(shots=pd.NA)[
-        ["task", "shots", "support_size", "item_split", "draw", "seed", "metric", "value"]
-    ]
-    return out, len(skipped)
+def evaluate_suite_model(suite: Suite, model, ds, seeds: list[int],
+                         progress: bool = False) -> tuple[pd.DataFrame, int]:
+    """The suite's protocol on the data set's test tasks: tidy rows and skipped draws."""
+    return ds.evaluate(suite.protocol, model, split="test", shots=suite.shots,
+                       support_sizes=suite.support_sizes, draws=suite.preset.draws,
+                       seeds=seeds, max_tasks=suite.preset.max_test_tasks,
+                       query_limit=suite.preset.query_limit, progress=progress)
 
 
 # --------------------------------------------------------------------------- the run
@@ -313,25 +196,6 @@ def _revisions(timings: dict, run_json: Path) -> list[str]:
     return list(dict.fromkeys(r for r in [*older, *mine] if r))
 
 
-def refuse_seen_test_tasks(model_path: str | Path, suite: str, domain: str, ds) -> bool:
-    """FewshotError when the saved model was trained or selected on test tasks of ``ds``
-    (the suite's data set; users for rating data), through
-    :func:`~fewshot_apps.core.persistence.check_unseen_tasks`. True when checked; False
-    (with a warning) for a model saved without its split."""
-    from fewshot_apps.core.persistence import check_unseen_tasks, read_model_config
-
-    config = read_model_config(model_path)
-    if domain == "molecules":  # assay names identify assays in any file (an own CSV too)
-        return check_unseen_tasks(model_path, suite, ds.task_set().test, config)
-    # User ids name the same people only within one data set; another data set's model is
-    # refused when loaded (item vocabulary). A recorded user-split fingerprint is checked
-    # then too, so an older model with one is not warned about.
-    test = ds.taskset.test if config.get("dataset") == ds.name else []
-    fingerprint = bool(config.get("train_users_sha256"))
-    return check_unseen_tasks(model_path, suite, test, config, what="users",
-                              warn=not fingerprint) or fingerprint
-
-
 def evaluate_saved_model(
     model_path: str | Path,
     suite: str,
@@ -347,7 +211,6 @@ def evaluate_saved_model(
     must not be among the model's training or validation tasks (FewshotError naming them;
     a model saved without its split is scored with a warning that this cannot be
     checked)."""
-    from fewshot_apps.api import load_model
     from fewshot_apps.bench.report import summarize, write_reports
 
     out = Path(out)
@@ -355,23 +218,20 @@ def evaluate_saved_model(
     if len(parts) != 1:
         raise FewshotError(f"suite {suite!r} has several data sets; evaluate on one of them")
     part = parts[0]
-    domain, ds = load_data(part.dataset, data_dir)
-    split_checked = refuse_seen_test_tasks(model_path, part.name, domain, ds)
-    model = load_model(model_path, dataset=ds if domain == "recsys" else None)
-    if domain == "molecules":
-        model.encoder.set_store(ds.store)
+    ds = load_data(part.dataset, data_dir)
+    split_checked = ds.check_model_split(model_path, part.name)
+    model = load_saved_model(model_path, dataset=ds)
     name = model.saved_config["learner"]["name"]
     eval_seeds = part.preset.seeds if seeds is None else list(range(seeds))
-    evaluate = evaluate_molecules if domain == "molecules" else evaluate_recsys
     t0 = time.perf_counter()
-    rows, skipped = evaluate(part, model, ds, eval_seeds)
+    rows, skipped = evaluate_suite_model(part, model, ds, eval_seeds)
     timings = {f"{part.name}|{part.dataset}|{name}": {
         "train_seconds": None, "eval_seconds": round(time.perf_counter() - t0, 2),
         "skipped_draws": skipped}}
     rows.insert(0, "suite", part.name)
     rows.insert(1, "dataset", part.dataset)
     rows.insert(3, "learner", name)
-    rows.insert(4, "family", FAMILIES[name])
+    rows.insert(4, "family", model_family(name))
     results = rows[RESULT_COLUMNS]
     summary = summarize(results, timings)
     out.mkdir(parents=True, exist_ok=True)  # only now: a refused model leaves no folder
@@ -419,14 +279,17 @@ def run_suite(
     folder. No measurement is written to ``results.csv`` twice."""
     parts = load_suites(suite, preset)  # bad input fails before anything is written
     for part in parts:
-        unknown = [n for n in (learners or part.learners) if n not in FAMILIES]
+        unknown = [n for n in (learners or part.learners) if n not in MODELS]
         if unknown:
-            raise FewshotError(f"unknown learners {unknown}; known: {', '.join(FAMILIES)}")
+            raise FewshotError(f"unknown learners {unknown}; known: {', '.join(MODELS)}")
         card = load_card_or_csv(part.dataset, data_dir)  # unknown or missing data sets too
         card.require_present()
-        wrong = [n for n in (learners or part.learners) if n in NOT_FOR_RATINGS]
-        if card.domain == "recsys" and wrong:
-            raise FewshotError(f"learners {wrong} do not apply to rating data ({part.dataset})")
+        applies = models_for(card.domain, PROTOCOLS.get(part.protocol).label_kind)
+        wrong = [n for n in (learners or part.learners) if n not in applies]
+        if wrong:
+            noun = DOMAINS.get(card.domain).domain_noun
+            raise FewshotError(f"learners {wrong} do not apply to {noun} data "
+                               f"({part.dataset}, {part.protocol} protocol)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with OutputLocks(out) as locks:
@@ -467,32 +330,31 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
         todo = [n for n in names if (part.name, part.dataset, n) not in done]
         if not todo:
             continue
-        domain, ds = load_data(part.dataset, data_dir)
+        ds = load_data(part.dataset, data_dir)
         bar = progress_bar(todo, desc=f"{part.name}/{part.dataset}", enabled=progress)
         for name in bar:
             bar.set_postfix_str(name)
             # Another bench process with other --learners may share this folder.
             if (part.name, part.dataset, name) in _learners_written(results_path):
                 continue
-            build = build_molecule_model if domain == "molecules" else build_recsys_model
             # models/<learner>/; a composite suite (demo) keeps one folder per data set, named
             # safely (a data set given as a path must not lead out of ``out``).
             model_dir = out / "models" / (
                 name if len(parts) == 1 else f"{file_slug(part.dataset)}/{name}")
-            evaluate = evaluate_molecules if domain == "molecules" else evaluate_recsys
             resumed = _has_checkpoint(model_dir)
             t0 = time.perf_counter()
-            model = build(part, name, ds, model_dir, eval_seeds[0], device, progress=progress)
+            model = build_suite_model(part, name, ds, model_dir, eval_seeds[0], device,
+                                      progress=progress)
             train_seconds = time.perf_counter() - t0
             if resumed:  # this process saw only the steps after the checkpoint
                 train_seconds = _logged_train_seconds(model_dir)
             t0 = time.perf_counter()
-            rows, skipped = evaluate(part, model, ds, eval_seeds, progress=progress)
+            rows, skipped = evaluate_suite_model(part, model, ds, eval_seeds, progress=progress)
             eval_seconds = time.perf_counter() - t0
             rows.insert(0, "suite", part.name)
             rows.insert(1, "dataset", part.dataset)
             rows.insert(3, "learner", name)
-            rows.insert(4, "family", FAMILIES[name])
+            rows.insert(4, "family", model_family(name))
             with locks.writing():
                 if not _append_rows(locks, results_path, rows, (part.name, part.dataset, name)):
                     continue

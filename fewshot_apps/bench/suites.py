@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fewshot_apps.core.registry import MODELS, PROTOCOLS
 from fewshot_apps.errors import CardError
 from fewshot_apps.sources import bundled_folder
 
@@ -22,18 +23,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-FAMILIES = {
-    "protonet": "metric", "attention": "metric",
-    "cnp": "generator", "hypernet": "generator",
-    "maml": "optimizer", "anil": "optimizer", "metasgd": "optimizer", "lstm": "optimizer",
-    "finetune": "transfer", "linear-probe": "transfer",
-    "rf": "classic", "knn": "classic", "logreg": "classic",
-    "global-mean": "classic", "item-mean": "classic", "popularity": "classic", "mf": "classic",
-}
 PRESETS = ("smoke", "fast", "full")
-PROTOCOLS = ("k-shot", "fsmol", "cold-start")
 # The keys a suite file may have (a typo is an error, not a silently ignored setting).
 SUITE_KEYS = {"name", "dataset", "protocol", "learners", "shots", "support_sizes", "train_shots",
+              "train_support_size",
               "baseline", "published", "presets"}
 COMPOSITE_KEYS = {"name", "parts", "part", "presets"}
 PART_KEYS = {"learners", "shots"}
@@ -76,10 +69,21 @@ class Suite:
     preset: Preset
     shots: list[int] = field(default_factory=lambda: [10])
     support_sizes: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
-    train_shots: int = 10
+    train_shots: int | None = None
+    train_support_size: int | None = None
     baseline: str | None = None
     published: str = "none"
     source: str = ""
+
+    def train_episode(self) -> dict:
+        """The meta-training episode settings the suite asks for (``shots`` or
+        ``support_size``; none: the data set's defaults)."""
+        out = {}
+        if self.train_shots is not None:
+            out["shots"] = self.train_shots
+        if self.train_support_size is not None:
+            out["support_size"] = self.train_support_size
+        return out
 
 
 def _suite_text(name_or_path: str) -> tuple[str, str]:
@@ -132,6 +136,15 @@ def _preset(raw: dict, preset: str, origin: str) -> Preset:
                         f"whole numbers, seeds a list of them, settings a table ({exc})") from None
 
 
+def _optional_int(raw: dict, key: str, origin: str) -> int | None:
+    if key not in raw:
+        return None
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CardError(f"{origin}: {key} must be a positive whole number, not {value!r}")
+    return value
+
+
 def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
     """The suite (a list of one), or the parts of a composite suite, at ``preset``."""
     if preset not in PRESETS:
@@ -155,10 +168,10 @@ def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
             base.shots = list(override.get("shots", base.shots))
             base.preset = _preset(raw, preset, origin)
             base.name = raw["name"]
-            unknown = [name for name in base.learners if name not in FAMILIES]
+            unknown = [name for name in base.learners if name not in MODELS]
             if unknown:
                 raise CardError(f"{origin}: [part.{part}]: unknown learners {unknown}; known: "
-                                f"{', '.join(FAMILIES)}")
+                                f"{', '.join(MODELS)}")
             out.append(base)
         return out
     _check_keys(raw, SUITE_KEYS, origin, ("name", "dataset", "protocol", "learners", "presets"))
@@ -172,10 +185,12 @@ def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
         name=raw["name"], dataset=raw["dataset"], protocol=raw["protocol"],
         learners=list(raw["learners"]), preset=pre, shots=list(raw.get("shots", [10])),
         support_sizes=list(pre.support_sizes or raw.get("support_sizes", [16, 32, 64, 128])),
-        train_shots=int(raw.get("train_shots", 10)), baseline=raw.get("baseline"),
+        train_shots=_optional_int(raw, "train_shots", origin),
+        train_support_size=_optional_int(raw, "train_support_size", origin),
+        baseline=raw.get("baseline"),
         published=raw.get("published", "none"), source=origin,
     )
-    unknown = [name for name in suite.learners if name not in FAMILIES]
+    unknown = [name for name in suite.learners if name not in MODELS]
     if unknown:
-        raise CardError(f"{origin}: unknown learners {unknown}; known: {', '.join(FAMILIES)}")
+        raise CardError(f"{origin}: unknown learners {unknown}; known: {', '.join(MODELS)}")
     return [suite]

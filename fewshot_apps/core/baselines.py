@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fewshot_apps.core.config import config_from_dict
+from fewshot_apps.core.device import resolve_device
 from fewshot_apps.core.encoders import label_prior, supports_last_layer_split
 from fewshot_apps.core.registry import MODELS, registered_name
 from fewshot_apps.core.tasks import RandomSampler, StratifiedSampler, Task, derive_seed
@@ -174,15 +175,6 @@ def _device_of(module: nn.Module) -> torch.device:
     for t in itertools.chain(module.parameters(), module.buffers()):
         return t.device
     return torch.device("cpu")
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    out = torch.device(device)
-    if out.type == "cuda" and not torch.cuda.is_available():
-        raise FewshotError(f"device {device} asked for, but CUDA is not available; use device='cpu'")
-    return out
 
 
 def _content_seed(*arrays: np.ndarray) -> str:
@@ -408,7 +400,7 @@ class TransferBaseline(nn.Module):
 
         cfg = self.config
         steps = cfg.steps if steps is None else int(steps)
-        device = _resolve_device(cfg.device)
+        device = resolve_device(cfg.device)
         pairs = self._pairs(train_tasks)
         if valid_fn is None and valid_tasks:
             from fewshot_apps.core.validation import episode_validator

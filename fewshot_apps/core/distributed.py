@@ -113,7 +113,7 @@ def process_group(device: str | torch.device = "auto") -> Iterator[torch.device]
     ``meta_train``), yield this process's device (``cuda:LOCAL_RANK`` for ``auto`` / ``cuda``
     in a distributed run), and destroy the group at the end if this call created it. A
     single-process run just gets its device."""
-    from fewshot_apps.core.training import resolve_device  # training imports this module
+    from fewshot_apps.core.device import resolve_device
 
     resolved = resolve_device(device, local_rank() if requested() else None)
     owns = init_from_env(resolved)

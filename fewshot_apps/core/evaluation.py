@@ -101,6 +101,39 @@ def fsmol_protocol(model, tasks, sizes=(16, 32, 64, 128), draws=10, seeds=(0,), 
     )
 
 
+def classification_protocol(protocol: str, model, tasks: Sequence[Task], *, shots=(10,),
+                            support_sizes=(16, 32, 64, 128), draws: int = 10, seeds=(0,),
+                            progress: bool = False) -> tuple[pd.DataFrame, int]:
+    """``k-shot`` (K positives + K negatives, for each K in ``shots``) or ``fsmol``
+    (stratified supports of ``support_sizes``) on ``tasks``, the model's encoder run once
+    over their examples. Returns the tidy rows (task, shots, support_size, item_split,
+    draw, seed, metric, value) and the number of skipped draws."""
+    from fewshot_apps.core.registry import PROTOCOLS
+
+    run = PROTOCOLS.load(protocol)
+    k_shot = protocol == "k-shot"
+    sizes = {"shots": tuple(shots)} if k_shot else {"sizes": tuple(support_sizes)}
+    encodes = isinstance(model, torch.nn.Module) and getattr(model, "encoder", None) is not None
+    with encoded_once(model, tasks) if encodes else contextlib.nullcontext():
+        results, skipped = run(model, tasks, **sizes, draws=draws, seeds=tuple(seeds),
+                               progress=progress)
+    out = pd.DataFrame({
+        "task": results["task"],
+        "shots": results["size"] if k_shot else pd.NA,
+        "support_size": results["size"] * 2 if k_shot else results["size"],
+        "item_split": pd.NA, "draw": results["draw"], "seed": results["seed"],
+        "metric": results["metric"], "value": results["value"],
+    })
+    return out, len(skipped)
+
+
+def mean_over_tasks(results: pd.DataFrame, metric: str) -> float:
+    """``metric`` averaged over draws within each task, then over tasks (each task counts
+    once, however many draws it had): the model-selection score of a validation run."""
+    per_task = results[results["metric"] == metric].groupby("task")["value"].mean()
+    return float(np.mean(per_task))
+
+
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean per task over draws and seeds, then mean / std over tasks, per size and metric."""
     per_task = results.groupby(["size", "metric", "task"])["value"].mean().reset_index()

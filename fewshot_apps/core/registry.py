@@ -29,6 +29,7 @@ name on the first look-up, so ``core`` never imports a domain module.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,8 @@ class Registry:
         self.kind = kind
         self.required = required
         self._entries: dict[str, Entry] = {}
+        self._origin: dict[str, str] = {}  # name -> the module that declared it
+        self._ordered: dict[str, Entry] | None = None  # _all()'s answer, until a change
 
     def add(self, name: str, target: str, **meta: Any) -> Entry:
         """Declare ``name``; ``target`` is ``"module:attribute"``. A name is declared once."""
@@ -108,15 +111,27 @@ class Registry:
             raise ValueError(f"{self.kind} {name!r}: target {target!r} is not 'module:attribute'")
         entry = Entry(name, target, dict(meta))
         self._entries[name] = entry
+        self._origin[name] = _declaring_module()
+        self._ordered = None
         return entry
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (a plugin unloaded; a test's temporary entry)."""
         self._entries.pop(name, None)
+        self._origin.pop(name, None)
+        self._ordered = None
 
     def _all(self) -> dict[str, Entry]:
+        """Every entry, in a fixed order whatever order the plugins were imported in: the
+        plugins of :data:`PLUGINS` in their order (then any other), each in declaration
+        order."""
         load_plugins()
-        return self._entries
+        if self._ordered is None:
+            rank = {name: (_plugin_rank(self._origin.get(name, "")), i)
+                    for i, name in enumerate(self._entries)}
+            self._ordered = {name: self._entries[name]
+                             for name in sorted(self._entries, key=rank.get)}
+        return self._ordered
 
     def get(self, name: str) -> Entry:
         """The entry ``name``; FewshotError naming the known ones otherwise."""
@@ -158,6 +173,19 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {sorted(self._entries)})"
+
+
+def _declaring_module() -> str:
+    """The module that called :meth:`Registry.add` (for the registry's fixed order)."""
+    frame = sys._getframe(2)
+    return frame.f_globals.get("__name__", "")
+
+
+def _plugin_rank(module: str) -> int:
+    for i, plugin in enumerate(PLUGINS):
+        if module == plugin or module.startswith(plugin + "."):
+            return i
+    return len(PLUGINS)
 
 
 def _matches(have: Any, want: Any) -> bool:
@@ -271,9 +299,11 @@ def default_model(domain: str) -> str:
 
 
 def models_for(domain: str, label_kind: str | None = None) -> list[str]:
-    """The models that apply to ``domain`` (domain-agnostic ones and the domain's own),
-    optionally only those supporting ``label_kind``."""
-    names = [e.name for e in MODELS.entries() if e.domain in (None, domain)]
+    """The models a benchmark can run on ``domain`` (domain-agnostic ones and the domain's
+    own, of the :data:`BENCHMARK_FAMILIES`), optionally only those supporting
+    ``label_kind``."""
+    names = [e.name for e in MODELS.entries()
+             if e.domain in (None, domain) and e.family in BENCHMARK_FAMILIES]
     if label_kind is not None:
         names = [n for n in names if label_kind in MODELS.get(n).label_kinds]
     return names

@@ -95,7 +95,7 @@ def unknown_domain(tmp_path, monkeypatch, capsys):
     card = write_card(tmp_path, 'name = "x"\ndomain = "images"\nformat = "x"\n[files]\n',
                       header=False)
     return error_of(lambda: load_card(card)), [
-        f"{card}: domain must be 'molecules' or 'recsys', not 'images'"]
+        f"{card}: domain must be one of 'molecules', 'recsys', not 'images'"]
 
 
 @case

@@ -177,7 +177,7 @@ def test_too_few_ratings_to_train_is_a_clear_error(tmp_path, capsys):
                  "--device", "cpu", "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {path}: no meta-train user has the 20 ratings a training "
-                          "episode needs (k_support 10 + n_query 10); its 1 meta-train users "
+                          "episode needs (support_size 10 + n_query 10); its 1 meta-train users "
                           "have 1 to 1 ratings")
     assert not (tmp_path / "run" / "model.pt").exists()
 

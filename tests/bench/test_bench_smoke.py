@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from fewshot_apps.bench.runner import RESULT_COLUMNS, SUMMARY_COLUMNS, run_suite
-from fewshot_apps.bench.suites import FAMILIES, load_suites, suite_names
+from fewshot_apps.bench.suites import load_suites, suite_names
+from fewshot_apps.core.registry import MODELS
 from fewshot_apps.errors import CardError, FewshotError
 
 METRICS = {"delta_auprc", "auprc", "roc_auc", "mae", "rmse", "ndcg@5", "precision@5",
@@ -87,7 +88,7 @@ def test_suites_parse():
     for name in names:
         for preset in ("smoke", "fast", "full"):
             for suite in load_suites(name, preset):
-                assert set(suite.learners) <= set(FAMILIES)
+                assert set(suite.learners) <= set(MODELS)
     with pytest.raises(CardError, match="unknown preset"):
         load_suites("tox21", "huge")
 

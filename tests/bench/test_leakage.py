@@ -11,8 +11,8 @@ import pytest
 
 from fewshot_apps.bench.runner import evaluate_saved_model
 from fewshot_apps.cli import main
+from fewshot_apps.core.fit import train_learner
 from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
-from fewshot_apps.domains.molecules.training import train_molecule_learner
 from fewshot_apps.errors import FewshotError
 
 TINY = {"steps": 1, "eval_every": 1, "encoder.hidden": 8, "encoder.depth": 1,
@@ -33,7 +33,7 @@ def test_a_model_trained_on_the_suites_test_tasks_is_refused(own_tox21_csv, tmp_
     assert ds.name == "tox21"
     leaked = [t for t in ("SR-HSE", "SR-MMP", "SR-p53") if t in ds.split["train"]]
     assert leaked == ["SR-HSE", "SR-MMP"] and ds.split["valid"] == ["SR-p53"]
-    train_molecule_learner(ds, "protonet", tmp_path / "m", TINY, progress=False)
+    train_learner(ds, "protonet", tmp_path / "m", TINY, progress=False)
     with pytest.raises(FewshotError, match=(
             rf"^{re.escape(str(tmp_path / 'm'))}: was trained on 2 of the suite tox21's 3 test tasks \(SR-HSE, "
             r"SR-MMP\) and selected on 1 more \(SR-p53\); .*Evaluate it on a suite whose "
@@ -50,7 +50,7 @@ def test_the_same_csv_split_on_the_suites_test_tasks_is_accepted(own_tox21_csv, 
                                                                   capsys):
     ds = load_molecule_dataset(own_tox21_csv, progress=False,
                                test_assays=["SR-HSE", "SR-MMP", "SR-p53"])
-    train_molecule_learner(ds, "protonet", tmp_path / "m", TINY, progress=False)
+    train_learner(ds, "protonet", tmp_path / "m", TINY, progress=False)
     summary = evaluate_saved_model(tmp_path / "m", "tox21", tmp_path / "ev", preset="smoke")
     assert len(summary)
     assert json.loads((tmp_path / "ev" / "run.json").read_text())["split_checked"] is True
@@ -72,7 +72,6 @@ def test_the_same_csv_split_on_the_suites_test_tasks_is_accepted(own_tox21_csv, 
 
 def test_a_rating_model_trained_on_the_suites_test_users_is_refused(tmp_path, data_dir):
     from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
-    from fewshot_apps.domains.recsys.training import train_rec_learner
 
     other = load_recsys_dataset("movielens-latest-small", data_dir=data_dir, seed=1)
     suite_ds = load_recsys_dataset("movielens-latest-small", data_dir=data_dir)
@@ -80,7 +79,7 @@ def test_a_rating_model_trained_on_the_suites_test_users_is_refused(tmp_path, da
             if t.name in {u.name for u in other.taskset.train}]
     assert seen  # another user split: some of the suite's test users are training users
     settings = {k: v for k, v in TINY.items() if k not in ("valid_draws", "encoder.ecfp_hidden")}
-    train_rec_learner(other, "cnp", tmp_path / "m", settings, progress=False)
+    train_learner(other, "cnp", tmp_path / "m", settings, progress=False)
     with pytest.raises(FewshotError, match=(
             rf"was trained on {len(seen)} of the suite movielens-latest-small's "
             rf"{len(suite_ds.taskset.test)} test users \({seen[0]}, ")):

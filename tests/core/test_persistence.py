@@ -16,7 +16,7 @@ from fewshot_apps.core.persistence import (
     read_model_config,
     save_model,
 )
-from fewshot_apps.core.registry import ENCODERS, Entry
+from fewshot_apps.core.registry import ENCODERS
 from fewshot_apps.core.synthetic import PlantedProblem, quick_train
 from fewshot_apps.core.tasks import RandomSampler
 from fewshot_apps.errors import FewshotError
@@ -124,7 +124,7 @@ def test_bad_config_is_a_clear_error(tmp_path):
         load_model(tmp_path)
 
 
-def test_domain_encoder_factories(tmp_path, monkeypatch):
+def test_domain_encoder_factories(tmp_path, monkeypatch, request):
     # A large feature table is not stored; the domain rebuilds the encoder with its features.
     torch.manual_seed(0)
     features = torch.randn(30, 4)
@@ -150,8 +150,8 @@ def test_domain_encoder_factories(tmp_path, monkeypatch):
         def from_config(cls, config, features=features):
             return TableEncoder.from_config(config, features)
 
-    entry = Entry("test-table-with-features", f"{__name__}:TableWithFeatures", {"domain": None})
-    monkeypatch.setitem(ENCODERS._entries, entry.name, entry)
+    ENCODERS.add("test-table-with-features", f"{__name__}:TableWithFeatures", domain=None)
+    request.addfinalizer(lambda: ENCODERS.remove("test-table-with-features"))
     monkeypatch.setattr(sys.modules[__name__], "TableWithFeatures", TableWithFeatures,
                         raising=False)
     save_model(

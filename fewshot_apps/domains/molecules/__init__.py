@@ -6,7 +6,11 @@ classic baselines and encoder); the code behind them loads on first use.
 
 from __future__ import annotations
 
-from fewshot_apps.core.registry import ENCODERS, MODELS
+from fewshot_apps.core.registry import DOMAINS, ENCODERS, MODELS
+
+DOMAINS.add("molecules", "fewshot_apps.domains.molecules.domain:MoleculeDomain",
+            command="mol", domain_noun="molecule",
+            summary="few-shot molecular property prediction: one task per assay")
 
 _BASELINES = "fewshot_apps.domains.molecules.baselines"
 _ECFP = dict(family="classic", label_kinds=("classification",), domain="molecules")

@@ -27,6 +27,7 @@ from fewshot_apps.errors import CardError, FewshotError
 from fewshot_apps.paths import cache_dir as default_cache_dir
 from fewshot_apps.sources import Card, load_card
 
+from .adapter import MoleculeTasks
 from .duplicates import DUPLICATE_POLICIES, apply_duplicate_policy, duplicate_counts
 from .featurizer import FeaturizerConfig
 from .loaders import LoadedUnits, load_fsmol, load_moleculenet, load_plain_csv
@@ -34,7 +35,7 @@ from .store import MoleculeStore
 
 
 @dataclass
-class MoleculeDataset:
+class MoleculeDataset(MoleculeTasks):
     """A featurized molecule data set.
 
     Attributes:
@@ -76,7 +77,8 @@ class MoleculeDataset:
         way: the data set's name and featurizer settings; and the split it is trained on
         (``tasks``: training and validation task names, which ``save_model`` writes to
         ``tasks.json``)."""
-        return {"dataset": self.name, "featurizer": self.featurizer.__dict__,
+        return {"dataset": self.name, "domain": self.domain,
+                "featurizer": self.featurizer.__dict__,
                 "tasks": task_record(self.split.get("train", []), self.split.get("valid", []))}
 
     def duplicates(self) -> pd.DataFrame:

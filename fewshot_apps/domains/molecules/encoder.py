@@ -107,6 +107,20 @@ class MoleculeEncoder(nn.Module):
         return {"name": self.name, **self.settings}
 
     @classmethod
+    def parse_settings(cls, given: dict) -> dict:
+        """The encoder's settings: its defaults overridden by ``given`` (``--set
+        encoder.<key>=value`` strings parsed to each default's type); FewshotError on an
+        unknown key."""
+        defaults = cls().settings
+        out = dict(defaults)
+        for key, value in given.items():
+            if key not in defaults:
+                raise FewshotError(f"unknown encoder setting {key!r}; known: {', '.join(defaults)}")
+            kind = type(defaults[key])
+            out[key] = (str(value).lower() in ("1", "true", "yes")) if kind is bool else kind(value)
+        return out
+
+    @classmethod
     def from_config(cls, config: dict, store: MoleculeStore | None = None) -> MoleculeEncoder:
         settings = {k: v for k, v in config.items() if k != "name"}
         return cls(store, **settings)

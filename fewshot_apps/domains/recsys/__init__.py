@@ -21,8 +21,11 @@ load_recsys_dataset`` works, and importing ``readers`` alone stays light.
 
 from __future__ import annotations
 
-from fewshot_apps.core.registry import ENCODERS, MODELS, PROTOCOLS
+from fewshot_apps.core.registry import DOMAINS, ENCODERS, MODELS, PROTOCOLS
 
+DOMAINS.add("recsys", "fewshot_apps.domains.recsys.domain:RecsysDomain",
+            command="rec", domain_noun="rating",
+            summary="cold-start recommendation: one task per user")
 # The domain's registry entries (the code behind them loads on first use).
 _BASELINES = "fewshot_apps.domains.recsys.baselines"
 _RATINGS = dict(family="classic", label_kinds=("regression",), domain="recsys")

@@ -34,6 +34,7 @@ from torch_geometric.data import HeteroData
 from fewshot_apps.core.persistence import task_record
 from fewshot_apps.core.tasks import Episode, TaskSet
 from fewshot_apps.domains.recsys import cache as read_cache
+from fewshot_apps.domains.recsys.adapter import RecsysTasks
 from fewshot_apps.domains.recsys.config import CONFIG_KEYS, ColdStartConfig
 from fewshot_apps.domains.recsys.episodes import evaluation_episodes, samplers_for
 from fewshot_apps.domains.recsys.features import (
@@ -77,7 +78,7 @@ EXPECTED_KEYS = ("ratings", "users", "rated_items", "listed_items", "tags")
 
 
 @dataclass
-class RecsysDataset:
+class RecsysDataset(RecsysTasks):
     """Everything the recommendation learners and benchmarks need from one data set.
 
     Attributes:
@@ -135,7 +136,8 @@ class RecsysDataset:
         vocabulary, cold-start settings (user-split seed included) and
         :meth:`split_fingerprint`; and the users it is trained on (``tasks``: the names of the
         training and validation users' tasks, which ``save_model`` writes to ``tasks.json``)."""
-        saved = {"dataset": self.name, "item_vocab": self.item_vocab.to_dict(),
+        saved = {"dataset": self.name, "domain": self.domain,
+                 "item_vocab": self.item_vocab.to_dict(),
                  "cold_start": self.config.to_dict(),
                  "train_users_sha256": self.split_fingerprint(),
                  "tasks": task_record(self.taskset.train, self.taskset.valid)}

@@ -32,6 +32,7 @@ from torch_geometric.nn import HeteroConv, SAGEConv
 
 from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.domains.recsys.graph import item_rating_features
+from fewshot_apps.errors import FewshotError
 
 N_RATING_STATS = 2  # graph.rating_stats: shrunk mean rating, log count
 RELATIONS = (
@@ -54,6 +55,17 @@ def graph_shape(graph: HeteroData) -> dict:
         "n_genres": int(graph["genre"].num_nodes) if "genre" in graph.node_types else 0,
         "n_tags": int(graph["tag"].num_nodes) if "tag" in graph.node_types else 0,
     }
+
+
+# The smallest shape, to read the encoder's default settings without a graph.
+_NO_GRAPH = {"n_items": 1, "item_dim": 1, "n_users": 1, "user_dim": 0, "n_genres": 0, "n_tags": 0}
+
+
+def _parse_like(default, value):
+    """``value`` (maybe a ``--set`` string) as the type of ``default``."""
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+    return type(default)(value)
 
 
 class ItemGraphEncoder(nn.Module):
@@ -123,6 +135,18 @@ class ItemGraphEncoder(nn.Module):
 
     def config(self) -> dict:
         return {"name": self.name, "shape": self.shape, **self.settings}
+
+    @classmethod
+    def parse_settings(cls, given: dict) -> dict:
+        """The encoder's settings: its defaults overridden by ``given`` (``--set
+        encoder.<key>=value`` strings parsed to each default's type); FewshotError on an
+        unknown key."""
+        defaults = cls(shape=_NO_GRAPH).settings
+        unknown = set(given) - set(defaults)
+        if unknown:
+            raise FewshotError(f"unknown encoder setting(s) {sorted(unknown)}; known: "
+                               f"{', '.join(defaults)}")
+        return {k: _parse_like(v, given.get(k, v)) for k, v in defaults.items()}
 
     @classmethod
     def from_config(cls, config: dict, graph: HeteroData | None = None) -> ItemGraphEncoder:

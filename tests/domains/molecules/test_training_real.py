@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from fewshot_apps.cli import main
+from fewshot_apps.core.domain import load_saved_model
 from fewshot_apps.core.learners import build_learner, learner_names
 from fewshot_apps.core.learners.base import EpisodeBatch
 from fewshot_apps.core.tasks import BalancedSampler, sample_episodes
 from fewshot_apps.domains.molecules.dataset import load_molecule_dataset
 from fewshot_apps.domains.molecules.encoder import MoleculeEncoder
-from fewshot_apps.domains.molecules.training import load_molecule_model
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +42,11 @@ def test_cli_train_save_load_predict(tox21, tmp_path, capsys):
     assert code == 0 and "trained protonet" in capsys.readouterr().out
     for name in ("model.pt", "config.json", "train_log.jsonl"):
         assert (out / name).exists()
-    model = load_molecule_model(out, tox21)
+    model = load_saved_model(out, tox21)
     task = tox21.task_set().test[0]
     ep = BalancedSampler(5).sample(task, 0)
     a = model.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples[:50])
-    b = load_molecule_model(out, tox21).fit_predict(
+    b = load_saved_model(out, tox21).fit_predict(
         ep.support_examples, ep.support_labels, ep.query_examples[:50])
     np.testing.assert_array_equal(a, b)
     assert ((a >= 0) & (a <= 1)).all()

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from fewshot_apps.cli import main
+from fewshot_apps.core.domain import load_saved_model
 from fewshot_apps.core.learners import build_learner, learner_class, learner_names
 from fewshot_apps.core.learners.base import EpisodeBatch
 from fewshot_apps.core.tasks import sample_episodes
@@ -13,7 +14,6 @@ from fewshot_apps.domains.recsys.dataset import load_recsys_dataset
 from fewshot_apps.domains.recsys.encoder import ItemGraphEncoder
 from fewshot_apps.domains.recsys.episodes import ColdStartSampler
 from fewshot_apps.domains.recsys.graph import SHRINK_RATINGS
-from fewshot_apps.domains.recsys.training import load_rec_model
 from fewshot_apps.errors import FewshotError
 
 REGRESSION = sorted(n for n in learner_names() if "regression" in learner_class(n).SUPPORTED_KINDS)
@@ -57,7 +57,7 @@ def test_cli_rec_train_and_reload(ml, tmp_path, capsys):
                  "--set", "steps=2", "--set", "eval_every=2", "--set", "encoder.hidden=8",
                  "--set", "encoder.depth=1", "--device", "cpu", "--out", str(out), "--quiet"])
     assert code == 0 and "trained attention" in capsys.readouterr().out
-    model = load_rec_model(out, ml)
+    model = load_saved_model(out, ml)
     ep = ColdStartSampler(5, 10).sample(ml.taskset.test[0], 0)
     pred = model.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
     assert pred.shape == (10,) and ((pred > -1) & (pred < 7)).all()
@@ -67,15 +67,15 @@ def test_a_model_refuses_another_user_split(ml, tmp_path, data_dir):
     """Trained on the seed-1 split: the seed-0 data set is refused (its test users include the
     model's training users); loading by name rebuilds the seed-1 split from the config."""
     from fewshot_apps.api import load_model
-    from fewshot_apps.domains.recsys.training import train_rec_learner
+    from fewshot_apps.core.fit import train_learner
 
     other = load_recsys_dataset("movielens-latest-small", data_dir=data_dir, seed=1)
     assert other.split_fingerprint() != ml.split_fingerprint()
     settings = {"steps": 1, "eval_every": 1, "encoder.hidden": 8, "encoder.depth": 1,
                 "encoder.out_dim": 8, "device": "cpu"}
-    train_rec_learner(other, "cnp", tmp_path / "m", settings, progress=False)
+    train_learner(other, "cnp", tmp_path / "m", settings, progress=False)
     with pytest.raises(FewshotError, match="another user split"):
-        load_rec_model(tmp_path / "m", ml)
+        load_saved_model(tmp_path / "m", ml)
     with pytest.raises(FewshotError, match="another user split"):
         load_model(tmp_path / "m", dataset=ml)
     reloaded = load_model(tmp_path / "m")

@@ -1,0 +1,119 @@
+"""Build a model of any family on any domain's data set: meta-train a learner, pre-train a
+transfer baseline, or fit a classic one. The one place that turns a model name and flat
+settings into a trained model, used by the API, the command line and the benchmarks.
+
+Settings are one flat dict (a TOML file or ``--set key=value``): training keys
+(:class:`~fewshot_apps.core.training.TrainConfig`), episode keys (``shots`` or
+``support_size``, ``n_query``, ``valid_draws``), ``encoder.<key>`` and ``learner.<key>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from fewshot_apps.core.domain import DomainDataset, canonical_settings
+from fewshot_apps.core.learners import build_learner
+from fewshot_apps.core.persistence import save_model
+from fewshot_apps.core.registry import META_LEARNING_FAMILIES, MODELS
+from fewshot_apps.core.settings import TrainConfig, split_settings
+from fewshot_apps.core.training import TrainResult, meta_train, seed_everything
+from fewshot_apps.errors import FewshotError
+
+
+def episode_settings(dataset: DomainDataset, episode: dict) -> dict:
+    """The episode settings of a run: the data set's defaults overridden by ``episode``;
+    ``shots`` and ``support_size`` exclude each other (giving one drops the other's
+    default)."""
+    out = dict(dataset.episode_defaults)
+    if episode.get("support_size") is not None and "shots" not in episode:
+        out["shots"] = None
+    if episode.get("shots") is not None and "support_size" not in episode:
+        out["support_size"] = None
+    out.update({k: v for k, v in episode.items() if v is not None})
+    return out
+
+
+def split_run_settings(dataset: DomainDataset, settings: dict | None):
+    """``(train, episode, encoder, learner)`` settings for ``dataset`` from a flat dict
+    (older names such as ``k_shot`` read as ``shots``)."""
+    keys = dict.fromkeys(("shots", "support_size", "n_query", "valid_draws"))
+    train, episode, encoder, learner = split_settings(canonical_settings(settings or {}), keys)
+    return train, episode_settings(dataset, {k: v for k, v in episode.items()
+                                             if v is not None}), encoder, learner
+
+
+def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path,
+                  settings: dict | None = None, *, resume: bool = False,
+                  progress: bool = True) -> tuple[object, TrainResult]:
+    """Meta-train ``learner_name`` on the data set's training tasks and select it on its
+    validation tasks (never test tasks); the model is saved in ``out_dir``. Returns
+    ``(learner, result)``."""
+    train, episode, encoder, learner_cfg = split_run_settings(dataset, settings)
+    config = TrainConfig.from_dict(train)
+    ts = dataset.taskset
+    if not ts.train:
+        raise FewshotError(f"{dataset.name}: no training tasks")
+    dataset.check_trainable(episode)
+    sampler = dataset.train_sampler(episode)
+    seed_everything(config.seed)
+    enc = dataset.make_encoder(encoder)
+    learner = build_learner(learner_name, enc, dataset.label_kind, **learner_cfg)
+    validate = dataset.validator(episode, config.seed) if ts.valid else None
+    result = meta_train(
+        learner, ts.train, ts.valid, sampler, valid_fn=validate, config=config,
+        out_dir=out_dir, resume=resume, progress=progress,
+        extra_config={**dataset.saved_model_config(), "encoder": enc.config(),
+                      "episode": episode},
+    )
+    return learner, result
+
+
+def pretrain_transfer(dataset: DomainDataset, name: str, out_dir: str | Path,
+                      settings: dict | None = None, *, steps: int, seed: int = 0,
+                      device: str = "auto", progress: bool = True):
+    """A transfer baseline (``finetune``, ``linear-probe``): multitask pre-training on the
+    training tasks (selected on the validation tasks), saved in ``out_dir``."""
+    from fewshot_apps.core.baselines import build_transfer_baseline
+
+    _, _, encoder, _ = split_run_settings(dataset, settings)
+    torch.manual_seed(seed)
+    enc = dataset.make_encoder(encoder)
+    model = build_transfer_baseline(name, enc, dataset.label_kind, seed=seed, device=device)
+    ts = dataset.taskset
+    model.pretrain(ts.train, ts.valid, steps=steps, progress=progress)
+    save_model(model, out_dir, {**dataset.saved_model_config(), "encoder": enc.config(),
+                                "pretrain_steps": steps})
+    return model
+
+
+def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
+                settings: dict | None = None, *, seed: int = 0, device: str = "auto",
+                pretrain_steps: int | None = None, resume: bool = False,
+                progress: bool = True):
+    """Model ``name`` of any family, ready to adapt and predict: a meta-learner trained
+    (continuing from ``out_dir``'s checkpoint when ``resume``), a transfer baseline
+    pre-trained, or a classic baseline of the data set's domain fitted."""
+    entry = MODELS.get(name)
+    if entry.domain not in (None, dataset.domain):
+        raise FewshotError(f"{name!r} is a model for {entry.domain} data, not for "
+                           f"{dataset.name} ({dataset.domain})")
+    if dataset.label_kind not in entry.label_kinds:
+        raise FewshotError(f"{name!r} predicts {' or '.join(entry.label_kinds)} labels; "
+                           f"{dataset.name} has {dataset.label_kind} labels")
+    settings = {**(settings or {}), "seed": seed, "device": device}
+    if entry.family in META_LEARNING_FAMILIES:
+        model, _ = train_learner(dataset, name, out_dir, settings, resume=resume,
+                                 progress=progress)
+        return model
+    if entry.family == "transfer":
+        steps = pretrain_steps if pretrain_steps is not None else int(settings.get("steps", 1000))
+        settings.pop("steps", None)
+        return pretrain_transfer(dataset, name, out_dir, settings, steps=steps, seed=seed,
+                                 device=device, progress=progress)
+    return dataset.build_baseline(name, seed=seed)
+
+
+__all__ = ["build_model", "episode_settings", "pretrain_transfer", "split_run_settings",
+           "train_learner"]

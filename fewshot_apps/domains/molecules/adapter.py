@@ -1,0 +1,123 @@
+"""The molecule data set's side of the :class:`~fewshot_apps.core.domain.DomainDataset`
+protocol: its tasks, encoder, training episodes, validation score, classic baselines and
+evaluation protocols, as :class:`MoleculeTasks`, a base of
+:class:`~fewshot_apps.domains.molecules.dataset.MoleculeDataset`.
+
+Heavy modules (torch, the GNN, scikit-learn) load when a method first needs them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from fewshot_apps.core.tasks import Task, TaskSet, derive_seed
+from fewshot_apps.errors import FewshotError
+
+#: Balanced 10-shot training episodes with 16 query molecules; validation: 3 draws per task.
+EPISODE_DEFAULTS = {"shots": 10, "support_size": None, "n_query": 16, "valid_draws": 3}
+
+
+def limit_task(task: Task, limit: int | None, seed: int) -> Task:
+    """A smaller copy of a task (stratified, seeded) for smoke runs."""
+    if limit is None or len(task) <= limit:
+        return task
+    rng = np.random.default_rng(derive_seed(seed, "limit", task.name))
+    pos = np.flatnonzero(task.labels == 1)
+    neg = np.flatnonzero(task.labels != 1)
+    # Enough positives for a 10-shot support plus a query that has both classes.
+    n_pos = min(len(pos), max(round(limit * len(pos) / len(task)), 25))
+    n_neg = min(len(neg), max(limit - n_pos, 25))
+    keep = np.sort(np.concatenate([rng.choice(pos, n_pos, replace=False),
+                                   rng.choice(neg, n_neg, replace=False)]))
+    return task.subset(keep)
+
+
+class MoleculeTasks:
+    """Few-shot classification over assays. Needs ``name``, ``store`` and ``task_set()``."""
+
+    domain = "molecules"
+    label_kind = "classification"
+    protocols = ("k-shot", "fsmol")
+    episode_defaults = EPISODE_DEFAULTS
+    validation_metric = "ROC-AUC"
+    unvalidated_reason = "no validation assay"
+
+    @cached_property
+    def taskset(self) -> TaskSet:
+        """The tasks of the default split (every measurement kept)."""
+        return self.task_set()
+
+    def make_encoder(self, settings: dict):
+        from .encoder import MoleculeEncoder
+
+        return MoleculeEncoder(self.store, **MoleculeEncoder.parse_settings(settings))
+
+    def train_sampler(self, episode: dict):
+        from fewshot_apps.core.tasks import BalancedSampler, StratifiedSampler
+
+        if episode.get("shots") is not None:
+            return BalancedSampler(int(episode["shots"]), episode["n_query"])
+        return StratifiedSampler(int(episode["support_size"]), episode["n_query"])
+
+    def check_trainable(self, episode: dict) -> None:
+        if episode.get("shots") is None and episode.get("support_size") is None:
+            raise FewshotError(f"{self.name}: training episodes need shots or support_size")
+
+    def validator(self, episode: dict, seed: int):
+        """Mean ROC-AUC over ``valid_draws`` K-shot draws per validation task, query = every
+        other labelled molecule (the test protocol on validation tasks); K = ``shots``, or
+        half the ``support_size``."""
+        from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol, mean_over_tasks
+
+        tasks = self.taskset.valid
+        shots = episode.get("shots") or max(1, int(episode["support_size"]) // 2)
+
+        def validate(learner) -> float:
+            with encoded_once(learner, tasks):
+                results, _ = k_shot_protocol(learner, tasks, shots=(shots,),
+                                             draws=episode["valid_draws"],
+                                             seeds=(derive_seed(seed, "valid"),))
+            return mean_over_tasks(results, "roc_auc")
+
+        return validate
+
+    def build_baseline(self, name: str, seed: int = 0):
+        from .baselines import build_classic_baseline
+
+        return build_classic_baseline(name, self.store, seed=seed)
+
+    def evaluate(self, protocol: str, model, *, split: str = "test", shots=(10,),
+                 support_sizes=(16, 32, 64, 128), draws: int = 10, seeds=(0, 1, 2),
+                 max_tasks: int | None = None, query_limit: int | None = None,
+                 progress: bool = False) -> tuple[pd.DataFrame, int]:
+        """``k-shot`` (K positives + K negatives; ``shots``) or ``fsmol`` (stratified
+        supports of ``support_sizes``) on the ``split`` tasks; ``max_tasks`` and
+        ``query_limit`` shrink smoke runs."""
+        from fewshot_apps.core.evaluation import classification_protocol
+
+        if protocol not in self.protocols:
+            raise FewshotError(f"protocol {protocol!r} does not apply to {self.name} "
+                               f"(molecules: {', '.join(self.protocols)})")
+        tasks = getattr(self.taskset, split)[:max_tasks]
+        tasks = [limit_task(t, query_limit, 0) for t in tasks]
+        return classification_protocol(protocol, model, tasks, shots=shots,
+                                       support_sizes=support_sizes, draws=draws, seeds=seeds,
+                                       progress=progress)
+
+    def attach(self, model, path=None) -> None:
+        """A molecule model reads the molecules of this data set's store."""
+        model.encoder.set_store(self.store)
+
+    def check_model_split(self, model_path, suite: str) -> bool:
+        """Assay names identify assays in any file (an own CSV too): a model trained or
+        selected on any of this data set's test assays is refused."""
+        from fewshot_apps.core.persistence import check_unseen_tasks, read_model_config
+
+        return check_unseen_tasks(model_path, suite, self.taskset.test,
+                                  read_model_config(model_path))
+
+
+__all__ = ["EPISODE_DEFAULTS", "MoleculeTasks", "limit_task"]
