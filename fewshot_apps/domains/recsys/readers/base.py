@@ -296,6 +296,28 @@ class FileLayout:
         )  # fmt: skip
 
 
+#: The fields of a headerless ratings file (MovieLens 100K and 1M).
+RATING_FIELDS = ("user", "item", "rating", "timestamp")
+
+
+def headerless_latin1(
+    role: str,
+    description: str,
+    sep: str,
+    columns: tuple[str, ...],
+    required: tuple[str, ...] | None = None,
+    *,
+    all_numeric: bool = False,
+) -> FileLayout:
+    """A headerless, unquoted latin-1 file as MovieLens 100K and 1M ship them (``required``:
+    every column unless given)."""
+    return FileLayout(
+        role=role, description=description, sep=sep, columns=columns,
+        required=columns if required is None else required, encoding="latin-1",
+        quoting=csv.QUOTE_NONE, all_numeric=all_numeric,
+    )  # fmt: skip
+
+
 def genres_column(table: Table, sink: Sink) -> pd.Series:
     """Every row's '|'-joined genres from the file's ``genres`` column."""
     return clean_genres(table.col("genres"))

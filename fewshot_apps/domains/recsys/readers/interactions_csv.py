@@ -34,6 +34,22 @@ def _unify_ids(*series: pd.Series) -> list[pd.Series]:
     return [None if s is None else s.astype(object) for s in series]
 
 
+def _listed_once(
+    df: pd.DataFrame, id_col: str, ids: pd.Series, path: str | Path, role: str, what: str,
+    sink: Sink,
+) -> pd.DataFrame:
+    """A feature file's rows with ``id_col`` set to ``ids``; an id listed again on a later row
+    is a bad row (the first listing is kept)."""
+    df = df.assign(**{id_col: ids.to_numpy()})
+    dup = df[id_col].duplicated()
+    if dup.any():
+        rows = df.loc[dup, "line"].to_numpy()
+        sink.bad(Path(path), role, f"duplicate {what} id", rows,
+                 [f"{what} id {v!r} is listed twice" for v in df.loc[dup, id_col]])  # fmt: skip
+        df = df.loc[~dup]
+    return df
+
+
 def _feature_columns(
     df: pd.DataFrame, id_col: str, skip: Sequence[str], report: ReadReport, role: str
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -161,13 +177,7 @@ def read_interactions_csv(
     r_users, f_users = _unify_ids(rt.col(user_col).str.strip(), user_ids_file)
 
     if items_df is not None:
-        items_df = items_df.assign(**{item_id_col: f_items.to_numpy()})
-        dup = items_df[item_id_col].duplicated()
-        if dup.any():
-            rows = items_df.loc[dup, "line"].to_numpy()
-            sink.bad(Path(items_path), "items", "duplicate item id", rows,
-                     [f"item id {v!r} is listed twice" for v in items_df.loc[dup, item_id_col]])  # fmt: skip
-            items_df = items_df.loc[~dup]
+        items_df = _listed_once(items_df, item_id_col, f_items, items_path, "items", "item", sink)
         drop_unknown(rt, r_items, pd.Index(items_df[item_id_col]), "item", Path(items_path).name, sink)
         extra, extra_names = _feature_columns(
             items_df, item_id_col, ("title", "genres", "year"), report, "items"
@@ -198,13 +208,7 @@ def read_interactions_csv(
     users = None
     user_names: list[str] = []
     if users_df is not None:
-        users_df = users_df.assign(**{user_id_col: f_users.to_numpy()})
-        dup = users_df[user_id_col].duplicated()
-        if dup.any():
-            rows = users_df.loc[dup, "line"].to_numpy()
-            sink.bad(Path(users_path), "users", "duplicate user id", rows,
-                     [f"user id {v!r} is listed twice" for v in users_df.loc[dup, user_id_col]])  # fmt: skip
-            users_df = users_df.loc[~dup]
+        users_df = _listed_once(users_df, user_id_col, f_users, users_path, "users", "user", sink)
         feats, user_names = _feature_columns(users_df, user_id_col, (), report, "users")
         users = pd.concat(
             [pd.DataFrame({"user": users_df[user_id_col].to_numpy()}), feats.reset_index(drop=True)],

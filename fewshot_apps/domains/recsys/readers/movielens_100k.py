@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +13,11 @@ from fewshot_apps.core.table_reader import Errors, Sink, Table, parse_numbers
 
 from .base import (
     FORMAT_SCALES,
-    FileLayout,
+    RATING_FIELDS,
     MovieLensFormat,
     RatingScale,
     RecsysData,
+    headerless_latin1,
     read_movielens,
     year_from_title,
 )
@@ -64,27 +64,22 @@ def _user_fields(ut: Table, sink: Sink) -> dict[str, np.ndarray]:
 
 MOVIELENS_100K = MovieLensFormat(
     name="movielens-100k",
-    items=FileLayout(
-        role="items", sep="|", encoding="latin-1", quoting=csv.QUOTE_NONE,
-        columns=("item", "title", "release_date", "video_release_date", "url", *ML100K_GENRES),
-        required=("item", "title"),
-        description="u.item: id|title|release date|video release date|IMDb URL|19 genre flags "
-        "(latin-1)",
+    items=headerless_latin1(
+        "items",
+        "u.item: id|title|release date|video release date|IMDb URL|19 genre flags (latin-1)",
+        "|", ("item", "title", "release_date", "video_release_date", "url", *ML100K_GENRES),
+        ("item", "title"),
     ),
-    ratings=FileLayout(
-        role="ratings", sep="\t", encoding="latin-1", quoting=csv.QUOTE_NONE,
-        columns=("user", "item", "rating", "timestamp"),
-        required=("user", "item", "rating", "timestamp"), all_numeric=True,
-        description="u.data: user id, item id, rating, timestamp (tab-separated)",
+    ratings=headerless_latin1(
+        "ratings", "u.data: user id, item id, rating, timestamp (tab-separated)", "\t",
+        RATING_FIELDS, all_numeric=True,
     ),
     item_word="item",
     genres=_genres,
     years=_years,
-    users=FileLayout(
-        role="users", sep="|", encoding="latin-1", quoting=csv.QUOTE_NONE,
-        columns=("user", "age", "gender", "occupation", "zip"),
-        required=("user", "age", "gender", "occupation"),
-        description="u.user: id|age|gender|occupation|zip code (latin-1)",
+    users=headerless_latin1(
+        "users", "u.user: id|age|gender|occupation|zip code (latin-1)", "|",
+        ("user", "age", "gender", "occupation", "zip"), ("user", "age", "gender", "occupation"),
     ),
     user_fields=_user_fields,
 )  # fmt: skip

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +13,11 @@ from fewshot_apps.core.table_reader import Errors, ReadReport, Sink, Table, pars
 
 from .base import (
     FORMAT_SCALES,
-    FileLayout,
+    RATING_FIELDS,
     MovieLensFormat,
     RatingScale,
     RecsysData,
+    headerless_latin1,
     read_movielens,
 )
 
@@ -57,23 +57,18 @@ def _note_ages(users: pd.DataFrame, report: ReadReport) -> None:
 
 MOVIELENS_1M = MovieLensFormat(
     name="movielens-1m",
-    items=FileLayout(
-        role="movies", sep="::", encoding="latin-1", quoting=csv.QUOTE_NONE,
-        columns=("item", "title", "genres"), required=("item", "title"),
-        description="movies.dat: MovieID::Title::Genres (latin-1)",
+    items=headerless_latin1(
+        "movies", "movies.dat: MovieID::Title::Genres (latin-1)", "::",
+        ("item", "title", "genres"), ("item", "title"),
     ),
-    ratings=FileLayout(
-        role="ratings", sep="::", encoding="latin-1", quoting=csv.QUOTE_NONE,
-        columns=("user", "item", "rating", "timestamp"),
-        required=("user", "item", "rating", "timestamp"), all_numeric=True,
-        description="ratings.dat: UserID::MovieID::Rating::Timestamp",
+    ratings=headerless_latin1(
+        "ratings", "ratings.dat: UserID::MovieID::Rating::Timestamp", "::", RATING_FIELDS,
+        all_numeric=True,
     ),
     item_word="movie",
-    users=FileLayout(
-        role="users", sep="::", encoding="latin-1", quoting=csv.QUOTE_NONE,
-        columns=("user", "gender", "age", "occupation", "zip"),
-        required=("user", "gender", "age", "occupation"),
-        description="users.dat: UserID::Gender::Age::Occupation::Zip-code (latin-1)",
+    users=headerless_latin1(
+        "users", "users.dat: UserID::Gender::Age::Occupation::Zip-code (latin-1)", "::",
+        ("user", "gender", "age", "occupation", "zip"), ("user", "gender", "age", "occupation"),
     ),
     user_fields=_user_fields,
     note_users=_note_ages,
