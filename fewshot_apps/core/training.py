@@ -65,6 +65,7 @@ from fewshot_apps.core.checkpoints import (
     set_rng_state,
     write_checkpoint,
 )
+from fewshot_apps.core.device import resolve_device
 from fewshot_apps.core.encoders import tasks_hidden
 from fewshot_apps.core.learners.base import EpisodeBatch, MetaLearner
 from fewshot_apps.core.persistence import (
@@ -156,21 +157,6 @@ class _StopSignals:
         self._previous.clear()
         if self.received is not None and not self.acted and exc_type is None:
             signal.raise_signal(self.received)
-
-
-def resolve_device(device: str | torch.device, local_rank: int | None = None) -> torch.device:
-    """``auto`` -> CUDA when available, else the CPU. With ``local_rank`` (a distributed run),
-    ``auto`` and ``cuda`` mean ``cuda:local_rank``: one GPU per process."""
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if local_rank is not None and device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise FewshotError(
-            f"device {device} asked for, but CUDA is not available; use device='cpu'"
-        )
-    return device
 
 
 def seed_everything(seed: int) -> None:
