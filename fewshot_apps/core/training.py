@@ -240,42 +240,18 @@ def meta_train(
     device = resolve_device(config.device, distributed.local_rank() if multi else None)
     owns_group = distributed.init_from_env(device)
     try:
-        return _meta_train(
-            learner,
-            train_tasks,
-            valid_tasks,
-            train_sampler,
-            valid_fn,
-            config,
-            out_dir,
-            resume,
-            progress,
-            extra_config,
-            valid_sampler,
-            device,
-        )
+        run = _Run(learner, train_tasks, valid_tasks, train_sampler, valid_fn, config, out_dir,
+                   extra_config, valid_sampler, device)
+        return _meta_train(run, resume, progress)
     finally:
         if owns_group:
             distributed.destroy()
 
 
-def _meta_train(
-    learner: MetaLearner,
-    train_tasks: Sequence[Task],
-    valid_tasks: Sequence[Task] | None,
-    train_sampler: object,
-    valid_fn: Callable[[MetaLearner], float] | None,
-    config: TrainConfig,
-    out_dir: Path,
-    resume: bool,
-    progress: bool,
-    extra_config: dict | None,
-    valid_sampler: object | None,
-    device: torch.device,
-) -> TrainResult:
-    """:func:`meta_train` once the device and the process group (if any) are set up."""
-    run = _Run(learner, train_tasks, valid_tasks, train_sampler, valid_fn, config, out_dir,
-               extra_config, valid_sampler, device)
+def _meta_train(run: _Run, resume: bool, progress: bool) -> TrainResult:
+    """:func:`meta_train` once the device and the process group (if any) are set up: the
+    loop over the run's steps."""
+    config = run.config
     run.restore_or_start(resume)
     bar = progress_bar(
         total=config.steps,
