@@ -484,6 +484,41 @@ def recommend(model, ratings_df, k: int = 10, *, dataset=None,
                         skipped_users=report.skipped_users)
 
 
+def train_from_source(source, learner: str, out_dir: str | Path, settings: Mapping[str, Any],
+                      *, resume: bool = False, progress: bool = True,
+                      load_options: Mapping[str, Any] | None = None, report=None):
+    """Load ``source`` and meta-train ``learner`` on it, also under ``torchrun``: the process
+    group spans loading and training, rank 0 builds the data cache first, and only rank 0
+    calls ``report(dataset, model)``. Returns the model."""
+    from fewshot_apps.core import distributed
+
+    settings = dict(settings)
+    with distributed.process_group(settings.get("device", "auto")):
+        with distributed.main_process_first():
+            ds = load_dataset(source, progress=progress and distributed.is_main_process(),
+                              **dict(load_options or {}))
+        model = train_learner(ds, learner, out_dir, settings, resume=resume, progress=progress)
+        if report is not None and distributed.is_main_process():
+            report(ds, model)
+    return model
+
+
+def read_name_list(path: str | Path) -> list[str]:
+    """Names from a text file, one per line (``#`` comments and blank lines skipped): the
+    ``--test-assays-file`` of a molecule CSV's split."""
+    from fewshot_apps.domains.molecules.readers import read_name_list as read
+
+    return read(path)
+
+
+def evaluate_saved_model(model: str | Path, suite: str, out: str | Path, **options: Any):
+    """Score a saved model with a suite's protocol on its test tasks (no training); see
+    :func:`fewshot_apps.bench.runner.evaluate_saved_model`. Returns the summary."""
+    from fewshot_apps.bench.runner import evaluate_saved_model as run
+
+    return run(model, suite, out, **options)
+
+
 def run_suite(suite: str, out: str | Path, learners: list[str] | None = None,
               preset: str = "fast", **options: Any) -> pd.DataFrame:
     """Run a benchmark suite (``demo``, ``tox21``, ... or a ``.toml``) into ``out`` and

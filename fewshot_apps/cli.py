@@ -87,7 +87,6 @@ def cmd_train(args) -> int:
     """`mol train` and `rec train`, also under ``torchrun``: the process group spans the
     whole command, rank 0 builds the data cache first, and only rank 0 reports."""
     from fewshot_apps import api
-    from fewshot_apps.core import distributed
 
     settings = read_settings(args.config, args.set)
     if args.device:
@@ -96,14 +95,9 @@ def cmd_train(args) -> int:
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     api.check_command(args.dataset, args.command)
-    with distributed.process_group(settings.get("device", "auto")):
-        with distributed.main_process_first():
-            ds = api.load_dataset(args.dataset, progress=not args.quiet and
-                                  distributed.is_main_process(), **_split_options(args, "split_seed"))
-        learner = api.train_learner(ds, args.learner, args.out, settings, resume=args.resume,
-                                    progress=not args.quiet)
-        if distributed.is_main_process():
-            _report_training(args, ds, learner)
+    api.train_from_source(args.dataset, args.learner, args.out, settings, resume=args.resume,
+                          progress=not args.quiet, load_options=_split_options(args, "split_seed"),
+                          report=lambda ds, learner: _report_training(args, ds, learner))
     return 0
 
 
@@ -130,7 +124,7 @@ def _test_assays(args):
     if args.test_assay:
         return list(args.test_assay)
     if args.test_assays_file:
-        from fewshot_apps.domains.molecules.readers import read_name_list
+        from fewshot_apps.api import read_name_list
 
         return read_name_list(args.test_assays_file)
     return args.test_assays or None
@@ -208,10 +202,10 @@ def cmd_rec_recommend(args) -> int:
 
 def _print_summary(summary, out, extra_columns: list[str]) -> None:
     """The headline metrics of a summary (the full table is in summary.csv)."""
-    from fewshot_apps.bench.report import HEADLINE_METRICS
+    from fewshot_apps.core.registry import PROTOCOLS
 
-    main = summary[summary["item_split"].isin(["", "all"])
-                   & summary["metric"].isin(HEADLINE_METRICS)]
+    headline = {m for entry in PROTOCOLS.entries() for m in entry.main_metrics}
+    main = summary[summary["item_split"].isin(["", "all"]) & summary["metric"].isin(headline)]
     cols = ["dataset", "learner", *extra_columns[:1], "shots", "support_size", "metric", "mean",
             "ci95_low", "ci95_high", "n_tasks", *extra_columns[1:]]
     print(main[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -219,7 +213,7 @@ def _print_summary(summary, out, extra_columns: list[str]) -> None:
 
 
 def cmd_bench(args) -> int:
-    from fewshot_apps.bench.runner import run_suite
+    from fewshot_apps.api import run_suite
 
     learners = args.learners.split(",") if args.learners else None
     summary = run_suite(args.suite, args.out, learners=learners, preset=args.preset,
@@ -233,7 +227,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from fewshot_apps.bench.runner import evaluate_saved_model
+    from fewshot_apps.api import evaluate_saved_model
 
     summary = evaluate_saved_model(args.model, args.suite, args.out, preset=args.preset,
                                    seeds=args.seeds)
