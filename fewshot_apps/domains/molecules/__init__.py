@@ -12,15 +12,16 @@ DOMAINS.add("molecules", "fewshot_apps.domains.molecules.domain:MoleculeDomain",
             command="mol", domain_noun="molecule",
             summary="few-shot molecular property prediction: one task per assay")
 
-_BASELINES = "fewshot_apps.domains.molecules.baselines"
-_ECFP = dict(family="classic", label_kinds=("classification",), domain="molecules")
-
-MODELS.add("rf", f"{_BASELINES}:RandomForestBaseline", **_ECFP, default=True,
-           summary="random forest on ECFP fingerprints, fitted on the support set")
-MODELS.add("knn", f"{_BASELINES}:TanimotoKNNBaseline", **_ECFP,
-           summary="Tanimoto nearest neighbours on ECFP fingerprints")
-MODELS.add("logreg", f"{_BASELINES}:LogisticRegressionBaseline", **_ECFP,
-           summary="logistic regression on ECFP fingerprints")
+# Classic baselines on ECFP fingerprints: name, class, is `mol predict`'s default, summary.
+for _name, _class, _default, _summary in (
+    ("rf", "RandomForestBaseline", True,
+     "random forest on ECFP fingerprints, fitted on the support set"),
+    ("knn", "TanimotoKNNBaseline", False, "Tanimoto nearest neighbours on ECFP fingerprints"),
+    ("logreg", "LogisticRegressionBaseline", False, "logistic regression on ECFP fingerprints"),
+):
+    MODELS.add(_name, f"fewshot_apps.domains.molecules.baselines:{_class}", family="classic",
+               label_kinds=("classification",), domain="molecules", default=_default,
+               summary=_summary)
 
 ENCODERS.add("molecule-gin", "fewshot_apps.domains.molecules.encoder:MoleculeEncoder",
              domain="molecules")

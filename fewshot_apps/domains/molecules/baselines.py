@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
 
-from fewshot_apps.core.registry import MODELS, registered_name
+from fewshot_apps.core.classic import ClassicBaseline
+from fewshot_apps.core.registry import MODELS
 from fewshot_apps.errors import FewshotError
 
 if TYPE_CHECKING:  # torch loads on first use: `mol predict` checks its inputs without it
@@ -65,7 +66,7 @@ def fingerprint_function(source: FingerprintSource) -> Callable[[np.ndarray], np
     return fingerprints
 
 
-class ECFPBaseline:
+class ECFPBaseline(ClassicBaseline):
     """Base class: fetches fingerprints, checks labels, handles one-class supports.
 
     Subclasses are :data:`~fewshot_apps.core.registry.MODELS` entries (which give their
@@ -78,27 +79,12 @@ class ECFPBaseline:
         seed: fixes everything random in the model (the same episode gives the same scores).
     """
 
-    name = registered_name(MODELS)
     title: ClassVar[str] = "ECFP baseline"
-    family: ClassVar[str] = "classic"
     kind: ClassVar[str] = "classification"
 
     def __init__(self, fingerprints: FingerprintSource, seed: int = 0):
         self._fingerprints = fingerprint_function(fingerprints)
         self.seed = int(seed)
-
-    def settings(self) -> dict:
-        """The fixed hyperparameters (for config files and reports)."""
-        return {}
-
-    def describe(self) -> dict:
-        """``{"name", "family", "kind", "seed", "settings"}``."""
-        return {"name": self.name, "family": self.family, "kind": self.kind,
-                "seed": self.seed, "settings": self.settings()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
-        return f"{type(self).__name__}(seed={self.seed}{', ' if args else ''}{args})"
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> Any:
         raise NotImplementedError

@@ -26,21 +26,25 @@ from fewshot_apps.core.registry import DOMAINS, ENCODERS, MODELS, PROTOCOLS
 DOMAINS.add("recsys", "fewshot_apps.domains.recsys.domain:RecsysDomain",
             command="rec", domain_noun="rating",
             summary="cold-start recommendation: one task per user")
-# The domain's registry entries (the code behind them loads on first use).
-_BASELINES = "fewshot_apps.domains.recsys.baselines"
-_RATINGS = dict(family="classic", label_kinds=("regression",), domain="recsys")
-MODELS.add("global-mean", f"{_BASELINES}:GlobalMeanBaseline", **_RATINGS,
-           summary="the mean training rating, plus the user's shrunk offset")
-MODELS.add("item-mean", f"{_BASELINES}:ItemMeanBaseline", **_RATINGS,
-           summary="each item's shrunk mean rating, plus the user's shrunk offset")
-MODELS.add("popularity", f"{_BASELINES}:PopularityBaseline", **_RATINGS,
-           summary="items ranked by how often they were rated")
-MODELS.add("mf", f"{_BASELINES}:MatrixFactorizationBaseline", **_RATINGS,
-           summary="matrix factorization; a new user's factors fitted on the support")
-MODELS.add("popularity-similarity", "fewshot_apps.domains.recsys.recommend:PopularitySimilarity",
-           **{**_RATINGS, "family": "training-free"}, default=True,
-           summary="training-free default of recommend: popularity blended with "
-           "item-feature similarity to the rated items")
+
+# Rating models (the code behind each entry loads on first use): name, "module:class",
+# family, is `rec recommend`'s default, summary.
+for _name, _target, _family, _default, _summary in (
+    ("global-mean", "baselines:GlobalMeanBaseline", "classic", False,
+     "the mean training rating, plus the user's shrunk offset"),
+    ("item-mean", "baselines:ItemMeanBaseline", "classic", False,
+     "each item's shrunk mean rating, plus the user's shrunk offset"),
+    ("popularity", "baselines:PopularityBaseline", "classic", False,
+     "items ranked by how often they were rated"),
+    ("mf", "baselines:MatrixFactorizationBaseline", "classic", False,
+     "matrix factorization; a new user's factors fitted on the support"),
+    ("popularity-similarity", "recommend:PopularitySimilarity", "training-free", True,
+     "training-free default of recommend: popularity blended with item-feature similarity "
+     "to the rated items"),
+):
+    MODELS.add(_name, f"fewshot_apps.domains.recsys.{_target}", family=_family,
+               label_kinds=("regression",), domain="recsys", default=_default,
+               summary=_summary)
 ENCODERS.add("item-graph", "fewshot_apps.domains.recsys.encoder:ItemGraphEncoder",
              domain="recsys")
 PROTOCOLS.add("cold-start", "fewshot_apps.domains.recsys.evaluation:evaluate_cold_start",

@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fewshot_apps.core.registry import MODELS, registered_name
+from fewshot_apps.core.classic import ClassicBaseline
+from fewshot_apps.core.registry import MODELS
 from fewshot_apps.errors import FewshotError
 
 __all__ = [
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 
-class RatingBaseline:
+class RatingBaseline(ClassicBaseline):
     """Base class: fits on meta-train ratings, checks the episode inputs, clips if asked.
 
     Args:
@@ -72,8 +73,6 @@ class RatingBaseline:
     ``_predict(support_ids [s], support_ratings [s], query_ids [q]) -> [q]``.
     """
 
-    name = registered_name(MODELS)  # the subclass's MODELS entry
-    family: ClassVar[str] = "classic"
     kind: ClassVar[str] = "regression"
 
     def __init__(
@@ -127,15 +126,6 @@ class RatingBaseline:
         raise NotImplementedError
 
     # -- common -------------------------------------------------------------------------------
-
-    def describe(self) -> dict:
-        """``{"name", "family", "kind", "seed", "settings"}``."""
-        return {"name": self.name, "family": self.family, "kind": self.kind,
-                "seed": self.seed, "settings": self.settings()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
-        return f"{type(self).__name__}(seed={self.seed}{', ' if args else ''}{args})"
 
     def _ids(self, ids, what: str) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
