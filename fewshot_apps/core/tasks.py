@@ -6,11 +6,11 @@ the ids come from.
 
 Samplers turn a task into an :class:`Episode` (support and query) with a seeded RNG:
 
-* :class:`RandomSampler`: ``n_support`` random examples; the query is ``n_query`` random
+* :class:`RandomSampler`: ``support_size`` random examples; the query is ``n_query`` random
   examples of the rest, or all of the rest.
-* :class:`BalancedSampler`: ``k_shot`` positives + ``k_shot`` negatives (PAR / Meta-MGNN's
+* :class:`BalancedSampler`: ``shots`` positives + ``shots`` negatives (PAR / Meta-MGNN's
   2-way K-shot; support size = 2K).
-* :class:`StratifiedSampler`: ``n_support`` examples with the task's class ratio, the query is
+* :class:`StratifiedSampler`: ``support_size`` examples with the task's class ratio, the query is
   all the rest (FS-Mol). A draw whose query lacks a class is unusable and raises
   :class:`UnusableDrawError`, which evaluation counts as a skipped draw.
 """
@@ -201,52 +201,52 @@ def _take_query(rest: np.ndarray, n_query: int | None, rng: np.random.Generator)
 
 @dataclass(frozen=True)
 class RandomSampler:
-    """``n_support`` random examples; query = ``n_query`` random others (None: all others)."""
+    """``support_size`` random examples; query = ``n_query`` random others (None: all others)."""
 
-    n_support: int
+    support_size: int
     n_query: int | None = None
     min_query: int = 1
 
     def sample(self, task: Task, seed: int | np.random.Generator) -> Episode:
         rng = as_rng(seed)
         n = len(task)
-        needed = self.n_support + (self.n_query if self.n_query is not None else self.min_query)
+        needed = self.support_size + (self.n_query if self.n_query is not None else self.min_query)
         if n < needed:
             raise TaskTooSmallError(
-                f"task {task.name!r} has {n} examples; support {self.n_support} + query "
+                f"task {task.name!r} has {n} examples; support {self.support_size} + query "
                 f"{self.n_query if self.n_query is not None else f'>= {self.min_query}'} "
                 f"needs {needed}"
             )
-        support = np.sort(rng.choice(n, size=self.n_support, replace=False))
+        support = np.sort(rng.choice(n, size=self.support_size, replace=False))
         query = _take_query(_rest(n, support), self.n_query, rng)
         return Episode.from_positions(task, support, query)
 
 
 @dataclass(frozen=True)
 class BalancedSampler:
-    """``k_shot`` positives + ``k_shot`` negatives; query = ``n_query`` random others or all.
+    """``shots`` positives + ``shots`` negatives; query = ``n_query`` random others or all.
 
     Classification only. The query of a draw is guaranteed nothing about its classes when
     ``n_query`` is set (training episodes); with ``n_query=None`` it is every other example.
     """
 
-    k_shot: int
+    shots: int
     n_query: int | None = None
 
     def sample(self, task: Task, seed: int | np.random.Generator) -> Episode:
         rng = as_rng(seed)
         pos = np.flatnonzero(task.labels == 1)
         neg = np.flatnonzero(task.labels == 0)
-        if len(pos) < self.k_shot or len(neg) < self.k_shot:
+        if len(pos) < self.shots or len(neg) < self.shots:
             raise TaskTooSmallError(
                 f"task {task.name!r} has {len(pos)} positives and {len(neg)} negatives; "
-                f"a {self.k_shot}-shot support needs {self.k_shot} of each"
+                f"a {self.shots}-shot support needs {self.shots} of each"
             )
         support = np.sort(
             np.concatenate(
                 [
-                    rng.choice(pos, size=self.k_shot, replace=False),
-                    rng.choice(neg, size=self.k_shot, replace=False),
+                    rng.choice(pos, size=self.shots, replace=False),
+                    rng.choice(neg, size=self.shots, replace=False),
                 ]
             )
         )
@@ -254,7 +254,7 @@ class BalancedSampler:
         if len(rest) == 0:
             raise TaskTooSmallError(
                 f"task {task.name!r} has {len(task)} examples, none left for a query after a "
-                f"{self.k_shot}-shot support"
+                f"{self.shots}-shot support"
             )
         query = _take_query(rest, self.n_query, rng)
         return Episode.from_positions(task, support, query)
@@ -262,30 +262,30 @@ class BalancedSampler:
 
 @dataclass(frozen=True)
 class StratifiedSampler:
-    """FS-Mol's draw: ``n_support`` examples with the task's class ratio; query = the rest.
+    """FS-Mol's draw: ``support_size`` examples with the task's class ratio; query = the rest.
 
-    The support holds ``round(n_support * p)`` positives (``p`` = the task's positive
+    The support holds ``round(support_size * p)`` positives (``p`` = the task's positive
     fraction), at least one of each class. A query without both classes cannot be scored:
     :class:`UnusableDrawError` is raised so that evaluation skips and counts the draw.
     """
 
-    n_support: int
+    support_size: int
     n_query: int | None = None
 
     def positives_in_support(self, task: Task) -> int:
         p = task.n_positive / max(len(task), 1)
-        return int(min(max(round(self.n_support * p), 1), self.n_support - 1))
+        return int(min(max(round(self.support_size * p), 1), self.support_size - 1))
 
     def sample(self, task: Task, seed: int | np.random.Generator) -> Episode:
         rng = as_rng(seed)
         pos = np.flatnonzero(task.labels == 1)
         neg = np.flatnonzero(task.labels == 0)
         n_pos = self.positives_in_support(task)
-        n_neg = self.n_support - n_pos
-        if len(pos) < n_pos or len(neg) < n_neg or len(task) <= self.n_support:
+        n_neg = self.support_size - n_pos
+        if len(pos) < n_pos or len(neg) < n_neg or len(task) <= self.support_size:
             raise TaskTooSmallError(
                 f"task {task.name!r} ({len(pos)} positives, {len(neg)} negatives) is too small "
-                f"for a stratified support of {self.n_support} ({n_pos} positives, "
+                f"for a stratified support of {self.support_size} ({n_pos} positives, "
                 f"{n_neg} negatives) plus a query"
             )
         support = np.sort(
@@ -297,7 +297,7 @@ class StratifiedSampler:
         query_labels = task.labels[query]
         if not ((query_labels == 1).any() and (query_labels == 0).any()):
             raise UnusableDrawError(
-                f"task {task.name!r}: the query of this support-{self.n_support} draw has one "
+                f"task {task.name!r}: the query of this support-{self.support_size} draw has one "
                 "class only"
             )
         return Episode.from_positions(task, support, query)

@@ -136,7 +136,7 @@ def test_files_written(tmp_path):
     assert resolved["learner"]["name"] == "attention" and resolved["dataset"] == "planted"
     assert resolved["train"]["steps"] == 6 and resolved["sampler"] == {
         "type": "BalancedSampler",
-        "k_shot": 3,
+        "shots": 3,
         "n_query": 6,
     }
     lines = log_lines(tmp_path)

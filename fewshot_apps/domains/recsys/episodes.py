@@ -83,25 +83,25 @@ def _episode(
 
 @dataclass(frozen=True)
 class ColdStartSampler:
-    """Support = ``n_support`` random ratings; query = ``n_query`` random others; held-out =
-    all non-support ratings. A task needs ``n_support + n_query`` ratings."""
+    """Support = ``support_size`` random ratings; query = ``n_query`` random others; held-out =
+    all non-support ratings. A task needs ``support_size + n_query`` ratings."""
 
-    n_support: int
+    support_size: int
     n_query: int = 10
     relevance_threshold: float = 4.0
 
     def sample(self, task: Task, seed: int | np.random.Generator) -> Episode:
         rng = as_rng(seed)
         n = len(task)
-        if n < self.n_support + self.n_query:
+        if n < self.support_size + self.n_query:
             raise TaskTooSmallError(
-                f"user {task.name!r} has {n} ratings; a support of {self.n_support} plus a "
-                f"query of {self.n_query} needs {self.n_support + self.n_query}"
+                f"user {task.name!r} has {n} ratings; a support of {self.support_size} plus a "
+                f"query of {self.n_query} needs {self.support_size + self.n_query}"
             )
-        support = np.sort(rng.choice(n, size=self.n_support, replace=False))
+        support = np.sort(rng.choice(n, size=self.support_size, replace=False))
         rest = np.setdiff1d(np.arange(n), support)
         query = np.sort(rng.choice(rest, size=self.n_query, replace=False))
-        return _episode(task, support, query, rest, self.relevance_threshold, self.n_support)
+        return _episode(task, support, query, rest, self.relevance_threshold, self.support_size)
 
 
 @dataclass(frozen=True)
