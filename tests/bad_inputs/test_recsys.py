@@ -5,7 +5,7 @@ inspect``, ``rec train``, :func:`fewshot_apps.api.load_dataset`) and a new user'
 for ``rec recommend`` / :func:`fewshot_apps.api.recommend`. Each case writes one tiny bad
 file and asserts what the user is told: an error naming the file, the row where there is one
 and the problem (never a traceback), or a skip that is counted and reported. The reader-level
-cases of the MovieLens formats live in tests/domains/recsys/test_recsys_bad_input.py.
+cases of the MovieLens formats live in tests/domains/recsys/test_bad_input.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""domains/molecules/encoder.py: the GIN/GINE molecule encoder with an optional ECFP branch.
-
-(Named test_molecule_encoder.py, not test_encoder.py: tests/ has no __init__.py files, so two
-test modules named test_encoder.py in different folders would collide at collection.)"""
+"""domains/molecules/encoder.py: the GIN/GINE molecule encoder with an optional ECFP branch."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""domains/recsys/encoder.py: the GNN item encoder over the user–item–attribute graph.
-
-(Named test_recsys_encoder.py, not test_encoder.py: tests/ has no __init__.py files, so two
-test modules named test_encoder.py in different folders would collide at collection.)"""
+"""domains/recsys/encoder.py: the GNN item encoder over the user–item–attribute graph."""
 
 from __future__ import annotations
 
