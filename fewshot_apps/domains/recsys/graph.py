@@ -107,7 +107,12 @@ def build_graph(
     train_user_index = np.asarray(train_user_index, dtype=np.int64)
     local = np.full(int(train_user_index.max(initial=-1)) + 1, -1, dtype=np.int64)
     local[train_user_index] = np.arange(len(train_user_index))
-    src = local[np.asarray(edge_user_index, dtype=np.int64)]
+    edge_user = np.asarray(edge_user_index, dtype=np.int64)
+    # An index outside the table (negative, or beyond every meta-train index) is no node
+    # either: refuse it before indexing, or -1 would read the last user's slot.
+    if ((edge_user < 0) | (edge_user >= len(local))).any():
+        raise ValueError("a rating edge comes from a user who is not a meta-train user")
+    src = local[edge_user]
     if (src < 0).any():
         raise ValueError("a rating edge comes from a user who is not a meta-train user")
     if np.asarray(new_items, dtype=bool)[edge_item_index].any():

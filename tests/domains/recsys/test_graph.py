@@ -148,11 +148,6 @@ def test_no_edge_of_a_user_who_is_not_meta_train_nor_to_a_new_item():
         graph(user_names=["a", "b"])
 
 
-@pytest.mark.xfail(
-    strict=True, raises=IndexError,
-    reason="build_graph's guard indexes a table sized by the largest meta-train index: an "
-    "edge of a user with a larger index fails with IndexError, not the ValueError",
-)  # fmt: skip
 def test_an_edge_of_a_user_beyond_every_meta_train_index_is_refused_too():
     with pytest.raises(ValueError, match="not a meta-train user"):
         graph(edge_user_index=np.array([1, 1, 4, 4, 6]))  # user 6 is not a node
