@@ -175,7 +175,7 @@ def _with_report(table: pd.DataFrame, lines: list[str], **attrs) -> pd.DataFrame
 def _molecule_model(model):
     """``None`` -> the default baseline; a saved model's folder -> the loaded model; a
     baseline name or a model object -> itself."""
-    baselines = MODELS.names(domain="molecules", family="classic")
+    baselines = MODELS.names(domain="molecules", family="classic", support_only=True)
     if model is None:
         return DEFAULT_MOL_BASELINE
     if isinstance(model, (str, Path)):

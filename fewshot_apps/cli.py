@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fewshot_apps.core.registry import MODELS, default_model, meta_learners
 
     mol_default = MODELS.get(default_model("molecules"))
-    mol_others = [n for n in MODELS.names(domain="molecules", family="classic")
+    mol_others = [n for n in MODELS.names(domain="molecules", family="classic", support_only=True)
                   if n != mol_default.name]
     parser = argparse.ArgumentParser(
         prog="fewshot-apps",

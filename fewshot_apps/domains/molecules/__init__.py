@@ -21,7 +21,12 @@ for _name, _class, _default, _summary in (
 ):
     MODELS.add(_name, f"fewshot_apps.domains.molecules.baselines:{_class}", family="classic",
                label_kinds=("classification",), domain="molecules", default=_default,
-               summary=_summary)
+               support_only=True, summary=_summary)
+# Needs the data set's training tasks: for benchmarks, not for `mol predict` on your assay.
+MODELS.add("label-prior", "fewshot_apps.domains.molecules.label_prior:LabelPriorBaseline",
+           family="classic", label_kinds=("classification",), domain="molecules",
+           support_only=False, summary="each molecule's mean label over the training tasks, "
+           "ignoring the support set (what assay-split protocols reward)")
 
 ENCODERS.add("molecule-gin", "fewshot_apps.domains.molecules.encoder:MoleculeEncoder",
              domain="molecules")

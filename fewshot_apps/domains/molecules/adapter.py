@@ -85,9 +85,15 @@ class MoleculeTasks:
         return validate
 
     def build_baseline(self, name: str, seed: int = 0):
+        """A classic baseline: fitted on each support set (``rf`` ...), or built from the
+        training tasks (``label-prior``)."""
+        from fewshot_apps.core.registry import MODELS
+
         from .baselines import build_classic_baseline
 
-        return build_classic_baseline(name, self.store, seed=seed)
+        if MODELS.get(name).meta.get("support_only", True):
+            return build_classic_baseline(name, self.store, seed=seed)
+        return MODELS.load(name).from_dataset(self, seed=seed)
 
     def evaluate(self, protocol: str, model, *, split: str = "test", shots=(10,),
                  support_sizes=(16, 32, 64, 128), draws: int = 10, seeds=(0, 1, 2),

@@ -239,7 +239,7 @@ class LogisticRegressionBaseline(ECFPBaseline):
 def classic_baseline_names() -> list[str]:
     """The molecules' classic baselines: the ``classic`` entries of
     :data:`~fewshot_apps.core.registry.MODELS` for the molecules domain."""
-    return MODELS.names(domain="molecules", family="classic")
+    return MODELS.names(domain="molecules", family="classic", support_only=True)
 
 
 def build_classic_baseline(name: str, fingerprints: FingerprintSource, seed: int = 0,
