@@ -16,8 +16,9 @@ NEW = np.array([False, False, False, True])
 
 
 def graph(edge_user):
-    items = pd.DataFrame({"genres": ["A", "B", "A|B", "B"], "year": [1990.0, 1991.0, 1992.0,
-                                                                    1993.0]})
+    items = pd.DataFrame(
+        {"genres": ["A", "B", "A|B", "B"], "year": [1990.0, 1991.0, 1992.0, 1993.0]}
+    )
     n = len(edge_user)
     return build_graph(
         train_user_index=TRAIN_USERS, edge_user_index=np.asarray(edge_user, dtype=np.int64),
