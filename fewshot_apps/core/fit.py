@@ -89,7 +89,8 @@ def pretrain_transfer(dataset: DomainDataset, name: str, out_dir: str | Path,
 
 
 def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
-                settings: dict | None = None, *, seed: int = 0, device: str = "auto",
+                settings: dict | None = None, *, seed: int | None = None,
+                device: str | None = None,
                 pretrain_steps: int | None = None, resume: bool = False,
                 progress: bool = True):
     """Model ``name`` of any family, ready to adapt and predict: a meta-learner trained
@@ -102,7 +103,11 @@ def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
     if dataset.label_kind not in entry.label_kinds:
         raise FewshotError(f"{name!r} predicts {' or '.join(entry.label_kinds)} labels; "
                            f"{dataset.name} has {dataset.label_kind} labels")
-    settings = {**(settings or {}), "seed": seed, "device": device}
+    settings = dict(settings or {})
+    # the keywords win over the settings; without either, seed 0 on the default device
+    seed = int(seed if seed is not None else settings.get("seed", 0))
+    device = device if device is not None else str(settings.get("device", "auto"))
+    settings.update(seed=seed, device=device)
     if entry.family in META_LEARNING_FAMILIES:
         model, _ = train_learner(dataset, name, out_dir, settings, resume=resume,
                                  progress=progress)

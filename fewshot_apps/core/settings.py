@@ -55,6 +55,18 @@ class TrainConfig:
 
 
 
+def _whole_number(key: str, value) -> int:
+    """An episode setting as an int (``"8"``, ``8`` and ``8.0`` alike); FewshotError for
+    anything else, e.g. ``"abc"`` or ``2.7``."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = float("nan")
+    if isinstance(value, bool) or not number.is_integer():
+        raise FewshotError(f"setting {key!r} must be a whole number, not {value!r}")
+    return int(number)
+
+
 def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, dict, dict]:
     """``(train, episode, encoder, learner)`` settings from one flat dict (TOML / ``--set``).
 
@@ -70,7 +82,7 @@ def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, 
         elif key.startswith("learner."):
             learner[key[len("learner."):]] = value
         elif key in episode_defaults:
-            episode[key] = int(value)
+            episode[key] = None if value is None else _whole_number(key, value)
         elif key in train_keys:
             train[key] = value
         else:

@@ -91,3 +91,14 @@ def test_an_unknown_setting_lists_training_and_episode_keys_and_the_prefixes():
     for key in ("steps", "lr", "device", "shots", "n_query", "support_size",
                 "encoder.<key>", "learner.<key>"):
         assert key in message
+
+
+@pytest.mark.parametrize("value", ["abc", "2.7", True, "none"])
+def test_an_episode_setting_that_is_not_a_whole_number_is_a_clear_error(value):
+    with pytest.raises(FewshotError, match="setting 'shots' must be a whole number"):
+        split_settings({"shots": value}, {"shots": 10})
+
+
+def test_whole_numbers_in_any_spelling_are_read():
+    _, episode, _, _ = split_settings({"shots": "8", "n_query": 8.0}, {"shots": 10, "n_query": 16})
+    assert episode == {"shots": 8, "n_query": 8}
