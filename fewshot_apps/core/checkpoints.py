@@ -41,10 +41,15 @@ def set_rng_state(state: dict, device: torch.device) -> None:
 
 def write_checkpoint(path: Path, ckpt: dict) -> None:
     """Write ``ckpt`` to ``path`` through a temporary file: a run stopped while writing
-    leaves the previous checkpoint whole."""
+    leaves the previous checkpoint whole, and a write that fails (a setting that cannot be
+    saved, a full disk, an interrupt) leaves no temporary file behind before re-raising."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(

@@ -66,6 +66,29 @@ def test_a_failed_write_leaves_the_previous_checkpoint_whole(tmp_path):
     assert torch.load(path, weights_only=True) == {"step": 1}
 
 
+class _Unpicklable:
+    def __reduce__(self):
+        raise TypeError("cannot pickle this object")
+
+
+@pytest.mark.parametrize("make_bad", [lambda: (lambda: None), _Unpicklable],
+                         ids=["lambda", "reduce-raises"])
+def test_a_failed_write_leaves_no_temporary_file_and_re_raises(tmp_path, make_bad):
+    path = tmp_path / "checkpoint.pt"
+    write_checkpoint(path, {"step": 1})
+    with pytest.raises(Exception):  # noqa: B017 (pickle's error type varies)
+        write_checkpoint(path, {"step": 2, "bad": make_bad()})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+    assert torch.load(path, weights_only=True) == {"step": 1}
+
+
+def test_a_failed_first_write_leaves_nothing(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(Exception):  # noqa: B017 (pickle's error type varies)
+        write_checkpoint(path, {"bad": lambda: None})
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- RNG state
 
 
