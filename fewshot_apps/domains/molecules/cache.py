@@ -118,7 +118,9 @@ def read_unit(cache_file: Path) -> Unit | None:
 
 def write_cache(cache_file: Path, data: dict) -> bool:
     """Write ``data`` to ``cache_file`` atomically; False (after one warning per folder on
-    stderr) when the cache directory cannot be written, so loading goes on in memory."""
+    stderr) when the cache directory cannot be written, and False after a warning when
+    ``data`` cannot be saved, so loading goes on in memory. A failed write (an interrupt
+    too, which is re-raised) leaves no temporary file behind."""
     folder = cache_file.parent
     tmp = None
     try:
@@ -129,8 +131,15 @@ def write_cache(cache_file: Path, data: dict) -> bool:
             torch.save(data, f)
         os.replace(tmp, cache_file)
         return True
-    except (OSError, RuntimeError) as exc:  # torch.save reports some OS errors as RuntimeError
+    except BaseException as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        warn_cache_unwritable(folder, exc)
+        if isinstance(exc, (OSError, RuntimeError)):  # torch.save reports some OS errors so
+            warn_cache_unwritable(folder, exc)
+        elif isinstance(exc, Exception):  # pickling: the entry, not the folder, is at fault
+            print(f"warning: the cache entry {cache_file} could not be saved "
+                  f"({type(exc).__name__}: {str(exc)[:120]}); working in memory",
+                  file=sys.stderr)
+        else:
+            raise
         return False

@@ -114,6 +114,35 @@ def test_a_write_replaces_the_entry_and_leaves_no_temporary(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["entry.pt"]
 
 
+class _Unpicklable:
+    def __reduce__(self):
+        raise TypeError("cannot pickle this object")
+
+
+@pytest.mark.parametrize("make_bad", [lambda: (lambda: None), _Unpicklable],
+                         ids=["lambda", "reduce-raises"])
+def test_an_entry_that_cannot_be_saved_warns_answers_false_and_leaves_no_temporary(
+        tmp_path, capsys, make_bad):
+    path = tmp_path / "entry.pt"
+    assert write_cache(path, {"format": 0, "n": 1})
+    assert write_cache(path, {"format": 0, "bad": make_bad()}) is False
+    assert [p.name for p in tmp_path.iterdir()] == ["entry.pt"]
+    assert torch.load(path, weights_only=True)["n"] == 1  # the previous entry is whole
+    err = capsys.readouterr().err
+    assert f"warning: the cache entry {path} could not be saved" in err
+    assert "working in memory" in err
+
+
+def test_an_interrupted_write_leaves_no_temporary_and_re_raises(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_cache(tmp_path / "entry.pt", {"n": 1})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unwritable_folder_warns_once_and_answers_false(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
