@@ -139,6 +139,7 @@ def parse_smiles(
     if log is None:
         with _RDKitLog() as own_log:
             return parse_smiles(smiles, config, own_log)
+    log.take()  # drop what an earlier molecule left (a recovery's re-check logs again)
     mol = Chem.MolFromSmiles(smiles)
     flag = None
     if mol is None:

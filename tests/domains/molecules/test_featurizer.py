@@ -47,6 +47,17 @@ def test_recover_valence_fallback_is_opt_in():
     assert mol is not None and flag == "recovered"
 
 
+def test_each_rejected_smiles_gets_its_own_reason_after_a_recovery_or_a_failed_one():
+    config = FeaturizerConfig(recover_valence=True)
+    feats = featurize_smiles(["[PH](=O)(=O)C", "xyz", "C1CC", "abc", "CCO", "qq"], config)
+    assert feats["flags"][0] == "recovered" and feats["errors"][0] is None
+    assert feats["errors"][1] == "SMILES Parse Error: syntax error while parsing: xyz"
+    assert feats["errors"][2] == "SMILES Parse Error: unclosed ring for input: 'C1CC'"
+    assert feats["errors"][3] == "SMILES Parse Error: syntax error while parsing: abc"
+    assert feats["errors"][4] is None
+    assert feats["errors"][5] == "SMILES Parse Error: syntax error while parsing: qq"
+
+
 def test_store_batch_matches_single_graphs():
     feats = featurize_smiles(["CCO", "c1ccccc1", "CC(=O)N"])
     store = MoleculeStore.from_featurized(feats, np.array([0, 1, 2]))
