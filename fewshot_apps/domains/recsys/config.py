@@ -6,6 +6,9 @@ A dataset card's ``[split]`` and ``[options]`` tables and keyword options overri
 
 from __future__ import annotations
 
+import math
+import numbers
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
@@ -58,22 +61,39 @@ class ColdStartConfig:
     max_categories: int = 50
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "split_fractions", tuple(float(f) for f in self.split_fractions))
-        object.__setattr__(self, "support_sizes", tuple(int(k) for k in self.support_sizes))
+        """Check every field and store it in its type; values come from TOML cards, keyword
+        options and command lines, so numbers may be strings (``"3"``) and lists may be
+        comma-separated strings (``"5,10,20"``). CardError naming the option and the value."""
         if self.protocol not in ("cold-start", "melu"):
             raise CardError(f"protocol must be 'cold-start' or 'melu', not {self.protocol!r}")
         if self.split_method not in ("random", "time"):
             raise CardError(f"split_method must be 'random' or 'time', not {self.split_method!r}")
-        fr = self.split_fractions
-        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1) > 1e-6:
-            raise CardError(f"split_fractions must be 3 shares summing to 1, not {list(fr)}")
-        if not self.support_sizes or min(self.support_sizes) < 1:
-            raise CardError(f"support_sizes must be positive, not {list(self.support_sizes)}")
-        if self.n_query < 1 or self.melu_n_query < 1:
-            raise CardError("n_query and melu_n_query must be at least 1")
-        if self.new_item_quantile is not None and not 0 < self.new_item_quantile < 1:
+        values = {
+            "seed": _whole("seed", self.seed),
+            "split_fractions": _shares(self.split_fractions),
+            "support_sizes": _sizes(self.support_sizes),
+            "n_query": _whole("n_query", self.n_query, low=1),
+            "min_eval_ratings": _whole("min_eval_ratings", self.min_eval_ratings, low=0),
+            "melu_min_ratings": _whole("melu_min_ratings", self.melu_min_ratings, low=1),
+            "melu_max_ratings": _whole("melu_max_ratings", self.melu_max_ratings, low=1),
+            "melu_n_query": _whole("melu_n_query", self.melu_n_query, low=1),
+            "new_item_quantile": _quantile(self.new_item_quantile),
+            "relevance_threshold": _number("relevance_threshold", self.relevance_threshold),
+            "max_tags": _whole("max_tags", self.max_tags, low=0),
+            "min_tag_count": _whole("min_tag_count", self.min_tag_count, low=1),
+            "max_categories": _whole("max_categories", self.max_categories, low=0),
+        }
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+        if self.melu_min_ratings > self.melu_max_ratings:
             raise CardError(
-                f"new_item_quantile must be in (0, 1) or None, not {self.new_item_quantile}"
+                f"melu_min_ratings ({self.melu_min_ratings}) must not exceed melu_max_ratings "
+                f"({self.melu_max_ratings}): no user could qualify"
+            )
+        if self.melu_n_query >= self.melu_max_ratings:
+            raise CardError(
+                f"melu_n_query ({self.melu_n_query}) must be below melu_max_ratings "
+                f"({self.melu_max_ratings}): a MeLU support needs at least one rating"
             )
 
     @classmethod
@@ -112,3 +132,95 @@ class ColdStartConfig:
 
 
 CONFIG_KEYS = frozenset(f.name for f in fields(ColdStartConfig))
+
+_NONE_WORDS = ("none", "null", "false")
+
+
+def _whole(name: str, value: object, low: int | None = None) -> int:
+    """``value`` as an int (``3``, ``3.0`` and ``"3"`` alike) of at least ``low``."""
+    number = None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number = int(value)
+    elif _as_float(value).is_integer():
+        number = int(_as_float(value))
+    if number is None or (low is not None and number < low):
+        what = {None: "a whole number", 0: "a whole number >= 0",
+                1: "a positive whole number"}.get(low, f"a whole number >= {low}")
+        raise CardError(f"{name} must be {what}, not {value!r}")
+    return number
+
+
+def _number(name: str, value: object) -> float:
+    """``value`` as a finite float (``4``, ``4.0`` and ``"4"`` alike)."""
+    number = _as_float(value)
+    if not math.isfinite(number):
+        raise CardError(f"{name} must be a number, not {value!r}")
+    return number
+
+
+def _as_float(value: object) -> float:
+    """A number or a number's text as a float; NaN for anything else (booleans too)."""
+    if isinstance(value, (numbers.Real, str)) and not isinstance(value, bool):
+        try:
+            return float(value.strip() if isinstance(value, str) else value)
+        except ValueError:
+            pass
+    return math.nan
+
+
+def _items(value: object) -> list | None:
+    """The entries of a list option: a list or tuple, a comma-separated string
+    (``"5,10,20"``, brackets allowed) or one number; None for anything else."""
+    if isinstance(value, str):
+        text = value.strip().strip("[]()")
+        return [part for part in re.split(r"[,\s]+", text) if part]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return [value]
+    return None
+
+
+def _shown(value: object) -> str:
+    return str(list(value)) if isinstance(value, (list, tuple)) else repr(value)
+
+
+def _shares(value: object) -> tuple[float, float, float]:
+    """Three finite shares >= 0 summing to 1 (within rounding)."""
+    items = _items(value)
+    try:
+        shares = tuple(_number("split_fractions", f) for f in items or ())
+    except CardError:
+        shares = ()
+    if len(shares) != 3 or any(f < 0 for f in shares) or abs(sum(shares) - 1) > 1e-6:
+        raise CardError(f"split_fractions must be 3 shares summing to 1, not {_shown(value)}")
+    return shares
+
+
+def _sizes(value: object) -> tuple[int, ...]:
+    """One or more positive whole support sizes."""
+    items = _items(value)
+    try:
+        sizes = tuple(_whole("support_sizes", k, low=1) for k in items or ())
+    except CardError:
+        sizes = ()
+    if not sizes:
+        raise CardError(
+            f"support_sizes must be positive whole numbers (e.g. [5, 10, 20]), not {_shown(value)}"
+        )
+    return sizes
+
+
+def _quantile(value: object) -> float | None:
+    """None (item cold start off; ``false`` / ``"none"`` too) or a share in (0, 1)."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, str) and value.strip().lower() in _NONE_WORDS:
+        return None
+    try:
+        number = _number("new_item_quantile", value)
+    except CardError:
+        number = math.nan
+    if not 0 < number < 1:
+        raise CardError(f"new_item_quantile must be in (0, 1) or None, not {value!r}")
+    return number

@@ -45,16 +45,84 @@ def test_lists_become_tuples_of_the_right_type():
                                       r"\[0.5, 0.5\]"),
     ({"split_fractions": (0.8, 0.1, 0.2)}, "3 shares summing to 1"),
     ({"split_fractions": (1.2, -0.1, -0.1)}, "3 shares summing to 1"),
-    ({"support_sizes": ()}, r"support_sizes must be positive, not \[\]"),
-    ({"support_sizes": (5, 0)}, r"support_sizes must be positive, not \[5, 0\]"),
-    ({"n_query": 0}, "n_query and melu_n_query must be at least 1"),
-    ({"melu_n_query": 0}, "n_query and melu_n_query must be at least 1"),
+    ({"support_sizes": ()}, r"support_sizes must be positive whole numbers .*, not \[\]"),
+    ({"support_sizes": (5, 0)}, r"support_sizes must be positive whole numbers .*, not \[5, 0\]"),
+    ({"n_query": 0}, "n_query must be a positive whole number, not 0"),
+    ({"melu_n_query": 0}, "melu_n_query must be a positive whole number, not 0"),
     ({"new_item_quantile": 1.0}, r"new_item_quantile must be in \(0, 1\) or None, not 1.0"),
     ({"new_item_quantile": 0}, r"new_item_quantile must be in \(0, 1\) or None, not 0"),
 ])  # fmt: skip
 def test_impossible_settings_are_card_errors(changes, message):
     with pytest.raises(CardError, match=message):
         ColdStartConfig(**changes)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"support_sizes": 5.5}, r"support_sizes must be positive whole numbers \(e.g. \[5, 10, 20\]\), "
+                             r"not 5.5"),
+    ({"support_sizes": [5, 2.5]}, r"support_sizes must be .*, not \[5, 2.5\]"),
+    ({"support_sizes": "5,x"}, r"support_sizes must be .*, not '5,x'"),
+    ({"support_sizes": {"k": 5}}, r"support_sizes must be .*, not \{'k': 5\}"),
+    ({"support_sizes": [True]}, r"support_sizes must be .*, not \[True\]"),
+    ({"n_query": "3x"}, "n_query must be a positive whole number, not '3x'"),
+    ({"n_query": 2.5}, "n_query must be a positive whole number, not 2.5"),
+    ({"n_query": None}, "n_query must be a positive whole number, not None"),
+    ({"n_query": True}, "n_query must be a positive whole number, not True"),
+    ({"split_fractions": "abc"}, "split_fractions must be 3 shares summing to 1, not 'abc'"),
+    ({"split_fractions": 1}, "split_fractions must be 3 shares summing to 1, not 1"),
+    ({"split_fractions": ["a", "b", "c"]}, r"3 shares summing to 1, not \['a', 'b', 'c'\]"),
+    ({"split_fractions": [float("nan"), 0.5, 0.5]}, r"3 shares summing to 1, not \[nan"),
+    ({"seed": "one"}, "seed must be a whole number, not 'one'"),
+    ({"seed": 1.5}, "seed must be a whole number, not 1.5"),
+    ({"min_eval_ratings": -1}, "min_eval_ratings must be a whole number >= 0, not -1"),
+    ({"melu_min_ratings": 0}, "melu_min_ratings must be a positive whole number, not 0"),
+    ({"melu_max_ratings": "many"}, "melu_max_ratings must be a positive whole number, not 'many'"),
+    ({"melu_min_ratings": 50, "melu_max_ratings": 20},
+     r"melu_min_ratings \(50\) must not exceed melu_max_ratings \(20\)"),
+    ({"melu_n_query": 20, "melu_max_ratings": 20},
+     r"melu_n_query \(20\) must be below melu_max_ratings \(20\)"),
+    ({"new_item_quantile": "soon"}, r"new_item_quantile must be in \(0, 1\) or None, not 'soon'"),
+    ({"new_item_quantile": float("nan")}, r"new_item_quantile must be in \(0, 1\) or None"),
+    ({"new_item_quantile": True}, r"new_item_quantile must be in \(0, 1\) or None, not True"),
+    ({"relevance_threshold": "high"}, "relevance_threshold must be a number, not 'high'"),
+    ({"relevance_threshold": float("inf")}, "relevance_threshold must be a number, not inf"),
+    ({"max_tags": -5}, "max_tags must be a whole number >= 0, not -5"),
+    ({"min_tag_count": 0}, "min_tag_count must be a positive whole number, not 0"),
+    ({"max_categories": [50]}, r"max_categories must be a whole number >= 0, not \[50\]"),
+    ({"protocol": ["melu"]}, r"protocol must be 'cold-start' or 'melu', not \['melu'\]"),
+])  # fmt: skip
+def test_values_of_the_wrong_kind_are_card_errors_naming_the_option_and_value(changes, message):
+    with pytest.raises(CardError, match=message):
+        ColdStartConfig(**changes)
+    with pytest.raises(CardError, match=message):  # from a card or load options alike
+        ColdStartConfig.from_mapping(changes)
+
+
+def test_numbers_and_lists_given_as_text_are_parsed():
+    c = ColdStartConfig.from_mapping({
+        "seed": "7", "split_fractions": "0.6, 0.2, 0.2", "support_sizes": "[3,6]",
+        "n_query": "4", "min_eval_ratings": "12.0", "melu_min_ratings": " 5 ",
+        "melu_max_ratings": "50", "melu_n_query": "3", "new_item_quantile": "0.5",
+        "relevance_threshold": "3.5", "max_tags": "0", "min_tag_count": "1",
+        "max_categories": "9",
+    })
+    assert (c.seed, c.split_fractions, c.support_sizes) == (7, (0.6, 0.2, 0.2), (3, 6))
+    assert (c.n_query, c.min_eval_ratings, c.melu_min_ratings) == (4, 12, 5)
+    assert (c.melu_max_ratings, c.melu_n_query, c.new_item_quantile) == (50, 3, 0.5)
+    assert (c.relevance_threshold, c.max_tags, c.min_tag_count, c.max_categories) == (
+        3.5, 0, 1, 9)
+    assert all(type(v) is int for v in (c.seed, c.n_query, c.min_eval_ratings, c.max_tags))
+    assert ColdStartConfig(seed=3.0) == ColdStartConfig(seed=3)  # one split, one record
+
+
+def test_one_support_size_may_be_given_without_a_list():
+    assert ColdStartConfig(support_sizes=5).support_sizes == (5,)
+    assert ColdStartConfig.from_mapping({"support_sizes": "8"}).support_sizes == (8,)
+
+
+@pytest.mark.parametrize("word", ["none", "None", "null", "false"])
+def test_words_for_none_turn_item_cold_start_off(word):
+    assert ColdStartConfig(new_item_quantile=word).new_item_quantile is None
 
 
 def test_the_shares_may_be_off_by_rounding():
