@@ -14,20 +14,36 @@ from fewshot_apps.errors import CardError, ContentCheckError, DataError
 from fewshot_apps.sources import Card
 
 
-def parse_index_ranges(spec: str | list[int], n: int) -> list[int]:
-    """``"0-8"``, ``"9,10"``, ``"450-"`` or a list of ints -> sorted indices < n."""
+def parse_index_ranges(spec: str | list[int], n: int, where: str = "[split]") -> list[int]:
+    """``"0-8"``, ``"9,10"``, ``"450-"`` or a list of ints -> sorted indices < n.
+
+    A negative index, a range without a start or ending before it starts, or anything that
+    is not a whole number is a :class:`CardError` naming ``where`` (the card key) and ``spec``.
+    """
     if isinstance(spec, list):
+        bad = [i for i in spec if isinstance(i, bool) or not isinstance(i, int) or i < 0]
+        if bad:
+            raise CardError(f"{where} = {spec!r}: task indices must be whole numbers >= 0, "
+                            f"not {bad[0]!r}")
         return sorted(i for i in spec if i < n)
     out: set[int] = set()
     for part in str(spec).split(","):
         part = part.strip()
         if not part:
             continue
-        if "-" in part:
-            lo, hi = part.split("-", 1)
+        lo, dash, hi = part.partition("-")
+        lo, hi = lo.strip(), hi.strip()
+        if not lo.isdecimal() or (dash and hi and not hi.isdecimal()):
+            raise CardError(
+                f"{where} = {spec!r}: {part!r} is not a task index or a range of them "
+                '(e.g. "0-8", "9", "450-"; indices count from 0)'
+            )
+        if dash and hi and int(hi) < int(lo):
+            raise CardError(f"{where} = {spec!r}: the range {part!r} ends before it starts")
+        if dash:
             out.update(range(int(lo), (int(hi) + 1) if hi else n))
         else:
-            out.add(int(part))
+            out.add(int(lo))
     return sorted(i for i in out if i < n)
 
 
@@ -48,11 +64,12 @@ def task_index_split(card: Card, task_order: list[str], label_counts: pd.Series)
         kept = [t for t in order if label_counts.get(t, 0) >= spec["min_labels"]]
     index = {t: i for i, t in enumerate(order)}
     n = len(order)
-    train_idx = set(parse_index_ranges(spec["train"], n))
-    test_idx = set(parse_index_ranges(spec["test"], n))
+    where = f"card {card.name!r}: [split]"
+    train_idx = set(parse_index_ranges(spec["train"], n, f"{where} train"))
+    test_idx = set(parse_index_ranges(spec["test"], n, f"{where} test"))
     if "valid" in spec and "valid_last" in spec:
         raise CardError(f"card {card.name!r}: [split] has both valid and valid_last")
-    valid_idx = set(parse_index_ranges(spec.get("valid", []), n))
+    valid_idx = set(parse_index_ranges(spec.get("valid", []), n, f"{where} valid"))
     if "valid_last" in spec:
         kept_train = [index[t] for t in kept if index[t] in train_idx]
         last = int(spec["valid_last"])
@@ -178,5 +195,11 @@ def read_fsmol_split(split_file: Path) -> dict:
     """FS-Mol's split file: fold name -> the task names it lists."""
     try:
         return json.loads(split_file.read_text())
+    except FileNotFoundError:
+        raise DataError(split_file, "the split file (the task names of each fold) is "
+                        "missing; fetch the data set again or fix the card's [files] split "
+                        "path") from None
+    except OSError as exc:
+        raise DataError(split_file, f"cannot read the split file: {exc.strerror or exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(split_file, f"not a valid split file: {exc}") from None

@@ -5,6 +5,7 @@ FS-Mol's split file."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -45,6 +46,30 @@ def card(split: dict, expected: dict | None = None) -> Card:
 ])  # fmt: skip
 def test_index_ranges(spec, expected):
     assert parse_index_ranges(spec, 10) == expected
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("-3", "'-3' is not a task index or a range of them"),
+    ("0-2, x", "'x' is not a task index"),
+    ("1-2-3", "'1-2-3' is not a task index"),
+    ("2.5", "'2.5' is not a task index"),
+    ("5-2", "the range '5-2' ends before it starts"),
+    ([3, -1], "task indices must be whole numbers >= 0, not -1"),
+    ([1, "2"], "task indices must be whole numbers >= 0, not '2'"),
+    ([True], "task indices must be whole numbers >= 0, not True"),
+])  # fmt: skip
+def test_a_bad_index_spec_is_a_card_error_naming_the_key_and_the_spec(spec, message):
+    with pytest.raises(CardError, match=rf"^\[split\] test = {re.escape(repr(spec))}: "
+                       + re.escape(message)):
+        parse_index_ranges(spec, 10, "[split] test")
+
+
+def test_a_cards_bad_index_spec_names_the_card_and_its_key():
+    with pytest.raises(CardError, match=r"^card 'toy': \[split\] valid = '-3': '-3' is not"):
+        task_index_split(card({"train": "0-7", "valid": "-3", "test": "8-"}), TASKS,
+                         ALL_LABELLED)
+    with pytest.raises(CardError, match=r"^card 'toy': \[split\] train = \[0, -2\]: "):
+        task_index_split(card({"train": [0, -2], "test": "8-"}), TASKS, ALL_LABELLED)
 
 
 # ------------------------------------------------------------------ task_index_split
@@ -192,3 +217,13 @@ def test_read_fsmol_split(tmp_path):
     path.write_bytes(b"\xff\xfe{}")
     with pytest.raises(DataError, match="not a valid split file"):
         read_fsmol_split(path)
+
+
+def test_a_missing_or_unreadable_split_file_is_a_data_error_naming_it(tmp_path):
+    missing = tmp_path / "fsmol-0.1.json"
+    with pytest.raises(DataError, match=r"fsmol-0\.1\.json: the split file .* is missing") as err:
+        read_fsmol_split(missing)
+    assert err.value.path == missing
+    with pytest.raises(DataError, match="cannot read the split file") as err:
+        read_fsmol_split(tmp_path)  # a folder
+    assert err.value.path == tmp_path
