@@ -105,6 +105,9 @@ def build_graph(
     data = HeteroData()
     n_items = item_features.n_items
     train_user_index = np.asarray(train_user_index, dtype=np.int64)
+    # A negative index would wrap around and take another user's slot in the table below.
+    if (train_user_index < 0).any():
+        raise ValueError("a meta-train user index is negative: it is no user of the vocabulary")
     local = np.full(int(train_user_index.max(initial=-1)) + 1, -1, dtype=np.int64)
     local[train_user_index] = np.arange(len(train_user_index))
     edge_user = np.asarray(edge_user_index, dtype=np.int64)
@@ -115,7 +118,15 @@ def build_graph(
     src = local[edge_user]
     if (src < 0).any():
         raise ValueError("a rating edge comes from a user who is not a meta-train user")
-    if np.asarray(new_items, dtype=bool)[edge_item_index].any():
+    new_items = np.asarray(new_items, dtype=bool)
+    edge_item = np.asarray(edge_item_index, dtype=np.int64)
+    # Likewise an item index outside the items (negative, or beyond the last) is no node:
+    # refuse it before indexing, or -1 would read the last item's flag.
+    n_known = min(len(new_items), n_items)
+    if ((edge_item < 0) | (edge_item >= n_known)).any():
+        raise ValueError(f"a rating edge points at no item (an index outside the {n_known} "
+                         "items)")
+    if new_items[edge_item].any():
         raise ValueError("a rating edge points at a new item")
 
     data["user"].node_id = torch.tensor(train_user_index)
@@ -133,13 +144,13 @@ def build_graph(
     rating = np.asarray(edge_rating, dtype=np.float64)
     global_mean = float(rating.mean()) if len(rating) else 0.0
     scale = float(rating.std()) if len(rating) > 1 and rating.std() > 0 else 1.0
-    edge_item_index = np.asarray(edge_item_index, dtype=np.int64)
+    edge_item_index = edge_item
     data.rating_mean, data.rating_scale = global_mean, scale
     data["item"].rating_stats, data["item"].rating_prior = item_rating_features(
         edge_item_index, rating, n_items, global_mean, scale)
     data["user"].rating_stats = torch.from_numpy(
         rating_stats(src, rating, len(train_user_index), global_mean, scale))
-    data["item"].new = torch.tensor(np.asarray(new_items, dtype=bool))
+    data["item"].new = torch.tensor(new_items)
     data["item"].n_ratings = torch.from_numpy(
         np.bincount(edge_item_index, minlength=n_items).astype(np.int64)
     )

@@ -153,6 +153,20 @@ def test_an_edge_of_a_user_beyond_every_meta_train_index_is_refused_too():
         graph(edge_user_index=np.array([1, 1, 4, 4, 6]))  # user 6 is not a node
 
 
+@pytest.mark.parametrize("bad", [-1, -2, -6, -7, 6, 100])
+def test_an_edge_to_an_item_index_outside_the_items_is_refused(bad):
+    # -1 would read the last (new) item's flag and -2 an existing item's; 6 is past the end
+    with pytest.raises(ValueError, match=r"points at no item \(an index outside the 6 items\)"):
+        graph(edge_item_index=np.array([0, 1, 1, 2, bad]))
+
+
+@pytest.mark.parametrize("users", [[1, 4, -1], [-2, 4, 5]])
+def test_a_negative_meta_train_user_index_is_refused(users):
+    # -1 would take user 4's slot (the table's last), so user 4's edges went to another node
+    with pytest.raises(ValueError, match="a meta-train user index is negative"):
+        graph(train_user_index=np.array(users))
+
+
 def test_no_ratings_still_gives_every_item_a_node():
     empty = np.zeros(0)
     g = graph(
