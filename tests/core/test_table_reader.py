@@ -78,6 +78,22 @@ def test_nul_bytes_suggest_utf16_or_binary(tmp_path):
         read_text(write(tmp_path, "user,item\n1,2\n".encode("utf-16")))
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1", "cp1252"])
+def test_nul_bytes_after_a_text_start_are_found_anywhere_with_their_row(tmp_path, encoding):
+    text = b"user,item,rating\n" + b"1,2,3\n" * 2000  # 12 KB of text, then binary
+    path = write(tmp_path, text + b"4,5,\x00\x01\x02\n7,8,9\n")
+    with pytest.raises(DataError, match=r"NUL bytes \(UTF-16 or binary\?\)") as caught:
+        read_text(path, encoding)
+    assert caught.value.row == 2002 and caught.value.path == path
+
+
+def test_nul_bytes_in_a_gzipped_file_are_found_past_its_start(tmp_path):
+    raw = b"user,item,rating\n" + b"1,2,3\n" * 2000 + b"\x00"
+    with pytest.raises(DataError, match="NUL bytes") as caught:
+        read_text(write(tmp_path, gzip.compress(raw), "t.csv.gz"))
+    assert caught.value.row == 2002
+
+
 def test_a_bad_utf8_byte_names_its_row_and_value_and_the_hint(tmp_path):
     path = write(tmp_path, b"user,item\n1,2\n3,caf\xe9\n")
     with pytest.raises(DataError) as caught:
