@@ -323,6 +323,7 @@ def read_table(
     offset = 2 if header else 1
     lines = np.arange(len(df), dtype=np.int64) + offset
     if header:
+        _refuse_index_column(path, df, sep, layout)
         df.columns = [str(c).strip() for c in df.columns]
         missing = [c for c in required if c not in df.columns]
         if missing:
@@ -383,6 +384,23 @@ def read_table(
     return table
 
 
+def _refuse_index_column(path: Path, df: pd.DataFrame, sep: str, layout: str) -> None:
+    """When the first data row has more fields than the header, pandas silently makes the
+    extra leading fields the index (every column then holds its neighbour's values): refuse
+    it, naming that row."""
+    if isinstance(df.index, pd.RangeIndex):
+        return
+    n_header = df.shape[1]
+    name = delimiter_name(sep)
+    raise DataError(
+        path,
+        f"the row has {n_header + df.index.nlevels} {name}-separated fields, the header has "
+        f"{n_header} (a missing column name, or an unquoted {name} inside a value?); "
+        f"expected {layout}",
+        row=2,
+    )
+
+
 def _read_numeric(
     text: str, sep: str, columns: Sequence[str] | None, required: Sequence[str]
 ) -> pd.DataFrame | None:
@@ -394,6 +412,8 @@ def _read_numeric(
         )  # fmt: skip
     except (ValueError, pd.errors.ParserError):
         return None
+    if not isinstance(df.index, pd.RangeIndex):  # extra fields became the index: the string
+        return None  # parse says which row
     if columns is not None:
         if df.shape[1] != len(columns):
             return None

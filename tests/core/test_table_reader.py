@@ -197,6 +197,43 @@ def test_too_many_fields_is_a_parse_error_with_its_row(tmp_path):
     assert caught.value.problem == f"expected 3 comma-separated fields, found 4 ({LAYOUT})"
 
 
+@pytest.mark.parametrize("errors", ["raise", "skip"])
+@pytest.mark.parametrize("all_numeric", [False, True])
+def test_rows_of_one_field_more_than_the_header_are_refused_not_indexed(tmp_path, errors,
+                                                                        all_numeric):
+    # pandas would make the first field the index: user <- item, item <- rating ...
+    path = write(tmp_path, "user,item,rating\n1,10,4,5\n2,20,3,5\n")
+    with pytest.raises(DataError) as caught:
+        table(path, errors=errors, all_numeric=all_numeric)
+    assert caught.value.path == path and caught.value.row == 2
+    assert caught.value.problem == (
+        "the row has 4 comma-separated fields, the header has 3 (a missing column name, or an "
+        f"unquoted comma inside a value?); expected {LAYOUT}")
+    assert str(caught.value).startswith(f"{path}, row 2: the row has 4 comma-separated")
+
+
+def test_rows_of_two_fields_more_or_another_delimiter_are_refused_too(tmp_path):
+    path = write(tmp_path, "user,item,rating\n1,10,4,5,6\n2,20,3,5,6\n")
+    with pytest.raises(DataError, match=r"row 2: the row has 5 comma-separated fields, the "
+                       r"header has 3"):
+        table(path)
+    path = write(tmp_path, "user::item::rating\n1::10::4::5\n", "b.dat")
+    with pytest.raises(DataError, match=r"row 2: the row has 4 '::'-separated fields, the "
+                       r"header has 3"):
+        table(path, sep="::")
+    path = write(tmp_path, 'user,item,rating\n"1,x",10,4,5\n', "q.csv")
+    with pytest.raises(DataError, match=r"row 2: the row has 4 comma-separated fields"):
+        table(path)
+
+
+def test_a_later_row_with_an_extra_field_keeps_its_parse_error(tmp_path):
+    path = write(tmp_path, "user,item,rating\n1,10,4\n2,20,3,5\n")
+    with pytest.raises(DataError) as caught:
+        table(path)
+    assert caught.value.row == 3
+    assert caught.value.problem == f"expected 3 comma-separated fields, found 4 ({LAYOUT})"
+
+
 def test_parser_error_without_counts_says_it_cannot_parse(tmp_path):
     err = parser_error(tmp_path / "t.csv", ValueError("EOF inside string"), ",", LAYOUT)
     assert err.row is None and err.problem == f"cannot parse the file ({LAYOUT}): EOF inside string"
