@@ -56,10 +56,20 @@ class RatingScale:
         return bad
 
     def __str__(self) -> str:
+        """``1-5 in steps of 1``; a scale that is not of whole numbers prints both bounds
+        with the decimals the finer one needs, at least one (``0.5-5.0``, ``0.25-5.00``)."""
         whole = all(float(v).is_integer() for v in (self.low, self.high, self.step or 1))
-        fmt = "{:g}" if whole else "{:.1f}"
+        places = max(1, _decimals(self.low), _decimals(self.high))
+        fmt = "{:g}" if whole else f"{{:.{places}f}}"
         text = f"{fmt.format(self.low)}-{fmt.format(self.high)}"
         return text + (f" in steps of {self.step:g}" if self.step else "")
+
+
+def _decimals(value: float, most: int = 6) -> int:
+    """The decimal places ``value`` needs to print as itself (at most ``most``)."""
+    value = float(value)
+    return next((d for d in range(most) if abs(float(f"{value:.{d}f}") - value)
+                 <= 1e-9 * max(1.0, abs(value))), most)
 
 
 #: The rating scale of each MovieLens format (a card's ``rating_scale`` / ``rating_step``

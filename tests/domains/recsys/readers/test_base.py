@@ -111,6 +111,14 @@ def test_a_rating_scale_prints_whole_numbers_plainly():
     assert str(RatingScale(1, 10)) == "1-10"
 
 
+def test_a_rating_scale_prints_bounds_with_the_decimals_they_need():
+    assert str(RatingScale(0.25, 5, 0.25)) == "0.25-5.00 in steps of 0.25"
+    assert str(RatingScale(0, 1, 0.125)) == "0.0-1.0 in steps of 0.125"
+    assert str(RatingScale(0.125, 1, 0.125)) == "0.125-1.000 in steps of 0.125"
+    assert str(RatingScale(1, 5, 0.5)) == "1.0-5.0 in steps of 0.5"
+    assert str(RatingScale(0.1 + 0.2, 5.5)) == "0.3-5.5"  # no float noise
+
+
 def test_declared_scales_of_the_formats_and_a_cards_overrides():
     assert declared_scale("movielens-latest", {}) == FORMAT_SCALES["movielens-latest"] == (
         RatingScale(0.5, 5.0, 0.5))
