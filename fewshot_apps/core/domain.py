@@ -143,6 +143,15 @@ class Domain(ABC):
         saying."""
         return None
 
+    def check_dataset_options(self, options: dict) -> dict:
+        """The loading options a benchmark suite passes to :meth:`load` (its
+        ``dataset_options``: a variant of the data set), checked: FewshotError saying which
+        this domain accepts. A domain accepts none unless it says so."""
+        if options:
+            raise FewshotError(f"dataset options {', '.join(map(repr, sorted(options)))}: "
+                               f"{self.name} data sets accept none")
+        return {}
+
     def dataset_for_model(self, config: dict, path, dataset=None) -> DomainDataset | None:
         """The data set a loaded model needs before it can predict (None: it needs none).
         ``dataset`` is what the caller passed (a data set, a card name or path, or None)."""

@@ -113,17 +113,38 @@ class MoleculeTasks:
                                        support_sizes=support_sizes, draws=draws, seeds=seeds,
                                        progress=progress)
 
+    def _molecule_variant(self) -> dict:
+        """The data set's name and molecule variant as a saved model records them
+        (``shared`` unless the data set has a ``molecule_split``)."""
+        split = getattr(self, "molecule_split", None)
+        variant = {"dataset": self.name, "molecules": getattr(self, "molecules", "shared")}
+        if split is not None:
+            variant["molecule_split"] = split.record()
+        return variant
+
     def attach(self, model, path=None) -> None:
-        """A molecule model reads the molecules of this data set's store."""
+        """A molecule model reads the molecules of this data set's store; a saved model of
+        this data set trained on its other molecule variant (shared / disjoint) is refused."""
+        from .molecule_split import check_model_molecules
+
+        saved = getattr(model, "saved_config", None)
+        if saved:
+            check_model_molecules(path or getattr(model, "model_path", "the model"), "", saved,
+                                  self._molecule_variant())
         model.encoder.set_store(self.store)
 
     def check_model_split(self, model_path, suite: str) -> bool:
         """Assay names identify assays in any file (an own CSV too): a model trained or
-        selected on any of this data set's test assays is refused."""
+        selected on any of this data set's test assays is refused; so is a model of this
+        data set trained on its other molecule variant (shared / disjoint, or another
+        disjoint split)."""
         from fewshot_apps.core.persistence import check_unseen_tasks, read_model_config
 
-        return check_unseen_tasks(model_path, suite, self.taskset.test,
-                                  read_model_config(model_path))
+        from .molecule_split import check_model_molecules
+
+        config = read_model_config(model_path)
+        check_model_molecules(model_path, suite, config, self._molecule_variant())
+        return check_unseen_tasks(model_path, suite, self.taskset.test, config)
 
 
 __all__ = ["EPISODE_DEFAULTS", "MoleculeTasks", "limit_task"]

@@ -9,7 +9,8 @@ row and RDKit's message, and left out of tasks.
 
 Modules, one job each: ``loaders`` (the format loaders and the unit flow), ``content_checks``
 (a card's ``[expected]`` table), ``pooling`` (featurizing a unit's molecules), ``cache``
-(the cache entries), ``splits`` (task splits), ``duplicates`` (repeated measurements).
+(the cache entries), ``splits`` (task splits), ``molecule_split`` (the molecule-disjoint
+variant's scaffold split), ``duplicates`` (repeated measurements).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .adapter import MoleculeTasks
 from .duplicates import DUPLICATE_POLICIES, apply_duplicate_policy, duplicate_counts
 from .featurizer import FeaturizerConfig
 from .loaders import LoadedUnits, load_fsmol, load_moleculenet, load_plain_csv
+from .molecule_split import MoleculeSplit, check_variant, scaffold_split
 from .store import MoleculeStore
 
 
@@ -49,6 +51,9 @@ class MoleculeDataset(MoleculeTasks):
         units: unit name -> the tasks it holds in original order (``fold`` for FS-Mol).
         split: ``{"train": [...], "valid": [...], "test": [...]}`` task names.
         timings: seconds spent reading / featurizing / loading from cache, per unit.
+        molecules: ``"shared"`` (the published protocol: only the assays are split) or
+            ``"disjoint"`` (also the molecules, by scaffold: ``molecule_split``).
+        molecule_split: the disjoint variant's scaffold split (None when shared).
     """
 
     name: str
@@ -63,6 +68,8 @@ class MoleculeDataset(MoleculeTasks):
     card: Card | None = None
     timings: dict[str, dict] = field(default_factory=dict)
     flagged: pd.DataFrame | None = None
+    molecules: str = "shared"
+    molecule_split: MoleculeSplit | None = None
 
     @property
     def n_rows_read(self) -> int:
@@ -76,10 +83,15 @@ class MoleculeDataset(MoleculeTasks):
         """What a model trained on this data set saves to featurize new molecules the same
         way: the data set's name and featurizer settings; and the split it is trained on
         (``tasks``: training and validation task names, which ``save_model`` writes to
-        ``tasks.json``)."""
-        return {"dataset": self.name, "domain": self.domain,
-                "featurizer": self.featurizer.__dict__,
-                "tasks": task_record(self.split.get("train", []), self.split.get("valid", []))}
+        ``tasks.json``); which molecule variant (``molecules``, and the disjoint variant's
+        ``molecule_split``)."""
+        config = {"dataset": self.name, "domain": self.domain,
+                  "featurizer": self.featurizer.__dict__,
+                  "tasks": task_record(self.split.get("train", []), self.split.get("valid", [])),
+                  "molecules": self.molecules}
+        if self.molecule_split is not None:
+            config["molecule_split"] = self.molecule_split.record()
+        return config
 
     def duplicates(self) -> pd.DataFrame:
         """Per task: measurements of a molecule seen more than once, and conflicting ones."""
@@ -93,15 +105,25 @@ class MoleculeDataset(MoleculeTasks):
         is kept), ``"majority"`` keeps one measurement per molecule with the majority label
         (ties dropped). Tasks with one class are kept; they carry
         ``metadata["evaluable"] = False`` (usable for training, not for evaluation).
+
+        The molecule-disjoint variant keeps a test task's test-side molecules and a training
+        or validation task's training-side ones; a task with none on its side is left out
+        (:meth:`side_counts` lists them).
         """
         if duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}")
         valid = self.measurements[self.measurements["mol"] >= 0]
         valid = apply_duplicate_policy(valid, duplicates)
-        by_task = {name: group for name, group in valid.groupby("task", sort=False)}
+        sides = {None: valid}
+        if self.molecule_split is not None:
+            on_test = self.molecule_split.test_side[valid["mol"].to_numpy()]
+            sides = {"train": valid[~on_test], "test": valid[on_test]}
+        by_side = {side: {name: group for name, group in rows.groupby("task", sort=False)}
+                   for side, rows in sides.items()}
         lists: dict[str, list[Task]] = {}
         for split, names in self.split.items():
             tasks = []
+            by_task = by_side[self._side(split)]
             for name in names:
                 group = by_task.get(name)
                 if group is None:
@@ -124,8 +146,37 @@ class MoleculeDataset(MoleculeTasks):
             train=lists.get("train", []),
             valid=lists.get("valid", []),
             test=lists.get("test", []),
-            metadata={"featurizer": self.featurizer.__dict__, "duplicates": duplicates},
+            metadata={"featurizer": self.featurizer.__dict__, "duplicates": duplicates,
+                      "molecules": self.molecules},
         )
+
+    def _side(self, split: str) -> str | None:
+        """The molecule side a split's tasks draw from (None: every molecule)."""
+        if self.molecule_split is None:
+            return None
+        return "test" if split == "test" else "train"
+
+    def side_counts(self) -> pd.DataFrame:
+        """Per task of the split: ``split, side, positives, negatives`` on the molecules it
+        keeps (all of them when shared; its side's when disjoint), and ``dropped``: its
+        measurements on the other side. A task with one class left is not evaluable; one
+        with none is left out of :meth:`task_set`."""
+        valid = self.measurements[self.measurements["mol"] >= 0]
+        on_test = (self.molecule_split.test_side[valid["mol"].to_numpy()]
+                   if self.molecule_split is not None else np.zeros(len(valid), dtype=bool))
+        rows = []
+        for split, names in self.split.items():
+            side = self._side(split)
+            for name in names:
+                mine = (valid["task"] == name).to_numpy()
+                keep = mine & (on_test if side == "test" else ~on_test) if side else mine
+                labels = valid["label"].to_numpy()[keep]
+                rows.append({"task": name, "split": split, "side": side or "all",
+                             "positives": int((labels == 1).sum()),
+                             "negatives": int((labels != 1).sum()),
+                             "dropped": int(mine.sum() - keep.sum())})
+        return pd.DataFrame(rows, columns=["task", "split", "side", "positives", "negatives",
+                                           "dropped"])
 
 
 # --------------------------------------------------------------------------- entry point
@@ -145,6 +196,8 @@ def load_molecule_dataset(
     test_fraction: float | None = None,
     seed: int = 0,
     csv_columns: dict | None = None,
+    molecules: str = "shared",
+    molecule_seed: int = 0,
 ) -> MoleculeDataset:
     """Load a molecule data set by card name, card path, or a plain CSV path.
 
@@ -160,13 +213,21 @@ def load_molecule_dataset(
             a fixed split (Tox21, FS-Mol ...) refuses both.
         csv_columns: column names of a plain CSV (``smiles_column``, ``task_column``,
             ``label_column``).
+        molecules: ``"shared"`` (default: the assays are split, a molecule may be in
+            training and test assays, as in the published MoleculeNet protocol) or
+            ``"disjoint"``: the molecules are split too, by Bemis–Murcko scaffold, about half
+            on each side (:func:`~fewshot_apps.domains.molecules.molecule_split.scaffold_split`,
+            seeded by ``molecule_seed``); training and validation tasks keep their
+            training-side molecules, test tasks their test-side ones.
     """
+    check_variant(molecules, molecule_seed)
     cache = Path(default_cache_dir(cache_dir)) if use_cache else None
     path = Path(str(source)) if not isinstance(source, Card) else None
     if path is not None and path.suffix.lower() in (".csv", ".gz") and not str(source).endswith(".toml"):
-        return _assemble(load_plain_csv(path, featurizer, cache, workers, progress, test_assays,
-                                        0.2 if test_fraction is None else test_fraction, seed,
-                                        csv_columns or {}), featurizer)
+        return _with_molecules(_assemble(
+            load_plain_csv(path, featurizer, cache, workers, progress, test_assays,
+                           0.2 if test_fraction is None else test_fraction, seed,
+                           csv_columns or {}), featurizer), molecules, molecule_seed)
     card = source if isinstance(source, Card) else load_card(source, data_dir)
     if card.domain != "molecules":
         raise CardError(f"{card.name!r} is a {card.domain} data set, not a molecule data set")
@@ -189,7 +250,15 @@ def load_molecule_dataset(
                                 card=card)
     else:
         raise CardError(f"card {card.name!r}: unknown molecule format {card.format!r}")
-    return _assemble(loaded, featurizer)
+    return _with_molecules(_assemble(loaded, featurizer), molecules, molecule_seed)
+
+
+def _with_molecules(ds: MoleculeDataset, molecules: str, seed: int) -> MoleculeDataset:
+    """``ds`` as the ``molecules`` variant: the disjoint one gets its scaffold split."""
+    if molecules == "disjoint":
+        ds.molecules = "disjoint"
+        ds.molecule_split = scaffold_split(ds.store.smiles, seed=int(seed))
+    return ds
 
 
 def _assemble(loaded: LoadedUnits, featurizer: FeaturizerConfig) -> MoleculeDataset:

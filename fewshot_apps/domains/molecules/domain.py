@@ -39,6 +39,14 @@ class MoleculeDomain(Domain):
         options.setdefault("progress", False)
         return load_molecule_dataset(source, **options)
 
+    def check_dataset_options(self, options: dict) -> dict:
+        """A suite may ask for the molecule-disjoint variant: ``molecules = "shared" |
+        "disjoint"`` and ``molecule_seed`` (see
+        :mod:`~fewshot_apps.domains.molecules.molecule_split`)."""
+        from .molecule_split import check_suite_options
+
+        return check_suite_options(options)
+
     def describe(self, source, **options: Any) -> str:
         from .inspect import describe
 

@@ -38,16 +38,19 @@ class LabelPriorBaseline(ClassicBaseline):
     @classmethod
     def from_dataset(cls, dataset, seed: int = 0) -> LabelPriorBaseline:
         """The prior of ``dataset``'s molecules from the measurements of its non-test tasks
-        (training and validation: both are known before any test assay is seen)."""
-        train = set(dataset.split.get("train", [])) | set(dataset.split.get("valid", []))
-        rows = dataset.measurements
-        rows = rows[(rows["mol"] >= 0) & rows["task"].isin(train)]
-        if rows.empty:
+        (training and validation: both are known before any test assay is seen), as its
+        task set holds them (the molecule-disjoint variant: training-side molecules only)."""
+        tasks = [*dataset.taskset.train, *dataset.taskset.valid]
+        mols = np.concatenate([np.asarray(t.examples, dtype=np.int64) for t in tasks]
+                              or [np.zeros(0, dtype=np.int64)])
+        labels = np.concatenate([np.asarray(t.labels, dtype=np.float64) for t in tasks]
+                                or [np.zeros(0)])
+        if not len(mols):
             raise FewshotError(f"label-prior: {dataset.name} has no training measurements")
         n = len(dataset.store)
-        total = np.bincount(rows["mol"], weights=rows["label"], minlength=n)
-        count = np.bincount(rows["mol"], minlength=n)
-        prior = np.full(n, float(rows["label"].mean()))
+        total = np.bincount(mols, weights=labels, minlength=n)
+        count = np.bincount(mols, minlength=n)
+        prior = np.full(n, float(labels.mean()))
         seen = count > 0
         prior[seen] = total[seen] / count[seen]
         return cls(prior, seed=seed)
