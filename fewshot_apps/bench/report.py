@@ -236,8 +236,12 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
     images = {}  # plot file name -> PNG, embedded in report.html
     comparisons = []
     for part in parts:
-        s = summary[(summary["suite"] == part.name) & (summary["dataset"] == part.dataset)]
-        md += [f"## {part.dataset} ({part.protocol} protocol)", ""]
+        label = getattr(part, "label", part.dataset)  # the rows' dataset: with its options
+        s = summary[(summary["suite"] == part.name) & (summary["dataset"] == label)]
+        options = getattr(part, "dataset_options", None)
+        loaded = ("; data set " + part.dataset + " loaded with " + ", ".join(
+            f"{k} = {v}" for k, v in options.items())) if options else ""
+        md += [f"## {label} ({part.protocol} protocol{loaded})", ""]
         for metric in MAIN_METRICS.get(part.protocol, []):
             view = s[s["metric"] == metric][["learner", "family", "shots", "support_size",
                                              "item_split", "mean", "ci95_low", "ci95_high",
@@ -245,14 +249,14 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
             if view.empty:
                 continue
             md += [f"### {metric}", "", _table(view), ""]
-            png = _plot(s, metric, f"{part.dataset}: {metric}")
+            png = _plot(s, metric, f"{label}: {metric}")
             if png:
-                name = f"plot_{file_slug(part.dataset)}_{file_slug(metric.replace('@', 'at'))}.png"
+                name = f"plot_{file_slug(label)}_{file_slug(metric.replace('@', 'at'))}.png"
                 (out / name).write_bytes(png)
                 md += [f"![{metric} vs support size]({name})", ""]
                 images[name] = png
         comp = paired_comparisons(results[(results["suite"] == part.name)
-                                          & (results["dataset"] == part.dataset)], part.protocol,
+                                          & (results["dataset"] == label)], part.protocol,
                                   named_baseline=part.baseline)
         comparisons.append(comp)
         if not comp.empty:

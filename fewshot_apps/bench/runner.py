@@ -43,13 +43,14 @@ SUMMARY_COLUMNS = ["suite", "dataset", "learner", "family", "shots", "support_si
 # --------------------------------------------------------------------------- data
 
 
-def load_data(name: str, data_dir=None, seed: int = 0):
+def load_data(name: str, data_dir=None, seed: int = 0, dataset_options: dict | None = None):
     """A suite's data set: a card name, a card.toml or a plain CSV (fewshot_apps.plain_csv),
-    loaded by its domain."""
+    loaded by its domain, with the suite's ``dataset_options`` (checked by the domain)."""
     card = load_card_or_csv(name, data_dir)
     card.require_present()
+    domain = get_domain(card.domain)
     options = {"seed": seed} if data_dir is None else {"seed": seed, "data_dir": data_dir}
-    return get_domain(card.domain).load(card, **options)
+    return domain.load(card, **domain.check_dataset_options(dataset_options or {}), **options)
 
 
 # --------------------------------------------------------------------------- building models
@@ -218,18 +219,18 @@ def evaluate_saved_model(
     if len(parts) != 1:
         raise FewshotError(f"suite {suite!r} has several data sets; evaluate on one of them")
     part = parts[0]
-    ds = load_data(part.dataset, data_dir)
+    ds = load_data(part.dataset, data_dir, dataset_options=part.dataset_options)
     split_checked = ds.check_model_split(model_path, part.name)
     model = load_saved_model(model_path, dataset=ds)
     name = model.saved_config["learner"]["name"]
     eval_seeds = part.preset.seeds if seeds is None else list(range(seeds))
     t0 = time.perf_counter()
     rows, skipped = evaluate_suite_model(part, model, ds, eval_seeds)
-    timings = {f"{part.name}|{part.dataset}|{name}": {
+    timings = {f"{part.name}|{part.label}|{name}": {
         "train_seconds": None, "eval_seconds": round(time.perf_counter() - t0, 2),
         "skipped_draws": skipped}}
     rows.insert(0, "suite", part.name)
-    rows.insert(1, "dataset", part.dataset)
+    rows.insert(1, "dataset", part.label)
     rows.insert(3, "learner", name)
     rows.insert(4, "family", model_family(name))
     results = rows[RESULT_COLUMNS]
@@ -284,6 +285,7 @@ def run_suite(
             raise FewshotError(f"unknown learners {unknown}; known: {', '.join(MODELS)}")
         card = load_card_or_csv(part.dataset, data_dir)  # unknown or missing data sets too
         card.require_present()
+        get_domain(card.domain).check_dataset_options(part.dataset_options)
         applies = models_for(card.domain, PROTOCOLS.get(part.protocol).label_kind)
         wrong = [n for n in (learners or part.learners) if n not in applies]
         if wrong:
@@ -314,33 +316,36 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
         done = _learners_written(results_path)
         # Claim what is left to run (refused at once if another live run has it), then look
         # again: a run that ended just now may have written some of it.
-        locks.claim((part.name, part.dataset, n) for part in parts
+        locks.claim((part.name, part.label, n) for part in parts
                     for n in (learners or part.learners)
-                    if (part.name, part.dataset, n) not in done)
+                    if (part.name, part.label, n) not in done)
         done = _learners_written(results_path)
     wrote_rows = False
     resolved = []
     for part in parts:
         names = learners or part.learners
         eval_seeds = part.preset.seeds if seeds is None else list(range(seeds))
-        resolved.append({"suite": part.name, "dataset": part.dataset, "protocol": part.protocol,
+        resolved.append({"suite": part.name, "dataset": part.label, "protocol": part.protocol,
                          "learners": names, "preset": preset, "budget": part.preset.__dict__,
                          "shots": part.shots, "support_sizes": part.support_sizes,
                          "eval_seeds": eval_seeds, "source": part.source})
-        todo = [n for n in names if (part.name, part.dataset, n) not in done]
+        if part.dataset_options:
+            resolved[-1].update(card=part.dataset, dataset_options=part.dataset_options)
+        todo = [n for n in names if (part.name, part.label, n) not in done]
         if not todo:
             continue
-        ds = load_data(part.dataset, data_dir)
-        bar = progress_bar(todo, desc=f"{part.name}/{part.dataset}", enabled=progress)
+        ds = load_data(part.dataset, data_dir, dataset_options=part.dataset_options)
+        bar = progress_bar(todo, desc=f"{part.name}/{part.label}", enabled=progress)
         for name in bar:
             bar.set_postfix_str(name)
             # Another bench process with other --learners may share this folder.
-            if (part.name, part.dataset, name) in _learners_written(results_path):
+            if (part.name, part.label, name) in _learners_written(results_path):
                 continue
-            # models/<learner>/; a composite suite (demo) keeps one folder per data set, named
-            # safely (a data set given as a path must not lead out of ``out``).
+            # models/<learner>/; a composite suite (demo) keeps one folder per data set (and
+            # variant: tox21-disjoint), named safely (a data set given as a path must not
+            # lead out of ``out``).
             model_dir = out / "models" / (
-                name if len(parts) == 1 else f"{file_slug(part.dataset)}/{name}")
+                name if len(parts) == 1 else f"{file_slug(part.label)}/{name}")
             resumed = _has_checkpoint(model_dir)
             t0 = time.perf_counter()
             model = build_suite_model(part, name, ds, model_dir, eval_seeds[0], device,
@@ -352,17 +357,17 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
             rows, skipped = evaluate_suite_model(part, model, ds, eval_seeds, progress=progress)
             eval_seconds = time.perf_counter() - t0
             rows.insert(0, "suite", part.name)
-            rows.insert(1, "dataset", part.dataset)
+            rows.insert(1, "dataset", part.label)
             rows.insert(3, "learner", name)
             rows.insert(4, "family", model_family(name))
             with locks.writing():
-                if not _append_rows(locks, results_path, rows, (part.name, part.dataset, name)):
+                if not _append_rows(locks, results_path, rows, (part.name, part.label, name)):
                     continue
                 wrote_rows = True
                 # Re-read first: another process may be running other learners into this folder.
                 if timings_path.exists():
                     timings.update(json.loads(timings_path.read_text()))
-                timings[f"{part.name}|{part.dataset}|{name}"] = {
+                timings[f"{part.name}|{part.label}|{name}"] = {
                     "train_seconds": round(train_seconds, 2),
                     "eval_seconds": round(eval_seconds, 2),
                     "skipped_draws": skipped, "resumed": resumed, "git_revision": revision}

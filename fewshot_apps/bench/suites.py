@@ -4,6 +4,13 @@ A suite names a data set (a card), a protocol (``k-shot``, ``fsmol`` or ``cold-s
 learners to compare, the baseline for paired comparisons, and presets (``smoke``, ``fast``,
 ``full``) that set training budgets and evaluation draws. A composite suite (``demo``) lists
 ``parts``: other suites with overrides.
+
+``dataset_options`` (a table) are loading options passed through to the data set's domain,
+which checks them (a variant of the data set: ``{ molecules = "disjoint" }``). A suite with
+options labels its rows' ``dataset`` column ``<dataset>:<options>`` (:attr:`Suite.label`), so
+that two variants of one data set stay apart in one results folder. A composite suite's part
+may be another suite under a name of its own (``[part.<name>] suite = "tox21"``), so that one
+suite can be a part twice, with other ``dataset_options`` (and ``published`` rows).
 """
 
 from __future__ import annotations
@@ -27,9 +34,9 @@ PRESETS = ("smoke", "fast", "full")
 # The keys a suite file may have (a typo is an error, not a silently ignored setting).
 SUITE_KEYS = {"name", "dataset", "protocol", "learners", "shots", "support_sizes", "train_shots",
               "train_support_size",
-              "baseline", "published", "presets"}
+              "baseline", "published", "presets", "dataset_options"}
 COMPOSITE_KEYS = {"name", "parts", "part", "presets"}
-PART_KEYS = {"learners", "shots"}
+PART_KEYS = {"learners", "shots", "suite", "dataset_options", "published"}
 PRESET_KEYS = {"steps", "pretrain_steps", "draws", "seeds", "settings", "max_test_tasks",
                "query_limit", "support_sizes"}
 
@@ -74,6 +81,18 @@ class Suite:
     baseline: str | None = None
     published: str = "none"
     source: str = ""
+    dataset_options: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The ``dataset`` of its rows: the data set's name, and with ``dataset_options``
+        their values after a colon (``tox21:disjoint``; a value that is not text as
+        ``key=value``). Without options, the name alone."""
+        if not self.dataset_options:
+            return self.dataset
+        return f"{self.dataset}:" + ",".join(
+            value if isinstance(value, str) else f"{key}={value}"
+            for key, value in self.dataset_options.items())
 
     def train_episode(self) -> dict:
         """The meta-training episode settings the suite asks for (``shots`` or
@@ -145,6 +164,17 @@ def _optional_int(raw: dict, key: str, origin: str) -> int | None:
     return value
 
 
+def _dataset_options(raw: dict, where: str) -> dict:
+    """A ``dataset_options`` table: option names -> text, numbers or booleans (which ones a
+    data set accepts, its domain checks)."""
+    options = raw.get("dataset_options", {})
+    if not isinstance(options, dict) or not all(
+            isinstance(v, str | int | float | bool) for v in options.values()):
+        raise CardError(f"{where}: dataset_options must be a table of option = value (text, "
+                        f"numbers, true / false), not {options!r}")
+    return dict(options)
+
+
 def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
     """The suite (a list of one), or the parts of a composite suite, at ``preset``."""
     if preset not in PRESETS:
@@ -162,10 +192,15 @@ def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
             _check_keys(override, PART_KEYS, f"{origin}: [part.{part}]")
         out = []
         for part in raw["parts"]:
-            (base,) = load_suites(part, preset)
             override = raw.get("part", {}).get(part, {})
+            if not isinstance(override.get("suite", part), str):
+                raise CardError(f"{origin}: [part.{part}]: suite must be a suite's name")
+            (base,) = load_suites(override.get("suite", part), preset)
             base.learners = list(override.get("learners", base.learners))
             base.shots = list(override.get("shots", base.shots))
+            if "dataset_options" in override:
+                base.dataset_options = _dataset_options(override, f"{origin}: [part.{part}]")
+            base.published = override.get("published", base.published)
             base.preset = _preset(raw, preset, origin)
             base.name = raw["name"]
             unknown = [name for name in base.learners if name not in MODELS]
@@ -173,6 +208,11 @@ def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
                 raise CardError(f"{origin}: [part.{part}]: unknown learners {unknown}; known: "
                                 f"{', '.join(MODELS)}")
             out.append(base)
+        labels = [p.label for p in out]
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise CardError(f"{origin}: parts {', '.join(repeated)} would write the same rows "
+                            "(give each its own dataset_options)")
         return out
     _check_keys(raw, SUITE_KEYS, origin, ("name", "dataset", "protocol", "learners", "presets"))
     if raw["protocol"] not in PROTOCOLS:
@@ -189,6 +229,7 @@ def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
         train_support_size=_optional_int(raw, "train_support_size", origin),
         baseline=raw.get("baseline"),
         published=raw.get("published", "none"), source=origin,
+        dataset_options=_dataset_options(raw, origin),
     )
     unknown = [name for name in suite.learners if name not in MODELS]
     if unknown:

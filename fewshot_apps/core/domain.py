@@ -148,8 +148,9 @@ class Domain(ABC):
         ``dataset_options``: a variant of the data set), checked: FewshotError saying which
         this domain accepts. A domain accepts none unless it says so."""
         if options:
+            noun = getattr(DOMAINS.get(self.name), "domain_noun", None) or self.name
             raise FewshotError(f"dataset options {', '.join(map(repr, sorted(options)))}: "
-                               f"{self.name} data sets accept none")
+                               f"{noun} data sets accept none")
         return {}
 
     def dataset_for_model(self, config: dict, path, dataset=None) -> DomainDataset | None:
