@@ -38,6 +38,9 @@ for _name, _target, _family, _default, _summary in (
      "items ranked by how often they were rated"),
     ("mf", "baselines:MatrixFactorizationBaseline", "classic", False,
      "matrix factorization; a new user's factors fitted on the support"),
+    ("item-knn", "item_knn:ItemKNNBaseline", "classic", False,
+     "item-to-item neighbours: ranks by similarity to the rated items (co-raters' cosine), "
+     "predicts ratings as item-mean"),
     ("popularity-similarity", "recommend:PopularitySimilarity", "training-free", True,
      "training-free default of recommend: popularity blended with item-feature similarity "
      "to the rated items"),

@@ -86,6 +86,7 @@ def episode_metrics(
     scores: np.ndarray,
     new_item_mask: np.ndarray,
     item_splits: Sequence[str] = ITEM_SPLITS,
+    rank_scores: np.ndarray | None = None,
 ) -> tuple[list[tuple[str, str, float]], list[tuple[str, str, str]]]:
     """The protocol's metrics of one episode from the model's scores of every candidate.
 
@@ -95,8 +96,11 @@ def episode_metrics(
             ``heldout_relevant``, ``query_relevant``, ``query_gain``, ``query_new_item``).
         candidates: int64 ``[c]`` sorted item indices, none in the support
             (:func:`candidate_items`).
-        scores: float ``[c]`` predicted ratings of ``candidates``.
+        scores: float ``[c]`` predicted ratings of ``candidates`` (the rating view: MAE,
+            RMSE, and the 10 query items' ranking).
         new_item_mask: bool ``[n_items]``: the data set's new items.
+        rank_scores: float ``[c]``, the model's own all-item ranking (``fit_rank``), or
+            None to rank every item by ``scores``.
 
     Returns:
         ``(values, skipped)``: ``(item_split, metric, value)`` and ``(item_split, metric,
@@ -104,6 +108,7 @@ def episode_metrics(
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
+    ranking = scores if rank_scores is None else np.asarray(rank_scores, dtype=np.float64)
     if scores.shape != candidates.shape:
         raise FewshotError(f"{len(candidates)} candidates but scores of shape {scores.shape}")
     if np.isin(episode.support_examples, candidates).any():
@@ -148,10 +153,25 @@ def episode_metrics(
         elif not candidate_relevant[c].any():
             skipped += [(split, m, "no relevant held-out item") for m in ALL_ITEM_METRICS]
         else:
-            rel, s = candidate_relevant[c], scores[c]
+            rel, s = candidate_relevant[c], ranking[c]
             values += [(split, "recall@10", recall_at_k(rel, s, k=10)),
                        (split, "ndcg@10", ndcg_at_k(rel, s, k=10))]
     return values, skipped
+
+
+def _rank_scores(model, episode: Episode, candidates: np.ndarray) -> np.ndarray | None:
+    """A model's own ranking scores of the candidates (``fit_rank``: what the user will
+    watch, e.g. item-knn's neighbour similarity), or None: rank by predicted rating."""
+    rank = getattr(model, "fit_rank", None)
+    if rank is None:
+        return None
+    out = np.asarray(rank(episode.support_examples, episode.support_labels, candidates),
+                     dtype=np.float64).reshape(-1)
+    if out.shape != candidates.shape or not np.isfinite(out).all():
+        raise FewshotError(f"{getattr(model, 'name', type(model).__name__)}: fit_rank gave "
+                           f"{out.shape[0]} scores (finite: {np.isfinite(out).all()}) for "
+                           f"{len(candidates)} candidates")
+    return out
 
 
 def _scores(model, episode: Episode, candidates: np.ndarray) -> np.ndarray:
@@ -220,7 +240,8 @@ def evaluate_cold_start(
         for seed, ep in progress_bar(work, desc=f"cold start ({split})", enabled=progress):
             key = (ep.task, ep.extras.get("k", ep.support_size), seed, ep.extras.get("draw", 0))
             candidates = candidate_items(n_items, ep.support_examples)
-            values, missing = episode_metrics(ep, candidates, _scores(m, ep, candidates), new_mask)
+            values, missing = episode_metrics(ep, candidates, _scores(m, ep, candidates),
+                                              new_mask, rank_scores=_rank_scores(m, ep, candidates))
             rows += [(key[0], key[1], s, key[2], key[3], metric, v) for s, metric, v in values]
             skipped += [(key[0], key[1], s, key[2], key[3], metric, why) for s, metric, why in missing]
     # Episodes the sampler could not draw (a user too small for a support size).

@@ -293,7 +293,12 @@ class ModelScorer:
         return f"meta-learned {self.name} trained on {where}, adapted to the user's ratings"
 
     def scores(self, item_index: np.ndarray, ratings: np.ndarray) -> np.ndarray:
-        """Predicted ratings of every item, float64 ``[n_items]``."""
+        """The ranking score of every item, float64 ``[n_items]``: the model's own
+        (``fit_rank``, e.g. item-knn's neighbour similarity) where it has one, else the
+        predicted rating."""
+        rank = getattr(self.model, "fit_rank", None)
+        if rank is not None:
+            return np.asarray(rank(item_index, ratings, self.all_items), dtype=np.float64)
         if self._frozen is None:
             return np.asarray(self.model.fit_predict(item_index, ratings, self.all_items))
         original = self.model.encoder
