@@ -57,6 +57,10 @@ METRICS.add("auprc", f"{METRICS_MODULE}:auprc", direction="higher", bounds=UNIT,
             label_kind="classification")
 METRICS.add("delta_auprc", f"{METRICS_MODULE}:delta_auprc", direction="higher",
             bounds=(-1.0, 1.0), label_kind="classification")  # AUPRC minus the positive rate
+METRICS.add("brier", f"{METRICS_MODULE}:brier", direction="lower", bounds=UNIT,
+            label_kind="classification")
+METRICS.add("ece", f"{METRICS_MODULE}:ece", direction="lower", bounds=UNIT,
+            label_kind="classification")  # expected calibration error, 15 equal-width bins
 METRICS.add("mae", f"{METRICS_MODULE}:mae", direction="lower", bounds=NON_NEGATIVE,
             label_kind="regression")
 METRICS.add("rmse", f"{METRICS_MODULE}:rmse", direction="lower", bounds=NON_NEGATIVE,

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from fewshot_apps.core.encoders import label_prior
-from fewshot_apps.core.metrics import auprc, roc_auc
+from fewshot_apps.core.metrics import auprc, brier, ece, roc_auc
 from fewshot_apps.core.tasks import (
     BalancedSampler,
     SamplingError,
@@ -29,17 +29,22 @@ from fewshot_apps.core.tasks import (
 
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """ROC-AUC, AUPRC (average precision) and ΔAUPRC = AUPRC - positive fraction.
+    """ROC-AUC, AUPRC (average precision) and ΔAUPRC = AUPRC - positive fraction; and, when
+    the scores are probabilities (all in [0, 1]), their calibration: ``brier`` and ``ece``.
 
     ``labels [q]`` 0/1 with both classes (one class: ``OneClassError``, a ValueError) and
     ``scores [q]``; the functions live in :mod:`fewshot_apps.core.metrics`.
     """
     ap = auprc(labels, scores)
-    return {
+    out = {
         "roc_auc": roc_auc(labels, scores),
         "auprc": ap,
         "delta_auprc": ap - float(np.mean(labels)),
     }
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) and scores.min() >= 0 and scores.max() <= 1:
+        out.update(brier=brier(labels, scores), ece=ece(labels, scores))
+    return out
 
 
 def evaluate_classification(

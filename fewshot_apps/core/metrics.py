@@ -126,6 +126,44 @@ def delta_auprc(labels, scores) -> float:
     return auprc(labels, scores) - float(labels.mean())
 
 
+def _probabilities(labels, probabilities) -> tuple[np.ndarray, np.ndarray]:
+    labels, probabilities = _pair(labels, probabilities, "labels", "probabilities")
+    if not np.isin(labels, (0.0, 1.0)).all():
+        raise ValueError("labels must be 0/1")
+    if len(probabilities) and (probabilities.min() < 0 or probabilities.max() > 1):
+        raise ValueError("calibration metrics need probabilities in [0, 1]")
+    return labels, probabilities
+
+
+def brier(labels, probabilities) -> float:
+    """The Brier score: mean squared difference between the predicted probability of
+    activity and the 0/1 label (0 is perfect; always predicting 0.5 scores 0.25).
+
+    Args:
+        labels: ``[n]`` 0/1.
+        probabilities: ``[n]`` predicted probabilities of label 1, in [0, 1].
+    """
+    labels, probabilities = _probabilities(labels, probabilities)
+    return float(np.mean((probabilities - labels) ** 2))
+
+
+def ece(labels, probabilities, bins: int = 15) -> float:
+    """Expected calibration error over ``bins`` equal-width probability bins: the
+    count-weighted mean, over bins, of |fraction of positives - mean predicted
+    probability| (0 when every bin's predictions match its observed rate).
+
+    Args: as :func:`brier`; a probability of exactly 1 falls in the last bin.
+    """
+    labels, probabilities = _probabilities(labels, probabilities)
+    if len(labels) == 0:
+        return float("nan")
+    which = np.minimum((probabilities * bins).astype(np.int64), bins - 1)
+    observed = np.bincount(which, weights=labels, minlength=bins)
+    predicted = np.bincount(which, weights=probabilities, minlength=bins)
+    # sum over bins of n_b / n * |observed_b / n_b - predicted_b / n_b|
+    return float(np.abs(observed - predicted).sum() / len(labels))
+
+
 # --------------------------------------------------------------------------------------------
 # regression
 

@@ -12,7 +12,7 @@ from fewshot_apps.bench.suites import load_suites, suite_names
 from fewshot_apps.core.registry import MODELS
 from fewshot_apps.errors import CardError, FewshotError
 
-METRICS = {"delta_auprc", "auprc", "roc_auc", "mae", "rmse", "ndcg@5", "precision@5",
+METRICS = {"delta_auprc", "auprc", "roc_auc", "brier", "ece", "mae", "rmse", "ndcg@5", "precision@5",
            "recall@10", "ndcg@10"}
 
 

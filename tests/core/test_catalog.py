@@ -119,7 +119,7 @@ def test_protocols_name_registered_metrics():
 def test_the_report_reads_directions_ranges_and_headlines_from_the_registry():
     from fewshot_apps.bench import report
 
-    assert {"mae", "rmse"} == report.LOWER_IS_BETTER
+    assert {"mae", "rmse", "brier", "ece"} == report.LOWER_IS_BETTER
     assert report.MAIN_METRICS == {"k-shot": ["roc_auc"], "fsmol": ["delta_auprc"],
                                    "cold-start": ["mae", "recall@10"]}
     assert {"roc_auc", "delta_auprc", "mae", "recall@10"} == report.HEADLINE_METRICS

@@ -142,3 +142,30 @@ def test_ranking_ties_count_by_expectation():
 def test_ranking_without_relevant_items():
     assert np.isnan(recall_at_k([1, 2, 3], [0.1, 0.2, 0.3], k=2, threshold=4))
     assert precision_at_k([1, 2, 3], [0.1, 0.2, 0.3], k=2, threshold=4) == 0.0
+
+
+def test_brier_and_ece_on_known_examples():
+    from fewshot_apps.core.metrics import brier, ece
+
+    labels = np.array([1, 0, 1, 0])
+    assert brier(labels, np.array([1.0, 0.0, 1.0, 0.0])) == 0.0
+    assert brier(labels, np.full(4, 0.5)) == pytest.approx(0.25)
+    # all in one bin (0.5 .. 0.5667): observed rate 0.5, mean prediction 0.5 -> calibrated
+    assert ece(labels, np.full(4, 0.5)) == pytest.approx(0.0)
+    # bin of 0.9 holds labels 1, 0 (rate 0.5): |0.5 - 0.9| weighted 2/4; bin of 0.1 holds
+    # 1, 0: |0.5 - 0.1| weighted 2/4
+    assert ece(labels, np.array([0.9, 0.9, 0.1, 0.1])) == pytest.approx(0.4)
+    assert ece(np.array([1]), np.array([1.0])) == 0.0  # a probability of 1 is in the last bin
+    with pytest.raises(ValueError, match="probabilities in \\[0, 1\\]"):
+        brier(labels, np.array([2.0, 0, 0, 0]))
+
+
+def test_classification_metrics_add_calibration_only_for_probabilities():
+    from fewshot_apps.core.evaluation import classification_metrics
+
+    labels = np.array([1, 0, 1, 0])
+    probs = classification_metrics(labels, np.array([0.8, 0.3, 0.6, 0.1]))
+    assert set(probs) == {"roc_auc", "auprc", "delta_auprc", "brier", "ece"}
+    assert probs["brier"] == pytest.approx(np.mean([0.04, 0.09, 0.16, 0.01]))
+    logits = classification_metrics(labels, np.array([2.0, -1.0, 0.5, -3.0]))
+    assert set(logits) == {"roc_auc", "auprc", "delta_auprc"}
