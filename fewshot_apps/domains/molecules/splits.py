@@ -72,7 +72,10 @@ def task_index_split(card: Card, task_order: list[str], label_counts: pd.Series)
     valid_idx = set(parse_index_ranges(spec.get("valid", []), n, f"{where} valid"))
     if "valid_last" in spec:
         kept_train = [index[t] for t in kept if index[t] in train_idx]
-        last = int(spec["valid_last"])
+        last = spec["valid_last"]
+        if isinstance(last, bool) or not isinstance(last, int) or last < 0:
+            raise CardError(f"{where} valid_last = {last!r}: expected a whole number >= 0 "
+                            "(how many of the kept training tasks of highest index validate)")
         valid_idx = set(kept_train[max(0, len(kept_train) - last):]) if last > 0 else set()
     split = {
         "train": [t for t in kept if index[t] in train_idx and index[t] not in valid_idx],

@@ -227,3 +227,10 @@ def test_a_missing_or_unreadable_split_file_is_a_data_error_naming_it(tmp_path):
     with pytest.raises(DataError, match="cannot read the split file") as err:
         read_fsmol_split(tmp_path)  # a folder
     assert err.value.path == tmp_path
+
+
+@pytest.mark.parametrize("value", ["x", -1, 2.5, True])
+def test_a_valid_last_that_is_not_a_count_is_a_card_error(value):
+    with pytest.raises(CardError, match="valid_last = .*expected a whole number >= 0"):
+        task_index_split(card({"train": "0-7", "test": "8-", "valid_last": value}), TASKS,
+                         ALL_LABELLED)
