@@ -36,7 +36,7 @@ def fitted(ml_small):
 
 
 def test_registry_and_interface(fitted, ml_small):
-    assert rec_baseline_names() == ["global-mean", "item-mean", "popularity", "mf"]
+    assert rec_baseline_names() == ["global-mean", "item-mean", "popularity", "mf", "item-knn"]
     ep = _episodes(ml_small, 5)[0]
     for name, model in fitted.items():
         assert model.name == name and model.family == "classic" and model.kind == "regression"
@@ -187,7 +187,7 @@ def test_bad_input_and_builder_errors(fitted, ml_small):
     with pytest.raises(FewshotError, match="support ratings"):
         m.fit_predict([0, 1], [4.0], [2])
     with pytest.raises(FewshotError, match=r"unknown recommendation baseline 'svd\+\+'; known: "
-                       "global-mean, item-mean, mf, popularity$"):
+                       "global-mean, item-knn, item-mean, mf, popularity$"):
         build_rec_baseline("svd++", ml_small)
     with pytest.raises(FewshotError, match="unknown recommendation baseline 'rf'"):
         build_rec_baseline("rf", ml_small)  # another domain's
