@@ -19,6 +19,7 @@ _LAZY = {
     "train_learner": "fewshot_apps.api",
     "load_model": "fewshot_apps.api",
     "predict_assay": "fewshot_apps.api",
+    "suggest_assays": "fewshot_apps.api",
     "recommend": "fewshot_apps.api",
     "run_suite": "fewshot_apps.api",
     "FewshotError": "fewshot_apps.errors",

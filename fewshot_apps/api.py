@@ -299,7 +299,58 @@ def predict_assay(
                      "column): scored, but check them")
     return _with_report(table, lines, model=scores.model, description=scores.description,
                         n_support=scores.n_support, skipped_support=scores.skipped_support,
-                        warnings=scores.warnings)
+                        warnings=scores.warnings, smiles_column=column,
+                        support_smiles=support["smiles"].tolist())
+
+
+def suggest_assays(
+    model,
+    support_df,
+    candidates,
+    budget: int,
+    *,
+    strategy: str = "ucb",
+    beta: float = 1.0,
+    diversity: float | None = None,
+    smiles_column: str | None = None,
+    label_column: str | None = None,
+    query_smiles_column: str | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Which ``budget`` candidates to measure next, from a few labelled molecules.
+
+    Scores the candidates as :func:`predict_assay` does (same inputs, checks and warnings),
+    then picks a batch with ``strategy`` (``greedy``, ``uncertainty`` or ``ucb``; ``beta``:
+    the ucb exploration weight; ``diversity``: the weight of the max-Tanimoto penalty, default
+    0 for greedy and uncertainty, 0.5 for ucb): see
+    :mod:`fewshot_apps.domains.molecules.suggest`.
+
+    Returns:
+        Every candidate row (input order, its columns) plus ``probability``, ``uncertainty``,
+        ``similarity``, ``score``, ``pick`` (1..budget, empty when not picked), ``reason``,
+        ``error``, ``warning``, ``model`` and ``strategy``; ``attrs["report"]``: the lines to
+        show a user.
+
+    Raises:
+        FewshotError: a bad option (budget < 1, unknown strategy, negative beta/diversity),
+            before any file is read; DataError: as :func:`predict_assay`.
+    """
+    from fewshot_apps.domains.molecules.suggest import check_options, suggestions_table
+
+    check_options(budget, strategy, beta, diversity)
+    predictions = predict_assay(model, support_df, candidates, smiles_column=smiles_column,
+                                label_column=label_column,
+                                query_smiles_column=query_smiles_column, seed=seed)
+    attrs = dict(predictions.attrs)
+    table, lines = suggestions_table(predictions, attrs["smiles_column"],
+                                     attrs["support_smiles"], budget, strategy=strategy,
+                                     beta=beta, diversity=diversity)
+    n_picked = int(table["pick"].notna().sum())
+    lines = [*attrs["report"], *lines,
+             f"suggested {n_picked} of {len(table)} candidate(s) to measure next"]
+    table.attrs.clear()
+    return _with_report(table, lines, model=attrs["model"], description=attrs["description"],
+                        n_support=attrs["n_support"], strategy=strategy, n_picked=n_picked)
 
 
 def _query_where(query: pd.DataFrame, given) -> list[str]:

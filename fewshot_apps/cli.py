@@ -184,6 +184,30 @@ def cmd_mol_predict(args) -> int:
     return 0
 
 
+def cmd_mol_suggest(args) -> int:
+    from fewshot_apps.api import suggest_assays
+
+    table = suggest_assays(args.model, args.support, args.candidates, args.budget,
+                           strategy=args.strategy, beta=args.beta, diversity=args.diversity,
+                           smiles_column=args.smiles_column, label_column=args.label_column,
+                           query_smiles_column=args.candidates_smiles_column, seed=args.seed)
+    _print_report(table.attrs["report"])
+    if args.out:
+        table.to_csv(args.out, index=False)
+        n_bad = int((table["error"] != "").sum())
+        print(f"wrote {len(table)} candidates ({int(table['pick'].notna().sum())} picked, "
+              f"{n_bad} with errors) to {args.out}", file=sys.stderr)
+        if not args.quiet:
+            picks = table[table["pick"].notna()].sort_values("pick")
+            hidden = ["model", "strategy", "error"] + (
+                ["warning"] if (picks["warning"] == "").all() else [])
+            print(picks.drop(columns=hidden).to_string(index=False,
+                                                       float_format=lambda v: f"{v:.3f}"))
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
+
+
 def cmd_rec_recommend(args) -> int:
     from fewshot_apps.api import recommend
 
@@ -348,6 +372,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no preview of the top predictions")
     p.set_defaults(func=cmd_mol_predict)
+
+    p = mol.add_parser(
+        "suggest", help="which molecules to assay next: a batch of --budget candidates",
+        description="Scores the candidates as `mol predict` does (same files, checks and "
+        "warnings), then picks --budget of them, one at a time. Strategies (p = probability "
+        "of activity): greedy = highest p first; uncertainty = p closest to 0.5 first "
+        "(score p(1-p)); ucb (default) = p + beta*sqrt(p(1-p)), likely actives the model "
+        "is unsure of first. Each pick subtracts diversity x the max Tanimoto similarity "
+        "(ECFP, Morgan radius 2, 2048 bits) to the support and the earlier picks, so the "
+        "batch spreads over chemistry (default diversity: 0.5 for ucb, 0 for greedy and "
+        "uncertainty; 0 turns it off). Never picked: invalid SMILES (kept with their "
+        "error), candidates that are support molecules, a second copy of a pick. Output: "
+        "every candidate row plus probability, uncertainty, similarity, score, pick "
+        "(1..budget, empty if not picked), reason, error, warning, model, strategy.")
+    p.add_argument("--support", required=True,
+                   help="CSV of labelled molecules: a SMILES column and a 0/1 label column")
+    p.add_argument("--candidates", required=True,
+                   help="CSV (extra columns kept) or .smi file of the molecules to choose from")
+    p.add_argument("--budget", type=int, required=True, metavar="N",
+                   help="how many molecules to measure next (at least 1)")
+    p.add_argument("--model", help="a saved model folder (mol train / bench); default: the "
+                   f"training-free {mol_default.name} baseline; also {', '.join(mol_others)}")
+    p.add_argument("--strategy", default="ucb", choices=["greedy", "uncertainty", "ucb"],
+                   help="greedy: highest p; uncertainty: p nearest 0.5; ucb: "
+                   "p + beta*sqrt(p(1-p)) (default)")
+    p.add_argument("--beta", type=float, default=1.0,
+                   help="ucb exploration weight (default 1)")
+    p.add_argument("--diversity", type=float, default=None,
+                   help="weight of the max-Tanimoto penalty to support and earlier picks "
+                   "(default 0.5 for ucb, 0 for greedy and uncertainty; 0: off)")
+    p.add_argument("--out", help="output CSV (default: the CSV to stdout)")
+    p.add_argument("--smiles-column", help="SMILES column of --support (default: detected)")
+    p.add_argument("--label-column", help="label column of --support (default: detected)")
+    p.add_argument("--candidates-smiles-column",
+                   help="SMILES column of --candidates (default: detected)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no preview of the picks")
+    p.set_defaults(func=cmd_mol_suggest)
 
     rec = sub.add_parser("rec", help="cold-start recommendation").add_subparsers(
         dest="action", required=True
