@@ -245,6 +245,17 @@ def predict_assay(
             SMILES, or labels that are not 0/1 (before any model runs). The files are read
             and checked before torch or a saved model loads.
     """
+    table, lines, scores = _assay_predictions(
+        model, support_df, query_smiles, smiles_column=smiles_column, label_column=label_column,
+        query_smiles_column=query_smiles_column, seed=seed)
+    return _with_report(table, lines, model=scores.model, description=scores.description,
+                        n_support=scores.n_support, skipped_support=scores.skipped_support,
+                        warnings=scores.warnings)
+
+
+def _assay_predictions(model, support_df, query_smiles, *, smiles_column, label_column,
+                       query_smiles_column, seed):
+    """:func:`predict_assay`'s work: ``(predictions table, report lines, AssayScores)``."""
     # Light modules only until the inputs are checked: torch loads with the model or the
     # molecule store, after a bad file has had its error.
     from fewshot_apps.domains.molecules.predict import (
@@ -297,10 +308,7 @@ def predict_assay(
     if n_warned:
         lines.append(f"{n_warned} of {len(table)} candidate(s) have a warning (the warning "
                      "column): scored, but check them")
-    return _with_report(table, lines, model=scores.model, description=scores.description,
-                        n_support=scores.n_support, skipped_support=scores.skipped_support,
-                        warnings=scores.warnings, smiles_column=column,
-                        support_smiles=support["smiles"].tolist())
+    return table, lines, scores
 
 
 def suggest_assays(
@@ -338,19 +346,16 @@ def suggest_assays(
     from fewshot_apps.domains.molecules.suggest import check_options, suggestions_table
 
     check_options(budget, strategy, beta, diversity)
-    predictions = predict_assay(model, support_df, candidates, smiles_column=smiles_column,
-                                label_column=label_column,
-                                query_smiles_column=query_smiles_column, seed=seed)
-    attrs = dict(predictions.attrs)
-    table, lines = suggestions_table(predictions, attrs["smiles_column"],
-                                     attrs["support_smiles"], budget, strategy=strategy,
+    predictions, report, scores = _assay_predictions(
+        model, support_df, candidates, smiles_column=smiles_column, label_column=label_column,
+        query_smiles_column=query_smiles_column, seed=seed)
+    table, lines = suggestions_table(predictions, scores.molecules, budget, strategy=strategy,
                                      beta=beta, diversity=diversity)
     n_picked = int(table["pick"].notna().sum())
-    lines = [*attrs["report"], *lines,
+    lines = [*report, *lines,
              f"suggested {n_picked} of {len(table)} candidate(s) to measure next"]
-    table.attrs.clear()
-    return _with_report(table, lines, model=attrs["model"], description=attrs["description"],
-                        n_support=attrs["n_support"], strategy=strategy, n_picked=n_picked)
+    return _with_report(table, lines, model=scores.model, description=scores.description,
+                        n_support=scores.n_support, strategy=strategy, n_picked=n_picked)
 
 
 def _query_where(query: pd.DataFrame, given) -> list[str]:

@@ -167,21 +167,26 @@ def cmd_mol_predict(args) -> int:
     table = predict_assay(args.model, args.support, args.query,
                           smiles_column=args.smiles_column, label_column=args.label_column,
                           query_smiles_column=args.query_smiles_column, seed=args.seed)
-    _print_report(table.attrs["report"])
-    if args.out:
-        table.to_csv(args.out, index=False)
-        n_bad = int((table["error"] != "").sum())
-        n_warned = int((table["warning"] != "").sum())
-        print(f"wrote {len(table)} predictions ({n_bad} with errors, {n_warned} with "
-              f"warnings) to {args.out}", file=sys.stderr)
-        if not args.quiet:
-            top = table[table["rank"].notna()].sort_values("rank").head(10)
-            hidden = ["model"] + (["warning"] if (top["warning"] == "").all() else [])
-            print(top.drop(columns=hidden).to_string(index=False,
-                                                     float_format=lambda v: f"{v:.3f}"))
-    else:
-        table.to_csv(sys.stdout, index=False)
+    n_bad, n_warned = int((table["error"] != "").sum()), int((table["warning"] != "").sum())
+    _write_assay_table(args, table, f"predictions ({n_bad} with errors, {n_warned} with "
+                       "warnings)", table[table["rank"].notna()].sort_values("rank").head(10),
+                       hidden=["model"])
     return 0
+
+
+def _write_assay_table(args, table, written: str, preview, hidden: list[str]) -> None:
+    """Report lines to stderr; the CSV to ``--out`` (saying what was written, and a preview
+    of ``preview`` unless ``--quiet``) or to stdout."""
+    _print_report(table.attrs["report"])
+    if not args.out:
+        table.to_csv(sys.stdout, index=False)
+        return
+    table.to_csv(args.out, index=False)
+    print(f"wrote {len(table)} {written} to {args.out}", file=sys.stderr)
+    if not args.quiet:
+        hidden = hidden + (["warning"] if (preview["warning"] == "").all() else [])
+        print(preview.drop(columns=hidden).to_string(index=False,
+                                                     float_format=lambda v: f"{v:.3f}"))
 
 
 def cmd_mol_suggest(args) -> int:
@@ -191,20 +196,10 @@ def cmd_mol_suggest(args) -> int:
                            strategy=args.strategy, beta=args.beta, diversity=args.diversity,
                            smiles_column=args.smiles_column, label_column=args.label_column,
                            query_smiles_column=args.candidates_smiles_column, seed=args.seed)
-    _print_report(table.attrs["report"])
-    if args.out:
-        table.to_csv(args.out, index=False)
-        n_bad = int((table["error"] != "").sum())
-        print(f"wrote {len(table)} candidates ({int(table['pick'].notna().sum())} picked, "
-              f"{n_bad} with errors) to {args.out}", file=sys.stderr)
-        if not args.quiet:
-            picks = table[table["pick"].notna()].sort_values("pick")
-            hidden = ["model", "strategy", "error"] + (
-                ["warning"] if (picks["warning"] == "").all() else [])
-            print(picks.drop(columns=hidden).to_string(index=False,
-                                                       float_format=lambda v: f"{v:.3f}"))
-    else:
-        table.to_csv(sys.stdout, index=False)
+    n_bad, n_picked = int((table["error"] != "").sum()), int(table["pick"].notna().sum())
+    _write_assay_table(args, table, f"candidates ({n_picked} picked, {n_bad} with errors)",
+                       table[table["pick"].notna()].sort_values("pick"),
+                       hidden=["model", "strategy", "error"])
     return 0
 
 

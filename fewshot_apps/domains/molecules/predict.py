@@ -219,6 +219,8 @@ class AssayScores:
         warnings: report lines about inputs that ran but may not mean what was written
             (:func:`input_warnings`).
         query_warnings: per query row, its warnings ("" when none).
+        molecules: the support and candidates as featurized (one store), for steps that
+            follow the scoring (``mol suggest``'s similarities).
     """
 
     probability: np.ndarray
@@ -231,6 +233,7 @@ class AssayScores:
     skipped_support: list[tuple[int, str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     query_warnings: list[str] = field(default_factory=list)
+    molecules: AssayMolecules | None = None
 
 
 #: At most this many report lines per kind of warning (the ``warning`` column has them all).
@@ -392,7 +395,7 @@ def score_assay(
     warnings, query_warnings = input_warnings(support, list(query_smiles), mols, query_where)
     return AssayScores(probability, mols.query_errors, name, description, int(ok.sum()),
                        int((labels == 1).sum()), int((labels == 0).sum()), skipped,
-                       warnings, query_warnings)
+                       warnings, query_warnings, molecules=mols)
 
 
 def _meta_scores(model, store: MoleculeStore, support_ids, labels, query_ids, seed: int):

@@ -32,7 +32,8 @@ from rdkit import DataStructs
 
 from fewshot_apps.errors import FewshotError
 
-from .featurizer import FeaturizerConfig, featurize_smiles
+from .featurizer import FeaturizerConfig
+from .predict import AssayMolecules, featurize_assay
 
 STRATEGIES = ("greedy", "uncertainty", "ucb")
 DEFAULT_STRATEGY = "ucb"
@@ -72,20 +73,26 @@ def base_scores(probability: np.ndarray, strategy: str, beta: float = DEFAULT_BE
     raise FewshotError(f"strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
 
 
-def fingerprints(smiles: list[str], config: FeaturizerConfig = FeaturizerConfig()):
-    """``(canonical SMILES or None, RDKit ExplicitBitVect or None)`` per SMILES, parsed and
-    fingerprinted by the molecule featurizer (the ECFP the baselines and the store use)."""
-    feats = featurize_smiles([str(s) for s in smiles], config)
-    bits = np.unpackbits(feats["ecfp"], axis=1)
-    fps = []
-    for i, canonical in enumerate(feats["canonical"]):
-        if canonical is None:
-            fps.append(None)
-            continue
+def fingerprints_of(store, ids) -> tuple[list, list]:
+    """``(canonical SMILES or None, RDKit ExplicitBitVect or None)`` per store id (``-1``:
+    a molecule RDKit rejected), from the store's ECFP: the molecules ``predict_assay``
+    featurized, not featurized again."""
+    ids = np.asarray(ids, dtype=np.int64)
+    valid = ids >= 0
+    bits = np.unpackbits(store.ecfp[ids[valid]].numpy(), axis=1) if valid.any() else None
+    canonical: list = [None] * len(ids)
+    fps: list = [None] * len(ids)
+    for j, i in enumerate(np.flatnonzero(valid)):
         fp = DataStructs.ExplicitBitVect(int(bits.shape[1]))
-        fp.SetBitsFromList(np.flatnonzero(bits[i]).tolist())
-        fps.append(fp)
-    return feats["canonical"], fps
+        fp.SetBitsFromList(np.flatnonzero(bits[j]).tolist())
+        canonical[i], fps[i] = store.smiles[ids[i]], fp
+    return canonical, fps
+
+
+def fingerprints(smiles: list[str], config: FeaturizerConfig = FeaturizerConfig()):
+    """:func:`fingerprints_of` for SMILES strings (featurized here)."""
+    molecules = featurize_assay([], [str(s) for s in smiles], config)
+    return fingerprints_of(molecules.store, molecules.query_ids)
 
 
 @dataclass
@@ -170,13 +177,12 @@ def _reason(p: float, sim: float, strategy: str, beta: float, diversity: float) 
     return text
 
 
-def suggestions_table(predictions: pd.DataFrame, smiles_column: str, support_smiles: list[str],
-                      budget: int, *, strategy: str = DEFAULT_STRATEGY,
-                      beta: float = DEFAULT_BETA, diversity: float | None = None,
-                      config: FeaturizerConfig = FeaturizerConfig()
-                      ) -> tuple[pd.DataFrame, list[str]]:
+def suggestions_table(predictions: pd.DataFrame, molecules: AssayMolecules, budget: int, *,
+                      strategy: str = DEFAULT_STRATEGY, beta: float = DEFAULT_BETA,
+                      diversity: float | None = None) -> tuple[pd.DataFrame, list[str]]:
     """A prediction table (:func:`~fewshot_apps.domains.molecules.predict.predictions_table`)
-    -> ``(suggestions, report lines)``.
+    and the molecules it was scored on (``AssayScores.molecules``: support and candidates in
+    one store, rows in the table's order) -> ``(suggestions, report lines)``.
 
     Every row is kept in input order with its own columns plus ``probability``,
     ``uncertainty`` (``p(1-p)``), ``similarity``, ``score``, ``pick`` (1..budget, empty when
@@ -186,15 +192,11 @@ def suggestions_table(predictions: pd.DataFrame, smiles_column: str, support_smi
     diversity = check_options(budget, strategy, beta, diversity)
     p = predictions["probability"].to_numpy(dtype=np.float64)
     errors = predictions["error"].astype(str).tolist()
-    raw = ["" if not isinstance(s, str) and pd.isna(s) else str(s).strip()
-           for s in predictions[smiles_column]]
-    ok = [i for i, e in enumerate(errors) if e == "" and np.isfinite(p[i])]
-    canonical_ok, fps_ok = fingerprints([raw[i] for i in ok], config) if ok else ([], [])
-    canonical: list = [None] * len(p)
-    fps: list = [None] * len(p)
-    for j, i in enumerate(ok):
-        canonical[i], fps[i] = canonical_ok[j], fps_ok[j]
-    support_canonical, support_fps = fingerprints(list(support_smiles), config)
+    canonical, fps = fingerprints_of(molecules.store, molecules.query_ids)
+    for i, error in enumerate(errors):  # a row without a probability is no candidate
+        if error or not np.isfinite(p[i]):
+            canonical[i] = fps[i] = None
+    support_canonical, support_fps = fingerprints_of(molecules.store, molecules.support_ids)
     chosen = select(p, fps, canonical, support_fps, support_canonical, budget,
                     strategy=strategy, beta=beta, diversity=diversity)
     out = predictions.drop(columns=["rank"], errors="ignore").copy()

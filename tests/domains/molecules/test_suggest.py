@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fewshot_apps.domains.molecules.predict import featurize_assay
 from fewshot_apps.domains.molecules.suggest import (
     base_scores,
     fingerprints,
@@ -106,7 +107,8 @@ def test_table_keeps_every_row_in_order_with_reasons():
         "warning": ["", "", "", ""],
         "model": "rf",
     })
-    table, lines = suggestions_table(predictions, "smiles", SUPPORT, 5)
+    molecules = featurize_assay(SUPPORT, predictions["smiles"].tolist())
+    table, lines = suggestions_table(predictions, molecules, 5)
     assert list(table["id"]) == ["a", "b", "c", "d"]
     assert list(table.columns) == ["id", "smiles", "probability", "uncertainty", "similarity",
                                    "score", "pick", "reason", "error", "warning", "model",
@@ -115,5 +117,5 @@ def test_table_keeps_every_row_in_order_with_reasons():
     assert table["error"].iat[1] == "SMILES Parse Error" and table["reason"].iat[1] == ""
     assert table["reason"].iat[0].startswith("p=0.70 + 1*sd=0.46 - 0.5*sim=")
     assert any("budget 5 is more than the 3" in line for line in lines)
-    again, _ = suggestions_table(predictions, "smiles", SUPPORT, 5)
+    again, _ = suggestions_table(predictions, molecules, 5)
     pd.testing.assert_frame_equal(table, again)
