@@ -156,22 +156,18 @@ def read_interactions_csv(
             "duplicates keep the later row"
         )
 
-    items_df = users_df = None
-    item_ids_file = user_ids_file = None
-    if items_path is not None:
-        itab = FileLayout(
-            "items", f"a CSV with an {item_id_col!r} column", delimiter, (item_id_col,),
+    def feature_file(path, what: str, id_col: str, article: str):
+        """An optional item or user feature CSV: (its kept rows, their ids) or (None, None)."""
+        if path is None:
+            return None, None
+        table = FileLayout(
+            what, f"a CSV with {article} {id_col!r} column", delimiter, (id_col,),
             encoding=encoding,
-        ).read(items_path, report, sink)  # fmt: skip
-        items_df = itab.kept()
-        item_ids_file = items_df[item_id_col].str.strip()
-    if users_path is not None:
-        utab = FileLayout(
-            "users", f"a CSV with a {user_id_col!r} column", delimiter, (user_id_col,),
-            encoding=encoding,
-        ).read(users_path, report, sink)  # fmt: skip
-        users_df = utab.kept()
-        user_ids_file = users_df[user_id_col].str.strip()
+        ).read(path, report, sink).kept()  # fmt: skip
+        return table, table[id_col].str.strip()
+
+    items_df, item_ids_file = feature_file(items_path, "items", item_id_col, "an")
+    users_df, user_ids_file = feature_file(users_path, "users", user_id_col, "a")
 
     r_items, f_items = _unify_ids(rt.col(item_col).str.strip(), item_ids_file)
     r_users, f_users = _unify_ids(rt.col(user_col).str.strip(), user_ids_file)
