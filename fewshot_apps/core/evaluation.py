@@ -115,8 +115,9 @@ def classification_protocol(protocol: str, model, tasks: Sequence[Task], *, shot
     draw, seed, metric, value) and the number of skipped draws."""
     from fewshot_apps.core.registry import PROTOCOLS
 
-    run = PROTOCOLS.load(protocol)
-    k_shot = protocol == "k-shot"
+    entry = PROTOCOLS.get(protocol)
+    run = entry.load()
+    k_shot = entry.support == "shots"  # K per class (k-shot) vs a support size (fsmol)
     sizes = {"shots": tuple(shots)} if k_shot else {"sizes": tuple(support_sizes)}
     encodes = isinstance(model, torch.nn.Module) and getattr(model, "encoder", None) is not None
     with encoded_once(model, tasks) if encodes else contextlib.nullcontext():
