@@ -98,6 +98,7 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         self._origin: dict[str, str] = {}  # name -> the module that declared it
         self._ordered: dict[str, Entry] | None = None  # _all()'s answer, until a change
+        self._by_target: dict[str, str] | None = None  # target -> name, until a change
 
     def add(self, name: str, target: str, **meta: Any) -> Entry:
         """Declare ``name``; ``target`` is ``"module:attribute"``. A name is declared once."""
@@ -112,14 +113,14 @@ class Registry:
         entry = Entry(name, target, dict(meta))
         self._entries[name] = entry
         self._origin[name] = _declaring_module()
-        self._ordered = None
+        self._ordered = self._by_target = None
         return entry
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (a plugin unloaded; a test's temporary entry)."""
         self._entries.pop(name, None)
         self._origin.pop(name, None)
-        self._ordered = None
+        self._ordered = self._by_target = None
 
     def _all(self) -> dict[str, Entry]:
         """Every entry, in a fixed order whatever order the plugins were imported in: the
@@ -157,10 +158,11 @@ class Registry:
     def name_of(self, obj: Any) -> str:
         """The name an object (a class or function) is registered under."""
         target = f"{obj.__module__}:{obj.__qualname__}"
-        for entry in self._all().values():
-            if entry.target == target:
-                return entry.name
-        raise LookupError(f"{target} is not a registered {self.kind}")
+        if self._by_target is None:  # rebuilt after a change: `.name` is read often
+            self._by_target = {e.target: e.name for e in reversed(self._all().values())}
+        if target not in self._by_target:
+            raise LookupError(f"{target} is not a registered {self.kind}")
+        return self._by_target[target]
 
     def __contains__(self, name: object) -> bool:
         return name in self._all()
