@@ -260,8 +260,9 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
                                   named_baseline=part.baseline)
         comparisons.append(comp)
         if not comp.empty:
+            named = part.baseline if part.baseline in set(comp["baseline"]) else None
             md += ["### Paired comparison with the best baseline"
-                   + (f" and with `{part.baseline}`" if part.baseline else ""), "",
+                   + (f" and with `{named}`" if named else ""), "",
                    _table(comp), ""]
         pub = published_rows(part.published, part.dataset, data_dir or run_info["data_dir"])
         if not pub.empty:

@@ -88,6 +88,9 @@ def test_the_report_shows_both_and_quotes_published_rows_for_the_published_one(b
     assert "tox21:disjoint (k-shot protocol" in (both / "report.html").read_text()
     comparisons = pd.read_csv(both / "comparisons.csv")
     assert set(comparisons["dataset"]) == VARIANTS
+    # the suite names finetune as its baseline, but this run has none: the heading says so
+    assert "### Paired comparison with the best baseline\n" in report
+    assert "and with `finetune`" not in report
 
 
 def test_models_of_each_variant_have_their_folder_and_record_it(both):
