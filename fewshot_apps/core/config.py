@@ -93,6 +93,18 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+def settings_like(defaults: dict, given: dict, who: str) -> dict:
+    """``defaults`` overridden by ``given``, each value parsed (:func:`coerce`) to the type of
+    its default; FewshotError naming ``who`` for an unknown key or a value of the wrong
+    kind (``encoder.hidden=abc``, ``encoder.use_ecfp=maybe``)."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise FewshotError(f"unknown {who} setting(s) {unknown}; known: {', '.join(defaults)}")
+    return {key: value if key not in given
+            else coerce(given[key], type(value), f"{who}.{key}")
+            for key, value in defaults.items()}
+
+
 def _is_none_word(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() in _NONE_WORDS
 

@@ -122,3 +122,15 @@ def test_the_input_dict_is_not_modified():
     values = {"steps": "3"}
     config_from_dict(Settings, values, "s")
     assert values == {"steps": "3"}
+
+
+def test_settings_like_parses_to_the_defaults_types_and_refuses_typos():
+    from fewshot_apps.core.config import settings_like
+
+    defaults = {"hidden": 64, "dropout": 0.1, "use_ecfp": True, "pooling": "mean"}
+    got = settings_like(defaults, {"hidden": "128", "use_ecfp": "off"}, "encoder")
+    assert got == {"hidden": 128, "dropout": 0.1, "use_ecfp": False, "pooling": "mean"}
+    with pytest.raises(FewshotError, match=r"encoder.use_ecfp='maybe': expected true or false"):
+        settings_like(defaults, {"use_ecfp": "maybe"}, "encoder")  # was silently False
+    with pytest.raises(FewshotError, match=r"unknown encoder setting\(s\) \['depht'\]"):
+        settings_like(defaults, {"depht": 3}, "encoder")

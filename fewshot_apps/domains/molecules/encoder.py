@@ -24,6 +24,7 @@ from torch_geometric.nn import (
     global_mean_pool,
 )
 
+from fewshot_apps.core.config import settings_like
 from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.errors import FewshotError
 
@@ -111,14 +112,7 @@ class MoleculeEncoder(nn.Module):
         """The encoder's settings: its defaults overridden by ``given`` (``--set
         encoder.<key>=value`` strings parsed to each default's type); FewshotError on an
         unknown key."""
-        defaults = cls().settings
-        out = dict(defaults)
-        for key, value in given.items():
-            if key not in defaults:
-                raise FewshotError(f"unknown encoder setting {key!r}; known: {', '.join(defaults)}")
-            kind = type(defaults[key])
-            out[key] = (str(value).lower() in ("1", "true", "yes")) if kind is bool else kind(value)
-        return out
+        return settings_like(cls().settings, given, "encoder")
 
     @classmethod
     def from_config(cls, config: dict, store: MoleculeStore | None = None) -> MoleculeEncoder:

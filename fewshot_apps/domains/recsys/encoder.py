@@ -30,9 +30,9 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import HeteroConv, SAGEConv
 
+from fewshot_apps.core.config import settings_like
 from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.domains.recsys.graph import item_rating_features
-from fewshot_apps.errors import FewshotError
 
 N_RATING_STATS = 2  # graph.rating_stats: shrunk mean rating, log count
 RELATIONS = (
@@ -59,13 +59,6 @@ def graph_shape(graph: HeteroData) -> dict:
 
 # The smallest shape, to read the encoder's default settings without a graph.
 _NO_GRAPH = {"n_items": 1, "item_dim": 1, "n_users": 1, "user_dim": 0, "n_genres": 0, "n_tags": 0}
-
-
-def _parse_like(default, value):
-    """``value`` (maybe a ``--set`` string) as the type of ``default``."""
-    if isinstance(default, bool):
-        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-    return type(default)(value)
 
 
 class ItemGraphEncoder(nn.Module):
@@ -141,12 +134,7 @@ class ItemGraphEncoder(nn.Module):
         """The encoder's settings: its defaults overridden by ``given`` (``--set
         encoder.<key>=value`` strings parsed to each default's type); FewshotError on an
         unknown key."""
-        defaults = cls(shape=_NO_GRAPH).settings
-        unknown = set(given) - set(defaults)
-        if unknown:
-            raise FewshotError(f"unknown encoder setting(s) {sorted(unknown)}; known: "
-                               f"{', '.join(defaults)}")
-        return {k: _parse_like(v, given.get(k, v)) for k, v in defaults.items()}
+        return settings_like(cls(shape=_NO_GRAPH).settings, given, "encoder")
 
     @classmethod
     def from_config(cls, config: dict, graph: HeteroData | None = None) -> ItemGraphEncoder:
