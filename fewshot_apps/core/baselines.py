@@ -57,6 +57,7 @@ from torch import Tensor, nn
 from fewshot_apps.core.config import config_from_dict
 from fewshot_apps.core.device import resolve_device
 from fewshot_apps.core.encoders import label_prior, supports_last_layer_split
+from fewshot_apps.core.optim import adamw
 from fewshot_apps.core.registry import MODELS, registered_name
 from fewshot_apps.core.tasks import RandomSampler, StratifiedSampler, Task, derive_seed
 from fewshot_apps.errors import FewshotError
@@ -240,6 +241,9 @@ class TransferBaseline(nn.Module):
     name = registered_name(MODELS)  # the subclass's MODELS entry
     family: ClassVar[str] = "transfer"
     Config: ClassVar[type[PretrainConfig]] = PretrainConfig
+    # The post-hoc calibration fitted on validation tasks after pre-training (a
+    # fewshot_apps.core.calibration.Calibration; None: probabilities as the head gives them).
+    calibration: Any = None
 
     def __init__(self, encoder: nn.Module, kind: Kind, config: PretrainConfig | dict | None = None,
                  seed: int = 0):
@@ -426,7 +430,7 @@ class TransferBaseline(nn.Module):
             self.multitask_head = MultitaskHead(self.embed_dim, len(train_tasks))
             self.to(device)
             params = [p for p in self.parameters() if p.requires_grad]
-            optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+            optimizer = adamw(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
             initial_loss = self._eval_loss(check)
             losses: list[float] = []
             best_valid, best_step, best_weights, bad, stopped = None, None, None, 0, False
@@ -496,8 +500,9 @@ class TransferBaseline(nn.Module):
 
     def fit_predict(self, support_ids, support_labels, query_ids) -> np.ndarray:
         """Fit a fresh head on the support set and score the query: ``[q]`` float64
-        probabilities (classification) or ratings (regression). Eval mode; the encoder's
-        weights never change."""
+        probabilities (classification; calibrated by ``self.calibration`` when the baseline
+        has one, see :mod:`fewshot_apps.core.calibration`) or ratings (regression). Eval
+        mode; the encoder's weights never change."""
         support_ids, labels, query_ids = self._prepare(support_ids, support_labels, query_ids)
         if len(query_ids) == 0:
             return np.zeros(0)
@@ -510,6 +515,8 @@ class TransferBaseline(nn.Module):
             output = self._fit_predict(support_ids, self._residual(support_ids, labels), query_ids)
         finally:
             self.train(was_training)
+        if self.kind == "classification":
+            return output if self.calibration is None else self.calibration.probabilities(output)
         prior = self._prior(query_ids)
         return output if prior is None else output + prior
 

@@ -9,6 +9,7 @@ and parsing strings by the field's annotation (bool, int, float, str, ``Literal[
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import types
 import typing
 from typing import Any, Literal, TypeVar
@@ -103,6 +104,13 @@ def settings_like(defaults: dict, given: dict, who: str) -> dict:
     return {key: value if key not in given
             else coerce(given[key], type(value), f"{who}.{key}")
             for key, value in defaults.items()}
+
+
+def constructor_defaults(cls: type, skip: tuple[str, ...] = ()) -> dict:
+    """The keyword defaults of ``cls.__init__`` (minus ``skip``): a class's settings with
+    their types, read without building it."""
+    return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty and name not in skip}
 
 
 def _is_none_word(value: Any) -> bool:

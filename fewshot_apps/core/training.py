@@ -68,6 +68,7 @@ from fewshot_apps.core.checkpoints import (
 from fewshot_apps.core.device import resolve_device
 from fewshot_apps.core.encoders import tasks_hidden
 from fewshot_apps.core.learners.base import EpisodeBatch, MetaLearner
+from fewshot_apps.core.optim import adamw
 from fewshot_apps.core.persistence import (
     model_config,
     save_model,
@@ -157,6 +158,7 @@ class _StopSignals:
         self._previous.clear()
         if self.received is not None and not self.acted and exc_type is None:
             signal.raise_signal(self.received)
+
 
 
 def seed_everything(seed: int) -> None:
@@ -304,7 +306,7 @@ class _Run:
                 valid_tasks, valid_sampler or train_sampler, seed=derive_seed(config.seed, "valid")
             )
         params = [p for p in learner.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = adamw(params, lr=config.lr, weight_decay=config.weight_decay)
 
         extra = {
             **(extra_config or {}),

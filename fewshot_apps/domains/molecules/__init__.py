@@ -30,3 +30,6 @@ MODELS.add("label-prior", "fewshot_apps.domains.molecules.label_prior:LabelPrior
 
 ENCODERS.add("molecule-gin", "fewshot_apps.domains.molecules.encoder:MoleculeEncoder",
              domain="molecules")
+ENCODERS.add("molecule-fingerprint",
+             "fewshot_apps.domains.molecules.fingerprint_encoder:FingerprintEncoder",
+             domain="molecules")

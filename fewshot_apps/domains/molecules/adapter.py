@@ -35,6 +35,11 @@ def limit_task(task: Task, limit: int | None, seed: int) -> Task:
     return task.subset(keep)
 
 
+def _validation_shots(episode: dict) -> int:
+    """K of the validation draws: ``shots``, or half the ``support_size``."""
+    return episode.get("shots") or max(1, int(episode["support_size"]) // 2)
+
+
 class MoleculeTasks:
     """Few-shot classification over assays. Needs ``name``, ``store`` and ``task_set()``."""
 
@@ -51,9 +56,24 @@ class MoleculeTasks:
         return self.task_set()
 
     def make_encoder(self, settings: dict):
+        """A new encoder from ``encoder.<key>`` settings: ``kind`` picks the GNN (``gnn``, the
+        default; with ``fingerprint=counts`` the fused GNN + count-ECFP encoder) or the
+        fingerprint MLP (``fingerprint``); descriptors are normalized on the training
+        molecules."""
         from .encoder import MoleculeEncoder
+        from .fingerprint_encoder import FingerprintEncoder
 
-        return MoleculeEncoder(self.store, **MoleculeEncoder.parse_settings(settings))
+        kinds = {"gnn": MoleculeEncoder, "fingerprint": FingerprintEncoder}
+        kind = str(settings.get("kind", "gnn")).strip().lower()
+        if kind not in kinds:
+            raise FewshotError(f"encoder.kind must be one of {sorted(kinds)}, not {kind!r}")
+        cls = kinds[kind]
+        encoder = cls(self.store, **cls.parse_settings(
+            {k: v for k, v in settings.items() if k != "kind"}))
+        train = self.taskset.train
+        if train:
+            encoder.fit_normalization(np.unique(np.concatenate([t.examples for t in train])))
+        return encoder
 
     def train_sampler(self, episode: dict):
         from fewshot_apps.core.tasks import BalancedSampler, StratifiedSampler
@@ -73,7 +93,7 @@ class MoleculeTasks:
         from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol, mean_over_tasks
 
         tasks = self.taskset.valid
-        shots = episode.get("shots") or max(1, int(episode["support_size"]) // 2)
+        shots = _validation_shots(episode)
 
         def validate(learner) -> float:
             with encoded_once(learner, tasks):
@@ -83,6 +103,14 @@ class MoleculeTasks:
             return mean_over_tasks(results, "roc_auc")
 
         return validate
+
+    def validation_episodes(self, episode: dict, seed: int) -> list:
+        """The episodes :meth:`validator` scores (the same K-shot draws of the validation
+        tasks): what a trained model's calibration is fitted on."""
+        from fewshot_apps.core.evaluation import k_shot_episodes
+
+        return k_shot_episodes(self.taskset.valid, shots=(_validation_shots(episode),),
+                               draws=episode["valid_draws"], seeds=(derive_seed(seed, "valid"),))
 
     def build_baseline(self, name: str, seed: int = 0):
         """A classic baseline: fitted on each support set (``rf`` ...), or built from the

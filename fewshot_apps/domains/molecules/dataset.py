@@ -224,10 +224,10 @@ def load_molecule_dataset(
     cache = Path(default_cache_dir(cache_dir)) if use_cache else None
     path = Path(str(source)) if not isinstance(source, Card) else None
     if path is not None and path.suffix.lower() in (".csv", ".gz") and not str(source).endswith(".toml"):
-        return _with_molecules(_assemble(
+        return _with_feature_cache(_with_molecules(_assemble(
             load_plain_csv(path, featurizer, cache, workers, progress, test_assays,
                            0.2 if test_fraction is None else test_fraction, seed,
-                           csv_columns or {}), featurizer), molecules, molecule_seed)
+                           csv_columns or {}), featurizer), molecules, molecule_seed), cache)
     card = source if isinstance(source, Card) else load_card(source, data_dir)
     if card.domain != "molecules":
         raise CardError(f"{card.name!r} is a {card.domain} data set, not a molecule data set")
@@ -250,7 +250,15 @@ def load_molecule_dataset(
                                 card=card)
     else:
         raise CardError(f"card {card.name!r}: unknown molecule format {card.format!r}")
-    return _with_molecules(_assemble(loaded, featurizer), molecules, molecule_seed)
+    return _with_feature_cache(_with_molecules(_assemble(loaded, featurizer), molecules,
+                                               molecule_seed), cache)
+
+
+def _with_feature_cache(ds: MoleculeDataset, cache: Path | None) -> MoleculeDataset:
+    """Fixed representations of ``ds``'s molecules (count-ECFP, descriptors) are cached
+    beside its featurized units (:mod:`.representations`); none without a cache."""
+    ds.store.feature_cache = None if cache is None else cache / "molecules" / "features"
+    return ds
 
 
 def _with_molecules(ds: MoleculeDataset, molecules: str, seed: int) -> MoleculeDataset:

@@ -7,8 +7,12 @@ embeddings, so a whole meta-batch is one :meth:`MoleculeStore.batch` and one GNN
 Architecture: categorical atom / bond features are embedded (one table per column, summed);
 ``depth`` GINE layers (Xu et al. 2019; Hu et al. 2020), each followed by LayerNorm or
 GraphNorm (no BatchNorm running statistics), ReLU and dropout; a graph readout (mean, sum or
-max); optionally concatenated with an MLP over the ECFP bits (FS-Mol's best ProtoNet used
-GNN + ECFP); then a last linear layer, the part ``maml`` adapts.
+max); optionally concatenated with a fingerprint branch (FS-Mol's best ProtoNet used
+GNN + ECFP): an MLP over the ECFP bits (``fingerprint="bits"``, the default) or the sparse
+count-ECFP (+ descriptors) branch of
+:class:`~fewshot_apps.domains.molecules.fingerprint_encoder.FingerprintBranch`
+(``fingerprint="counts"``: the fused encoder); then a last linear layer, the part ``maml``
+adapts.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from torch_geometric.nn import (
     global_mean_pool,
 )
 
-from fewshot_apps.core.config import settings_like
+from fewshot_apps.core.config import constructor_defaults, settings_like
 from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.errors import FewshotError
 
@@ -52,8 +56,10 @@ class MoleculeEncoder(nn.Module):
         store: the molecule pool (not saved with the weights; a model is given the store of
             the molecules it is asked about with :meth:`set_store`).
         hidden: node embedding width; depth: GINE layers; pooling: ``mean | sum | max``;
-        norm: ``layer | graph``; dropout; use_ecfp: add the ECFP branch of width
-        ``ecfp_hidden``; out_dim: embedding width.
+        norm: ``layer | graph``; dropout; use_ecfp: add the fingerprint branch of width
+        ``ecfp_hidden``; fingerprint: that branch reads ``bits`` (a dense MLP over the
+        store's ECFP bits) or ``counts`` (sparse count-ECFP of radius ``ecfp_radius``, with
+        RDKit ``descriptors`` if set); out_dim: embedding width.
     """
 
     name = registered_name(ENCODERS)
@@ -70,16 +76,27 @@ class MoleculeEncoder(nn.Module):
         use_ecfp: bool = True,
         ecfp_bits: int = 2048,
         ecfp_hidden: int = 256,
+        fingerprint: str = "bits",
+        ecfp_radius: int = 2,
+        descriptors: bool = False,
     ):
         super().__init__()
         if pooling not in POOLING:
             raise FewshotError(f"pooling must be one of {sorted(POOLING)}, not {pooling!r}")
         if norm not in ("layer", "graph"):
             raise FewshotError(f"norm must be 'layer' or 'graph', not {norm!r}")
+        if fingerprint not in ("bits", "counts"):
+            raise FewshotError(f"fingerprint must be 'bits' or 'counts', not {fingerprint!r}")
+        if descriptors and not (use_ecfp and fingerprint == "counts"):
+            raise FewshotError("descriptors need the count fingerprint branch "
+                               "(encoder.use_ecfp=true, encoder.fingerprint=counts)")
         self.store = store
         self.settings = dict(hidden=hidden, depth=depth, out_dim=out_dim, pooling=pooling,
                              norm=norm, dropout=dropout, use_ecfp=use_ecfp,
                              ecfp_bits=ecfp_bits, ecfp_hidden=ecfp_hidden)
+        if fingerprint != "bits" or descriptors:  # older saved configs lack these keys
+            self.settings.update(fingerprint=fingerprint, ecfp_radius=ecfp_radius,
+                                 descriptors=descriptors)
         self.out_dim = out_dim
         self.atom_embedding = CategoricalEmbedding(list(ATOM_FEATURES.values()), hidden)
         self.bond_embeddings = nn.ModuleList(
@@ -95,13 +112,17 @@ class MoleculeEncoder(nn.Module):
         )
         self.dropout = dropout
         self.pool = POOLING[pooling]
-        trunk_dim = hidden
-        if use_ecfp:
+        trunk_dim = hidden + (ecfp_hidden if use_ecfp else 0)
+        self.ecfp_mlp = self.fingerprint_branch = None
+        if use_ecfp and fingerprint == "bits":
             self.ecfp_mlp = nn.Sequential(nn.Linear(ecfp_bits, ecfp_hidden),
                                           nn.LayerNorm(ecfp_hidden), nn.ReLU())
-            trunk_dim += ecfp_hidden
-        else:
-            self.ecfp_mlp = None
+        elif use_ecfp:
+            from .fingerprint_encoder import FingerprintBranch
+
+            self.fingerprint_branch = FingerprintBranch(ecfp_bits, ecfp_radius, ecfp_hidden,
+                                                        counts=True, descriptors=descriptors,
+                                                        dropout=dropout)
         self.last = nn.Linear(trunk_dim, out_dim)
 
     def config(self) -> dict:
@@ -112,7 +133,7 @@ class MoleculeEncoder(nn.Module):
         """The encoder's settings: its defaults overridden by ``given`` (``--set
         encoder.<key>=value`` strings parsed to each default's type); FewshotError on an
         unknown key."""
-        return settings_like(cls().settings, given, "encoder")
+        return settings_like(constructor_defaults(cls, skip=("store",)), given, "encoder")
 
     @classmethod
     def from_config(cls, config: dict, store: MoleculeStore | None = None) -> MoleculeEncoder:
@@ -122,6 +143,12 @@ class MoleculeEncoder(nn.Module):
     def set_store(self, store: MoleculeStore) -> None:
         """Encode the molecules of another pool (e.g. a user's support and query sets)."""
         self.store = store
+
+    def fit_normalization(self, ids: Tensor) -> None:
+        """Descriptor normalization (fused encoder with descriptors) from the training
+        molecules ``ids``; a no-op otherwise."""
+        if self.fingerprint_branch is not None and self.store is not None:
+            self.fingerprint_branch.fit_normalization(self.store, ids)
 
     def last_layer_names(self) -> list[str]:
         return ["last.weight", "last.bias"]
@@ -140,6 +167,8 @@ class MoleculeEncoder(nn.Module):
             h = norm(h) if isinstance(norm, nn.LayerNorm) else norm(h, batch.batch)
             h = F.dropout(F.relu(h), p=self.dropout, training=self.training)
         graph = self.pool(h, batch.batch, size=len(ids))
+        if self.fingerprint_branch is not None:
+            return torch.cat([graph, self.fingerprint_branch(self.store, ids)], dim=1)
         if self.ecfp_mlp is None:
             return graph
         fingerprints = self.store.fingerprints(ids).to(device, non_blocking=True)
