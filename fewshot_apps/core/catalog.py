@@ -22,6 +22,9 @@ MODELS.add("protonet", f"{LEARNERS}.metric:ProtoNet", family="metric",
 MODELS.add("attention", f"{LEARNERS}.metric:AttentionLearner", family="metric",
            label_kinds=BOTH, domain=None,
            summary="attention of each query over the support embeddings")
+MODELS.add("dkt", f"{LEARNERS}.gp:DeepKernelGP", family="metric", label_kinds=BOTH,
+           domain=None, summary="deep-kernel GP: exact GP head over the encoder's embeddings, "
+           "kernel fit per support set by marginal likelihood (DKT / ADKF-IFT style)")
 MODELS.add("cnp", f"{LEARNERS}.generator:CNP", family="generator", label_kinds=BOTH,
            domain=None, summary="conditional neural process: a set encoding of the support "
            "conditions the head")

@@ -143,8 +143,8 @@ def test_registered_meta_reads_the_entry_of_the_class_or_its_registered_base():
 
 
 def test_model_helpers_read_the_catalogue():
-    assert meta_learners() == ["protonet", "attention", "cnp", "hypernet", "maml", "anil",
-                               "metasgd", "lstm"]
+    assert meta_learners() == ["protonet", "attention", "dkt", "cnp", "hypernet", "maml",
+                               "anil", "metasgd", "lstm"]
     assert "protonet" not in meta_learners("regression")
     assert set(meta_learners()) == set(MODELS.names(family="metric")
                                        + MODELS.names(family="generator")

@@ -25,7 +25,7 @@ from fewshot_apps.errors import FewshotError
 
 torch.set_num_threads(1)
 
-ALL = ["protonet", "attention", "cnp", "hypernet", "maml", "anil", "metasgd", "lstm"]
+ALL = ["protonet", "attention", "dkt", "cnp", "hypernet", "maml", "anil", "metasgd", "lstm"]
 CASES = [
     (n, k)
     for n in ALL
