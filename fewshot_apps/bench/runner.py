@@ -1,9 +1,11 @@
 """Run a benchmark suite: train every learner on training tasks, score the test tasks.
 
 Writes to the output folder ``results.csv`` (one row per measurement), ``summary.csv``,
-``report.md``, ``report.html``, plots, ``run.json`` and ``models/<learner>/``. Rows are
-appended learner by learner, and a rerun with the same output folder continues after the
-learners already written, so long suites survive interruption.
+``report.md``, ``report.html``, plots, ``run.json`` and ``models/<learner>/``; for
+classification, ``reliability.csv`` (the reliability diagram's bins of each learner's
+predicted probabilities, pooled over test tasks). Rows are appended learner by learner, and a
+rerun with the same output folder continues after the learners already written, so long
+suites survive interruption.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ RESULT_COLUMNS = ["suite", "dataset", "task", "learner", "family", "shots", "sup
 SUMMARY_COLUMNS = ["suite", "dataset", "learner", "family", "shots", "support_size",
                    "item_split", "metric", "mean", "std", "ci95_low", "ci95_high", "n_tasks",
                    "n_draws", "train_seconds", "eval_seconds"]
+#: ``reliability.csv``: per learner, support size and equal-width probability bin, the
+#: number of test query predictions in the bin, their summed probability and summed label.
+RELIABILITY_COLUMNS = ["suite", "dataset", "learner", "family", "shots", "support_size", "bin",
+                       "n", "sum_probability", "sum_label"]
 
 
 # --------------------------------------------------------------------------- data
@@ -70,9 +76,10 @@ def _logged_train_seconds(model_dir: Path) -> float:
 
 def build_suite_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, device: str,
                       progress: bool):
-    """Model ``name`` trained (or fitted) for ``suite``: the preset's steps and settings,
-    and the suite's training episodes (``train_shots`` / ``train_support_size``)."""
-    settings = dict(suite.preset.settings, steps=suite.preset.steps, **suite.train_episode())
+    """Model ``name`` trained (or fitted) for ``suite``: the preset's steps and settings (with
+    the learner's own ``learner_settings`` over them), and the suite's training episodes
+    (``train_shots`` / ``train_support_size``)."""
+    settings = dict(suite.settings_for(name), steps=suite.preset.steps, **suite.train_episode())
     return build_model(ds, name, model_dir, settings, seed=seed, device=device,
                        pretrain_steps=suite.preset.pretrain_steps,
                        resume=_has_checkpoint(model_dir), progress=progress)
@@ -185,6 +192,32 @@ def _append_rows(locks: OutputLocks, results_path: Path, rows: pd.DataFrame,
         return True
 
 
+def reliability_rows(rows: pd.DataFrame, suite: str, dataset: str, learner: str) -> pd.DataFrame:
+    """``reliability.csv`` rows of one learner from its evaluation rows' ``attrs
+    ["reliability"]`` (:func:`~fewshot_apps.core.evaluation.classification_protocol`; none
+    for ratings or scores that are not probabilities)."""
+    bins = rows.attrs.get("reliability") or []
+    family = model_family(learner)
+    return pd.DataFrame([(suite, dataset, learner, family, *b) for b in bins],
+                        columns=RELIABILITY_COLUMNS)
+
+
+def _append_reliability(path: Path, rows: pd.DataFrame) -> None:
+    """Append a learner's reliability bins (the caller holds the folder's write lock)."""
+    if rows.empty:
+        return
+    with open(path, "a", encoding="utf-8", newline="") as f:
+        f.write(rows[RELIABILITY_COLUMNS].to_csv(index=False, header=not path.exists()
+                                                 or path.stat().st_size == 0))
+
+
+def calibration_record(model) -> dict | None:
+    """What ``timings.json`` says of a model's calibration (None: the model has none, e.g.
+    a classic molecule baseline)."""
+    calibration = getattr(model, "calibration", None)
+    return calibration.to_config() if callable(getattr(calibration, "to_config", None)) else None
+
+
 def _revisions(timings: dict, run_json: Path) -> list[str]:
     """The git revisions whose code wrote this folder's rows (a long suite may be continued
     after commits, or by several processes): each learner's entry in ``timings.json`` names
@@ -229,17 +262,22 @@ def evaluate_saved_model(
     timings = {f"{part.name}|{part.label}|{name}": {
         "train_seconds": None, "eval_seconds": round(time.perf_counter() - t0, 2),
         "skipped_draws": skipped}}
+    timings[f"{part.name}|{part.label}|{name}"]["calibration"] = calibration_record(model)
     rows.insert(0, "suite", part.name)
     rows.insert(1, "dataset", part.label)
     rows.insert(3, "learner", name)
     rows.insert(4, "family", model_family(name))
     results = rows[RESULT_COLUMNS]
+    reliability = reliability_rows(rows, part.name, part.label, name)
     summary = summarize(results, timings)
     out.mkdir(parents=True, exist_ok=True)  # only now: a refused model leaves no folder
     with OutputLocks(out) as locks:
         locks.hold_writing()  # another evaluate or bench writing this folder waits or refuses
         results.to_csv(out / "results.csv", index=False)
         summary.to_csv(out / "summary.csv", index=False)
+        (out / "timings.json").write_text(json.dumps(timings, indent=1))
+        (out / "reliability.csv").unlink(missing_ok=True)
+        _append_reliability(out / "reliability.csv", reliability)
         run_info = _write_evaluation_info(out, suite, preset, model_path, model, eval_seeds,
                                           data_dir, split_checked)
         write_reports(out, results, summary, parts, run_info, data_dir)
@@ -364,13 +402,16 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
                 if not _append_rows(locks, results_path, rows, (part.name, part.label, name)):
                     continue
                 wrote_rows = True
+                _append_reliability(out / "reliability.csv",
+                                    reliability_rows(rows, part.name, part.label, name))
                 # Re-read first: another process may be running other learners into this folder.
                 if timings_path.exists():
                     timings.update(json.loads(timings_path.read_text()))
                 timings[f"{part.name}|{part.label}|{name}"] = {
                     "train_seconds": round(train_seconds, 2),
                     "eval_seconds": round(eval_seconds, 2),
-                    "skipped_draws": skipped, "resumed": resumed, "git_revision": revision}
+                    "skipped_draws": skipped, "resumed": resumed, "git_revision": revision,
+                    "calibration": calibration_record(model)}
                 timings_path.write_text(json.dumps(timings, indent=1))
     locks.hold_writing()  # the summary and reports from a consistent results.csv
     if timings_path.exists():

@@ -5,6 +5,10 @@ learners to compare, the baseline for paired comparisons, and presets (``smoke``
 ``full``) that set training budgets and evaluation draws. A composite suite (``demo``) lists
 ``parts``: other suites with overrides.
 
+``[learner_settings.<learner>]`` tables give one learner settings of its own (chosen by
+model selection on validation tasks: its learning rate, encoder kind ...), applied over the
+preset's ``settings`` for that learner only.
+
 ``dataset_options`` (a table) are loading options passed through to the data set's domain,
 which checks them (a variant of the data set: ``{ molecules = "disjoint" }``). A suite with
 options labels its rows' ``dataset`` column ``<dataset>:<options>`` (:attr:`Suite.label`), so
@@ -34,7 +38,7 @@ PRESETS = ("smoke", "fast", "full")
 # The keys a suite file may have (a typo is an error, not a silently ignored setting).
 SUITE_KEYS = {"name", "dataset", "protocol", "learners", "shots", "support_sizes", "train_shots",
               "train_support_size",
-              "baseline", "published", "presets", "dataset_options"}
+              "baseline", "published", "presets", "dataset_options", "learner_settings"}
 COMPOSITE_KEYS = {"name", "parts", "part", "presets"}
 PART_KEYS = {"learners", "shots", "suite", "dataset_options", "published"}
 PRESET_KEYS = {"steps", "pretrain_steps", "draws", "seeds", "settings", "max_test_tasks",
@@ -82,6 +86,12 @@ class Suite:
     published: str = "none"
     source: str = ""
     dataset_options: dict = field(default_factory=dict)
+    learner_settings: dict = field(default_factory=dict)
+
+    def settings_for(self, learner: str) -> dict:
+        """The settings ``learner`` trains with: the preset's, then its own
+        ``[learner_settings.<learner>]`` over them."""
+        return {**self.preset.settings, **self.learner_settings.get(learner, {})}
 
     @property
     def label(self) -> str:
@@ -175,6 +185,25 @@ def _dataset_options(raw: dict, where: str) -> dict:
     return dict(options)
 
 
+def _learner_settings(raw: dict, learners: list[str], where: str) -> dict:
+    """``[learner_settings.<learner>]`` tables: each names one of the suite's learners and
+    holds settings (``key = value``; the budget, ``steps``, stays the preset's)."""
+    tables = raw.get("learner_settings", {})
+    if not isinstance(tables, dict):
+        raise CardError(f"{where}: learner_settings must be a table of [learner_settings.<name>]")
+    for name, table in tables.items():
+        if name not in learners:
+            raise CardError(f"{where}: [learner_settings.{name}] names no learner of the suite "
+                            f"({', '.join(learners)})")
+        if not isinstance(table, dict) or not all(
+                isinstance(v, str | int | float | bool) for v in table.values()):
+            raise CardError(f"{where}: [learner_settings.{name}] must be a table of "
+                            f"key = value (text, numbers, true / false), not {table!r}")
+        if "steps" in table:
+            raise CardError(f"{where}: [learner_settings.{name}]: steps is the preset's budget")
+    return {name: dict(table) for name, table in tables.items()}
+
+
 def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
     """The suite (a list of one), or the parts of a composite suite, at ``preset``."""
     if preset not in PRESETS:
@@ -230,6 +259,7 @@ def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
         baseline=raw.get("baseline"),
         published=raw.get("published", "none"), source=origin,
         dataset_options=_dataset_options(raw, origin),
+        learner_settings=_learner_settings(raw, list(raw["learners"]), origin),
     )
     unknown = [name for name in suite.learners if name not in MODELS]
     if unknown:

@@ -36,6 +36,14 @@ def test_the_sparse_layer_equals_a_dense_layer_over_log_counts():
     assert enc(ids).shape == (4, 8) and supports_last_layer_split(enc)
 
 
+def test_depth_adds_hidden_blocks():
+    shallow, deep = encoder(), encoder(depth=3)
+    assert len(shallow.blocks) == 0 and len(deep.blocks) == 2
+    assert deep(torch.arange(3)).shape == (3, 8)
+    with pytest.raises(FewshotError, match="depth"):
+        encoder(depth=0)
+
+
 def test_bits_mode_ignores_counts():
     enc = encoder(counts=False)
     ids = torch.tensor([2])
