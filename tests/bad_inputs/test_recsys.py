@@ -21,6 +21,9 @@ from fewshot_apps.errors import CardError, DataError, FewshotError
 
 HEADER = "user,item,rating,timestamp\n"
 GOOD = HEADER + "u1,1,4,100\nu1,2,3,101\nu2,1,5,102\n"  # rows 2-4; a bad row 5 follows
+# A published split (rows 2-5; a bad row 6 follows).
+FIXED = ("user,item,rating,split,role\nu1,1,4,train,\nu1,2,3,train,\nu2,1,5,test,support\n"
+         "u2,2,4,test,query\n")
 
 
 def write(path: Path, content: str | bytes) -> Path:
@@ -83,6 +86,46 @@ DATA_ERRORS = [
     pytest.param("r.csv", "smiles;label\nCCO;1\n",
                  ["row 1: semicolon-separated columns ('smiles', 'label'); a molecule CSV "
                   "must be comma-separated"], id="semicolon-molecule-csv"),
+    # a published (fixed) split: split (train / valid / test) and role (support / query)
+    pytest.param("r.csv", FIXED + "u3,1,4,tset,\n",
+                 ["row 6: split 'tset' in column 'split' is not train, valid or test"],
+                 id="fixed-unknown-split"),
+    pytest.param("r.csv", FIXED + "u3,1,4,,\n",
+                 ["row 6: missing split in column 'split' (expected train, valid or test)"],
+                 id="fixed-blank-split"),
+    pytest.param("r.csv", FIXED + "u2,3,4,test,supprot\n",
+                 ["row 6: role 'supprot' in column 'role' is not support or query (or blank)"],
+                 id="fixed-unknown-role"),
+    pytest.param("r.csv", FIXED + "u1,3,4,train,query\n",
+                 ["row 6: role 'query' on a train row: only valid and test rows are support or "
+                  "query rows"], id="fixed-role-on-a-train-row"),
+    pytest.param("r.csv", FIXED + "u2,3,4,test,\n",
+                 ["row 6: test row without a role: with a 'role' column every test row is "
+                  "support or query"], id="fixed-test-row-without-a-role"),
+    pytest.param("r.csv", FIXED + "u4,1,4,valid,support\nu4,2,2,valid,\n",
+                 ["row 7: valid row without a role, while other valid rows have one"],
+                 id="fixed-valid-rows-with-and-without-roles"),
+    pytest.param("r.csv", FIXED + "u3,1,4,test,support\nu3,2,2,test,support\n",
+                 ["row 6: test user 'u3' has no query rows (its 2 test rows are all support "
+                  "rows): each test user needs at least one support and one query row"],
+                 id="fixed-test-user-without-query-rows"),
+    pytest.param("r.csv", FIXED + "u3,1,4,test,query\n",
+                 ["row 6: test user 'u3' has no support rows (its test row is a query row)"],
+                 id="fixed-test-user-without-support-rows"),
+    pytest.param("r.csv", FIXED + "u3,1,good,test,query\n",
+                 ["row 6: rating 'good' is not a number"], id="fixed-rating-is-text"),
+    pytest.param("r.csv", FIXED + "u2,1,5,train,\n",
+                 ["row 6: user 'u2' rated item 1 on rows of different splits or roles (row 4 "
+                  "(test support), row 6 (train))"], id="fixed-one-rating-in-two-splits"),
+    pytest.param("r.csv", "user,item,rating,role\nu1,1,4,\n",
+                 ["row 1: a 'role' column (support / query) but no split column (columns: "
+                  "'user', 'item', 'rating', 'role')"], id="fixed-role-without-split-column"),
+    pytest.param("r.csv", "user,item,split\nu1,1,train\n",
+                 ["row 1: user and item columns but no rating column (columns: 'user', 'item', "
+                  "'split')"], id="fixed-split-without-rating-column"),
+    pytest.param("r.csv", FIXED.replace(",train,", ",valid,"),
+                 ["the split column has no train rows: a fixed split needs meta-training rows"],
+                 id="fixed-no-train-rows"),
 ]
 
 
@@ -119,6 +162,16 @@ def test_rating_out_of_a_cards_scale_in_a_gzipped_file_names_the_row(tmp_path):
                     '[files]\nratings = "r.csv.gz"\n[options]\nrating_scale = [1, 5]\n')
     with pytest.raises(DataError, match=r"r\.csv\.gz, row 3: rating '7' is outside the "
                                         r"configured rating scale 1-5"):
+        api.load_dataset(card)
+
+
+def test_a_cards_split_column_missing_from_the_file_names_the_file(tmp_path):
+    write(tmp_path / "r.csv", FIXED)
+    card = tmp_path / "mine.toml"
+    card.write_text('name = "mine"\ndomain = "recsys"\nformat = "interactions-csv"\n'
+                    '[files]\nratings = "r.csv"\n[options]\nsplit_col = "fold"\n')
+    with pytest.raises(DataError, match=r"r\.csv, row 1: no split column 'fold' \(columns: "
+                                        r"user, item, rating, split, role\)"):
         api.load_dataset(card)
 
 

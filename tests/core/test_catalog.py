@@ -121,8 +121,8 @@ def test_the_report_reads_directions_ranges_and_headlines_from_the_registry():
 
     assert {"mae", "rmse", "brier", "ece"} == report.LOWER_IS_BETTER
     assert report.MAIN_METRICS == {"k-shot": ["roc_auc"], "fsmol": ["delta_auprc"],
-                                   "cold-start": ["mae", "recall@10"]}
-    assert {"roc_auc", "delta_auprc", "mae", "recall@10"} == report.HEADLINE_METRICS
+                                   "cold-start": ["mae", "recall@10", "ndcg@3"]}
+    assert {"roc_auc", "delta_auprc", "mae", "recall@10", "ndcg@3"} == report.HEADLINE_METRICS
     assert report.METRIC_BOUNDS["ndcg"] == (0.0, 1.0)
     assert report.METRIC_BOUNDS["delta_auprc"] == (-1.0, 1.0)
 

@@ -7,7 +7,8 @@ Modules, one job each:
 * ``vocab``: stable id -> index vocabularies, saved as JSON with a model.
 * ``config``: :class:`~fewshot_apps.domains.recsys.config.ColdStartConfig`, every number of
   the protocol.
-* ``splits``: the user split and item cold start ("new items").
+* ``splits``: the user split and item cold start ("new items"), random, by time or fixed
+  (a published split: ``readers.fixed_split``).
 * ``features``: item / user features and item statistics, fitted on meta-train users.
 * ``tasks``: one :class:`~fewshot_apps.core.tasks.Task` per user.
 * ``episodes``: cold-start and MeLU episode samplers.
@@ -51,9 +52,10 @@ for _name, _target, _family, _default, _summary in (
 ENCODERS.add("item-graph", "fewshot_apps.domains.recsys.encoder:ItemGraphEncoder",
              domain="recsys")
 PROTOCOLS.add("cold-start", "fewshot_apps.domains.recsys.evaluation:evaluate_cold_start",
-              domain="recsys", main_metrics=("mae", "recall@10"), label_kind="regression",
-              support="support_size",
-              summary="new users with supports of 5/10/20 ratings; query ratings and all items")
+              domain="recsys", main_metrics=("mae", "recall@10", "ndcg@3"),
+              label_kind="regression", support="support_size",
+              summary="new users with supports of 5/10/20 ratings (or a published split's "
+                      "own); query ratings and all items; nDCG@3 for a published split")
 
 _LAZY = {
     "load_recsys_dataset": "fewshot_apps.domains.recsys.dataset",

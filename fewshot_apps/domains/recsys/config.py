@@ -16,7 +16,7 @@ from typing import Literal
 from fewshot_apps.errors import CardError
 
 Protocol = Literal["cold-start", "melu"]
-SplitMethod = Literal["random", "time"]
+SplitMethod = Literal["random", "time", "fixed"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,8 @@ class ColdStartConfig:
         seed: seeds the user split (and nothing else; episodes take their own seeds).
         split_fractions: meta-train / valid / test share of users.
         split_method: ``"random"`` (seeded) or ``"time"`` (users ordered by their first rating:
-            the earliest are meta-train, the latest test).
+            the earliest are meta-train, the latest test); ``"fixed"``: the ratings' own
+            ``split`` column (a published split; set when the data has one).
         support_sizes: k of the k-shot cold-start episodes.
         n_query: ratings in the query (the "10-item" view).
         min_eval_ratings: valid / test users need this many ratings to be evaluated, so that
@@ -66,8 +67,9 @@ class ColdStartConfig:
         comma-separated strings (``"5,10,20"``). CardError naming the option and the value."""
         if self.protocol not in ("cold-start", "melu"):
             raise CardError(f"protocol must be 'cold-start' or 'melu', not {self.protocol!r}")
-        if self.split_method not in ("random", "time"):
-            raise CardError(f"split_method must be 'random' or 'time', not {self.split_method!r}")
+        if self.split_method not in ("random", "time", "fixed"):
+            raise CardError(f"split_method must be 'random', 'time' or 'fixed' (a split column "
+                            f"in the ratings), not {self.split_method!r}")
         values = {
             "seed": _whole("seed", self.seed),
             "split_fractions": _shares(self.split_fractions),

@@ -55,7 +55,13 @@ from fewshot_apps.domains.recsys.readers import (
     read_movielens_100k,
     read_movielens_latest,
 )
-from fewshot_apps.domains.recsys.splits import NewItems, find_new_items, split_users
+from fewshot_apps.domains.recsys.splits import (
+    NewItems,
+    find_new_items,
+    fixed_new_items,
+    fixed_user_split,
+    split_users,
+)
 from fewshot_apps.domains.recsys.tasks import TaskReport, build_taskset
 from fewshot_apps.domains.recsys.vocab import Vocabulary, save_vocabularies
 from fewshot_apps.errors import CardError, ContentCheckError
@@ -64,12 +70,13 @@ from fewshot_apps.paths import cache_file
 from fewshot_apps.plain_csv import load_card_or_csv
 from fewshot_apps.sources import Card
 
-READER_VERSION = 1
+READER_VERSION = 2  # 2: an interactions CSV's split / role columns (a fixed split)
 FORMATS = ("movielens-latest", "movielens-100k", "movielens-1m", "interactions-csv")
 READER_KEYS = frozenset(
     {
         "errors", "rating_scale", "rating_step", "user_col", "item_col", "rating_col",
         "timestamp_col", "item_id_col", "user_id_col", "implicit", "delimiter", "encoding",
+        "split_col", "role_col",
     }
 )  # fmt: skip
 _CSV_ONLY = READER_KEYS - {"errors", "rating_scale", "rating_step"}
@@ -227,7 +234,7 @@ def read_card(card: Card, reader: dict | None = None) -> RecsysData:
         )  # fmt: skip
     if fmt == "interactions-csv":
         kwargs = {k: v for k, v in reader.items() if k in _CSV_ONLY | {"rating_scale", "rating_step"}}
-        for key in ("rating_col", "timestamp_col"):
+        for key in ("rating_col", "timestamp_col", "split_col", "role_col"):
             if kwargs.get(key) == "":  # TOML has no null
                 kwargs[key] = None
         return read_interactions_csv(
@@ -307,6 +314,25 @@ def check_expected(data: RecsysData, expected: dict, origin: str = "the card") -
 # building
 
 
+def _split_config(data: RecsysData, config: ColdStartConfig) -> ColdStartConfig:
+    """``config`` with ``split_method = "fixed"`` when the ratings carry their own split (a
+    ``split`` column); CardError when the settings ask for another split of such data, or for
+    a fixed split of data without one."""
+    fixed = "split" in data.ratings.columns
+    if not fixed:
+        if config.split_method == "fixed":
+            raise CardError(f"{data.name}: split_method = 'fixed' needs a split column "
+                            "(train / valid / test) in the ratings, and these have none")
+        return config
+    if config.split_method == "time":
+        raise CardError(f"{data.name}: the ratings give their own split (a split column); "
+                        "split_method = 'time' does not apply to them")
+    if config.new_item_quantile not in (None, ColdStartConfig().new_item_quantile):
+        data.report.note("a fixed split's new items are those no train row rates; "
+                         "new_item_quantile does not apply")
+    return config.with_(split_method="fixed")
+
+
 def build_recsys_dataset(
     data: RecsysData,
     config: ColdStartConfig | None = None,
@@ -326,12 +352,19 @@ def build_recsys_dataset(
     item_index = item_vocab.indices(ratings["item"].to_numpy())
     if (item_index < 0).any() or (user_index < 0).any():
         raise ValueError("ratings refer to ids missing from the vocabularies (reader bug)")
-    user_split = split_users(ratings, config)
-    split_of_user = user_split.reindex(user_vocab.ids).to_numpy()
+    config = _split_config(data, config)
     ts = ratings["timestamp"].to_numpy(np.float64)
-    new_items = find_new_items(item_index, ts, len(item_vocab), config.new_item_quantile)
-    if config.new_item_quantile is not None and new_items.cutoff is None:
-        data.report.note("no timestamps: no item cold start")
+    if config.split_method == "fixed":
+        user_split = fixed_user_split(ratings)
+        row_split = ratings["split"].to_numpy(dtype=object)
+        new_items = fixed_new_items(item_index, row_split, ts, len(item_vocab))
+    else:
+        user_split = split_users(ratings, config)
+        row_split = user_split.reindex(user_vocab.ids).to_numpy()[user_index]
+        new_items = find_new_items(item_index, ts, len(item_vocab), config.new_item_quantile)
+        if config.new_item_quantile is not None and new_items.cutoff is None:
+            data.report.note("no timestamps: no item cold start")
+    split_of_user = user_split.reindex(user_vocab.ids).to_numpy()
     interactions = pd.DataFrame(
         {
             "user": ratings["user"].to_numpy(),
@@ -340,10 +373,12 @@ def build_recsys_dataset(
             "item_index": item_index,
             "rating": ratings["rating"].to_numpy(np.float32),
             "timestamp": ts,
-            "split": split_of_user[user_index],
+            "split": row_split,
             "new_item": new_items.mask[item_index],
         }
     )
+    if config.split_method == "fixed":
+        interactions["role"] = ratings["role"].to_numpy(dtype=object)
     timings["split"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()

@@ -13,13 +13,15 @@ class RecsysDomain(Domain):
     """Cold-start recommendation: one task per user, ratings as labels."""
 
     csv_expectation = ("user, item and rating columns (user or userId, item or movieId, "
-                       "rating[, timestamp]) for ratings")
+                       "rating[, timestamp][, split[, role]]) for ratings")
 
     def card_for_csv(self, csv):
         """A CSV with user, item and rating columns (format ``interactions-csv`` with the
         columns found, the file's delimiter, and the observed rating range as the scale).
         User and item columns without a rating column are refused: implicit feedback needs
-        a card for now."""
+        a card for now. A ``split`` column (train / valid / test, and optionally ``role``:
+        support / query) makes it a fixed split
+        (:mod:`~fewshot_apps.domains.recsys.readers.fixed_split`)."""
         from fewshot_apps.errors import DataError
         from fewshot_apps.plain_csv import DELIMITERS
         from fewshot_apps.sources import Card
@@ -38,7 +40,15 @@ class RecsysDomain(Domain):
                 "feedback, user-item pairs without ratings, is not supported from a plain CSV "
                 "for now)", row=1)
         timestamp = csv.find(("timestamp",))
+        split, role = csv.find(("split",)), csv.find(("role",))
+        if role and not split:
+            raise DataError(
+                csv.path, f"a {role!r} column (support / query) but no split column (columns: "
+                f"{csv.shown}); a fixed split needs a column named split (train, valid or test) "
+                "on every row", row=1)
         where = "" if csv.delimiter == "," else f"; {DELIMITERS[csv.delimiter]}-separated"
+        if split:
+            where += f"; fixed split from {split!r}" + (f", roles from {role!r}" if role else "")
         return Card(
             name=csv.name, domain="recsys", format="interactions-csv", root=csv.path.parent,
             files={"ratings": csv.path.name}, source=csv.path,
@@ -46,7 +56,8 @@ class RecsysDomain(Domain):
                   + (f", timestamp {timestamp!r}" if timestamp else ", no timestamp") + where
                   + ")",
             options={"user_col": user, "item_col": item, "rating_col": rating,
-                     "timestamp_col": timestamp or "", "delimiter": csv.delimiter})
+                     "timestamp_col": timestamp or "", "delimiter": csv.delimiter,
+                     **({"split_col": split, "role_col": role or ""} if split else {})})
 
     def csv_missing(self, csv) -> str | None:
         from .recommend import ITEM_COLUMN_NAMES, USER_COLUMN_NAMES

@@ -7,9 +7,14 @@ not in the support (the query included) for all-item ranking.
 :class:`MeLUSampler` (``protocol = "melu"``): users with 13 to 100 ratings; query =
 ``n_query`` random ratings, support = the rest; the held-out set is the query.
 
-Both return :class:`~fewshot_apps.core.tasks.Episode` with these ``extras``:
+A task of a fixed split with roles (``extras["support"]``, see
+:mod:`~fewshot_apps.domains.recsys.tasks`) has one episode, :func:`fixed_episode`: support =
+its support rows, query = its query rows, held-out = the query (as MeLU); ``k`` ``"fixed"``,
+draw 0 whatever the number of draws or the seed.
 
-* ``k``: the support size (``"melu"`` for MeLU); ``draw``: the draw number (from
+All return :class:`~fewshot_apps.core.tasks.Episode` with these ``extras``:
+
+* ``k``: the support size (``"melu"`` for MeLU, ``"fixed"``); ``draw``: the draw number (from
   :func:`evaluation_episodes`);
 * ``heldout_index`` int64 ``[h]`` (positions in the task), ``heldout_examples`` int64
   ``[h]`` (item indices), ``heldout_labels`` float32 ``[h]``;
@@ -132,6 +137,29 @@ class MeLUSampler:
         return _episode(task, support, query, query, self.relevance_threshold, "melu")
 
 
+#: The support size label of a fixed split's episodes.
+FIXED = "fixed"
+
+
+def is_fixed(task: Task) -> bool:
+    """Whether ``task`` has a fixed support and query (a fixed split's roles)."""
+    return "support" in task.extras
+
+
+def fixed_episode(task: Task, relevance_threshold: float = 4.0) -> Episode:
+    """The one episode of a task with roles: its support rows, its query rows (held-out =
+    the query)."""
+    support = np.flatnonzero(task.extras["support"])
+    query = np.flatnonzero(~np.asarray(task.extras["support"], dtype=bool))
+    return _episode(task, support, query, query, relevance_threshold, FIXED)
+
+
+def episode_sizes(task: Task, config: ColdStartConfig) -> list:
+    """The support sizes (keys of :func:`samplers_for`, or ``"fixed"``) ``task`` is
+    evaluated at."""
+    return [FIXED] if is_fixed(task) else list(samplers_for(config))
+
+
 def samplers_for(config: ColdStartConfig) -> dict[object, ColdStartSampler | MeLUSampler]:
     """The protocol's samplers: support size -> sampler, or ``{"melu": MeLUSampler}``."""
     if config.protocol == "melu":
@@ -156,9 +184,17 @@ def evaluation_episodes(
 ) -> Iterator[Episode]:
     """Every (support size, task, draw) episode of the protocol, each with its own seed
     ``derive_seed(seed, task.name, k, draw)``. Tasks too small for a size are skipped for that
-    size only (``TaskReport.per_size`` counts them)."""
+    size only (``TaskReport.per_size`` counts them). A task with a fixed support and query
+    gives its one episode (:func:`fixed_episode`), first."""
+    for task in tasks:
+        if is_fixed(task):
+            episode = fixed_episode(task, config.relevance_threshold)
+            episode.extras["draw"] = 0
+            yield episode
     for k, sampler in samplers_for(config).items():
         for task in tasks:
+            if is_fixed(task):
+                continue
             for draw in range(n_draws):
                 try:
                     episode = sampler.sample(task, derive_seed(seed, task.name, k, draw))

@@ -19,6 +19,10 @@ Metrics (``metric`` column):
   where the relevant items are the user's held-out ratings (all non-support ratings) >= the
   threshold and every item the user did not rate counts as irrelevant.
 
+A fixed split (``split_method = "fixed"``, a published split) also reports MeLU's
+``ndcg@3`` on the query ratings (graded gain ``2**rating - 1``, as ``ndcg@5``); with roles,
+each test user's one episode is its given support and query (``support_size`` ``"fixed"``).
+
 Each metric is reported for ``item_split`` ``"all"``, ``"existing"`` and ``"new"`` (new
 items per ``dataset.new_items``): for the latter two, the query, the candidates and the
 relevant items are restricted to that kind of item.
@@ -45,10 +49,12 @@ import torch
 from fewshot_apps.core.evaluation import encoded_once
 from fewshot_apps.core.metrics import mae, ndcg_at_k, precision_at_k, recall_at_k, rmse
 from fewshot_apps.core.tasks import Episode, Task
+from fewshot_apps.domains.recsys.episodes import episode_sizes
 from fewshot_apps.errors import FewshotError
 
 __all__ = [
     "ALL_ITEM_METRICS",
+    "FIXED_QUERY_METRICS",
     "ITEM_SPLITS",
     "QUERY_METRICS",
     "RESULT_COLUMNS",
@@ -63,7 +69,17 @@ RESULT_COLUMNS = ["task", "support_size", "item_split", "seed", "draw", "metric"
 SKIPPED_COLUMNS = ["task", "support_size", "item_split", "seed", "draw", "metric", "reason"]
 ITEM_SPLITS = ("all", "existing", "new")
 QUERY_METRICS = ("mae", "rmse", "ndcg@5", "precision@5")
+#: A fixed split's query metrics: MeLU reports MAE and nDCG@3.
+FIXED_QUERY_METRICS = ("mae", "rmse", "ndcg@3", "ndcg@5", "precision@5")
 ALL_ITEM_METRICS = ("recall@10", "ndcg@10")
+
+
+def query_metrics_for(dataset) -> tuple[str, ...]:
+    """The query-rating metrics of a data set's runs: :data:`FIXED_QUERY_METRICS` for a
+    fixed split, else :data:`QUERY_METRICS`."""
+    config = getattr(dataset, "config", None)
+    fixed = getattr(config, "split_method", None) == "fixed"
+    return FIXED_QUERY_METRICS if fixed else QUERY_METRICS
 
 
 def candidate_items(n_items: int, support_ids: np.ndarray) -> np.ndarray:
@@ -87,6 +103,7 @@ def episode_metrics(
     new_item_mask: np.ndarray,
     item_splits: Sequence[str] = ITEM_SPLITS,
     rank_scores: np.ndarray | None = None,
+    query_metrics: Sequence[str] = QUERY_METRICS,
 ) -> tuple[list[tuple[str, str, float]], list[tuple[str, str, str]]]:
     """The protocol's metrics of one episode from the model's scores of every candidate.
 
@@ -101,6 +118,8 @@ def episode_metrics(
         new_item_mask: bool ``[n_items]``: the data set's new items.
         rank_scores: float ``[c]``, the model's own all-item ranking (``fit_rank``), or
             None to rank every item by ``scores``.
+        query_metrics: the metrics of the query ratings, in order (``mae``, ``rmse``,
+            ``ndcg@k``, ``precision@k``).
 
     Returns:
         ``(values, skipped)``: ``(item_split, metric, value)`` and ``(item_split, metric,
@@ -134,19 +153,28 @@ def episode_metrics(
     for split in item_splits:
         q = _kind_mask(query_new, split)
         if not q.any():
-            skipped += [(split, m, f"no {split} item in the query") for m in QUERY_METRICS]
+            skipped += [(split, m, f"no {split} item in the query") for m in query_metrics]
         else:
             y, s = query_labels[q], query_scores[q]
-            values += [(split, "mae", mae(y, s)), (split, "rmse", rmse(y, s))]
-            ndcg = ndcg_at_k(query_gain[q], s, k=5)
-            if np.isnan(ndcg):
-                skipped.append((split, "ndcg@5", "no query item with a positive gain"))
-            else:
-                values.append((split, "ndcg@5", ndcg))
-            if query_relevant[q].any():
-                values.append((split, "precision@5", precision_at_k(query_relevant[q], s, k=5)))
-            else:
-                skipped.append((split, "precision@5", "no relevant query item"))
+            for metric in query_metrics:
+                name, _, k = metric.partition("@")
+                if name == "mae":
+                    values.append((split, metric, mae(y, s)))
+                elif name == "rmse":
+                    values.append((split, metric, rmse(y, s)))
+                elif name == "ndcg":
+                    ndcg = ndcg_at_k(query_gain[q], s, k=int(k))
+                    if np.isnan(ndcg):
+                        skipped.append((split, metric, "no query item with a positive gain"))
+                    else:
+                        values.append((split, metric, ndcg))
+                elif name == "precision" and query_relevant[q].any():
+                    values.append((split, metric,
+                                   precision_at_k(query_relevant[q], s, k=int(k))))
+                elif name == "precision":
+                    skipped.append((split, metric, "no relevant query item"))
+                else:
+                    raise FewshotError(f"unknown query metric {metric!r}")
         c = _kind_mask(candidate_new, split)
         if not c.any():
             skipped += [(split, m, f"no {split} candidate item") for m in ALL_ITEM_METRICS]
@@ -232,7 +260,7 @@ def evaluate_cold_start(
     n_items = len(dataset.item_vocab)
     new_mask = np.asarray(dataset.new_items.mask, dtype=bool)
     tasks = dataset.taskset.split(split)
-    sizes = list(dataset.samplers())
+    query_metrics = query_metrics_for(dataset)
     work = [(seed, ep) for seed in seeds
             for ep in dataset.evaluation_episodes(split, seed=seed, n_draws=draws)]
     rows, skipped = [], []
@@ -241,14 +269,15 @@ def evaluate_cold_start(
             key = (ep.task, ep.extras.get("k", ep.support_size), seed, ep.extras.get("draw", 0))
             candidates = candidate_items(n_items, ep.support_examples)
             values, missing = episode_metrics(ep, candidates, _scores(m, ep, candidates),
-                                              new_mask, rank_scores=_rank_scores(m, ep, candidates))
+                                              new_mask, rank_scores=_rank_scores(m, ep, candidates),
+                                              query_metrics=query_metrics)
             rows += [(key[0], key[1], s, key[2], key[3], metric, v) for s, metric, v in values]
             skipped += [(key[0], key[1], s, key[2], key[3], metric, why) for s, metric, why in missing]
     # Episodes the sampler could not draw (a user too small for a support size).
     drawn = {(e.task, e.extras.get("k", e.support_size), seed) for seed, e in work}
     for seed in seeds:
-        for k in sizes:
-            for task in tasks:
+        for task in tasks:
+            for k in episode_sizes(task, dataset.config):
                 if (task.name, k, seed) not in drawn:
                     skipped += [(task.name, k, "*", seed, d, "*", "too few ratings for this support size")
                                 for d in range(draws)]
@@ -265,7 +294,7 @@ def summarize_cold_start(results: pd.DataFrame) -> pd.DataFrame:
     out = (per_user.groupby(keys, sort=False)["value"]
            .agg(mean="mean", std="std", n_users="size").reset_index())
     split_order = {s: i for i, s in enumerate(ITEM_SPLITS)}
-    metric_order = {m: i for i, m in enumerate(QUERY_METRICS + ALL_ITEM_METRICS)}
+    metric_order = {m: i for i, m in enumerate(FIXED_QUERY_METRICS + ALL_ITEM_METRICS)}
     out = out.assign(_s=out["item_split"].map(split_order).fillna(len(split_order)),
                      _m=out["metric"].map(metric_order).fillna(len(metric_order)))
     out = out.sort_values(["support_size", "_s", "_m"], kind="stable")

@@ -108,8 +108,12 @@ def format_report(ds: RecsysDataset, *, title: str | None = None) -> str:
 
     lines.append("")
     fr = "/".join(f"{round(f * 100):g}" for f in cfg.split_fractions)
-    lines.append(f"Cold-start protocol: {cfg.protocol} (seed {cfg.seed}, {cfg.split_method} "
-                 f"user split {fr})")  # fmt: skip
+    if cfg.split_method == "fixed":
+        lines.append(f"Cold-start protocol: {cfg.protocol} (fixed split: the ratings' split "
+                     "column; users with rows in each split)")
+    else:
+        lines.append(f"Cold-start protocol: {cfg.protocol} (seed {cfg.seed}, {cfg.split_method} "
+                     f"user split {fr})")  # fmt: skip
     users = tr.users
     lines.append(
         _row("users", f"meta-train {users['train']} / valid {users['valid']} / test {users['test']}")
@@ -128,26 +132,36 @@ def format_report(ds: RecsysDataset, *, title: str | None = None) -> str:
         )
     else:
         excl = [sum(tr.excluded[s].values()) for s in ("valid", "test")]
-        lines.append(
-            _row(
-                "evaluated users",
-                f"valid {tr.tasks['valid']} / test {tr.tasks['test']} (>= "
-                f"{cfg.min_eval_ratings} ratings; {excl[0]} / {excl[1]} have fewer)",
+        fixed = {s: tr.per_size.get("fixed", {}).get(s, (0, 0))[0] for s in ("valid", "test")}
+        given = " with given support and query rows"
+        if any(fixed.values()) and all(fixed[s] == tr.tasks[s] for s in fixed):
+            lines.append(_row("evaluated users", f"valid {tr.tasks['valid']} / test "
+                              f"{tr.tasks['test']}{given}"))
+            lines.append(_row("episodes", "one per user: its support rows, its query rows; "
+                              "held-out = the query"))
+        else:
+            lines.append(
+                _row(
+                    "evaluated users",
+                    f"valid {tr.tasks['valid']} / test {tr.tasks['test']} (>= "
+                    f"{cfg.min_eval_ratings} ratings; {excl[0]} / {excl[1]} have fewer"
+                    + (f"; {fixed['valid']} / {fixed['test']}{given}" if any(fixed.values())
+                       else "") + ")",
+                )
             )
-        )
-        lines.append(
-            _row(
-                "episodes",
-                f"support {', '.join(map(str, cfg.support_sizes))} + query {cfg.n_query}; "
-                "held-out = all non-support ratings",
+            lines.append(
+                _row(
+                    "episodes",
+                    f"support {', '.join(map(str, cfg.support_sizes))} + query {cfg.n_query}; "
+                    "held-out = all non-support ratings",
+                )
             )
-        )
     for key, per in tr.per_size.items():
         parts = []
         for s in ("train", "valid", "test"):
             ok, bad = per[s]
             parts.append(f"{s} {ok}" + (f" ({bad} too few)" if bad else ""))
-        label = "melu" if key == "melu" else f"k = {key}"
+        label = key if key in ("melu", "fixed") else f"k = {key}"
         lines.append(_row(f"  {label}", ", ".join(parts)))
     if sum(sum(v.values()) for v in tr.excluded.values()) and cfg.protocol == "melu":
         for s, reasons in tr.excluded.items():
@@ -163,7 +177,16 @@ def format_report(ds: RecsysDataset, *, title: str | None = None) -> str:
             )
         )
     ni = ds.new_items
-    if ni.cutoff is not None:
+    if ni.fixed:
+        lines.append(
+            _row(
+                "new items",
+                f"{_n(ni.count)} items rated in valid or test rows only (no train row): valid "
+                f"{_n(tr.new_item_ratings['valid'])} / test {_n(tr.new_item_ratings['test'])} "
+                "ratings flagged",
+            )
+        )
+    elif ni.cutoff is not None:
         lines.append(
             _row(
                 "new items",

@@ -2,6 +2,12 @@
 
 Both are *split definitions*: they use who rated and when, never a rating's value. Everything
 fitted afterwards (item statistics, tag vocabulary, the graph) sees meta-train users only.
+
+A *fixed* split (a published one: the ratings' ``split`` column, see
+:mod:`~fewshot_apps.domains.recsys.readers.fixed_split`) splits rows, not users:
+:func:`fixed_user_split` gives each user the split its rows put it in (a user with train rows
+is a meta-train user, even when it also has test rows: MeLU's item-cold state), and
+:func:`fixed_new_items` makes the items no train row rates the new items.
 """
 
 from __future__ import annotations
@@ -53,6 +59,16 @@ def split_users(ratings: pd.DataFrame, config: ColdStartConfig) -> pd.Series:
     return pd.Series(labels, index=pd.Index(order, name="user"), name="split").sort_index()
 
 
+def fixed_user_split(ratings: pd.DataFrame) -> pd.Series:
+    """Each user's split in a fixed split (``ratings`` has a ``split`` column): ``"train"``
+    when any of its rows is a train row, else ``"valid"`` when any is a valid row, else
+    ``"test"``. Indexed by user id (sorted), like :func:`split_users`."""
+    rank = ratings["split"].map({s: i for i, s in enumerate(SPLITS)}).to_numpy()
+    best = pd.Series(rank, index=ratings["user"].to_numpy()).groupby(level=0).min().sort_index()
+    return pd.Series(np.asarray(SPLITS, dtype=object)[best.to_numpy()],
+                     index=pd.Index(best.index, name="user"), name="split")
+
+
 @dataclass
 class NewItems:
     """Item cold start.
@@ -62,12 +78,15 @@ class NewItems:
             when item cold start is off or the data has no timestamps.
         mask: bool ``[n_items]`` over the item vocabulary: first rated after ``cutoff``.
         first_rated: float64 ``[n_items]``: each item's first rating time (NaN: unrated).
+        fixed: the new items are those of a fixed split (rated, but in no train row), not
+            those first rated after a time.
     """
 
     quantile: float | None
     cutoff: float | None
     mask: np.ndarray
     first_rated: np.ndarray
+    fixed: bool = False
 
     @property
     def count(self) -> int:
@@ -96,3 +115,14 @@ def find_new_items(
     with np.errstate(invalid="ignore"):
         mask = np.isfinite(first) & (first > cutoff)
     return NewItems(quantile, cutoff, mask, first)
+
+
+def fixed_new_items(
+    item_index: np.ndarray, split: np.ndarray, timestamps: np.ndarray, n_items: int
+) -> NewItems:
+    """Item cold start of a fixed split: the items rated in valid or test rows only (no train
+    row rates them). ``split``: object ``[n_ratings]``, each rating's split."""
+    first = find_new_items(item_index, timestamps, n_items, None).first_rated
+    rated = np.bincount(item_index, minlength=n_items) > 0
+    trained = np.bincount(item_index[np.asarray(split) == "train"], minlength=n_items) > 0
+    return NewItems(None, None, rated & ~trained, first, fixed=True)

@@ -13,6 +13,12 @@ Which users become tasks (``protocol = "cold-start"``, the default):
 
 With ``protocol = "melu"`` every split keeps the users with ``melu_min_ratings`` to
 ``melu_max_ratings`` ratings (meta-train counted after dropping new-item ratings).
+
+A fixed split (``split_method = "fixed"``) makes one task per user and split of its rows (a
+user with train and test rows has a meta-train task and a test task, both named by its id).
+Valid / test rows with roles (support / query) make tasks with ``extras["support"]`` (bool:
+a support row), each evaluated on exactly that support and query, whatever its size; users
+without roles are kept as above.
 """
 
 from __future__ import annotations
@@ -53,12 +59,14 @@ class TaskReport:
 
 
 def _user_slices(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted user indices, and start / stop of each user's rows in ``frame`` (sorted)."""
+    """Sorted user indices, and start / stop of each (user, split)'s rows in ``frame``
+    (sorted by user, then split: a user has one split unless the split is fixed)."""
     users = frame["user_index"].to_numpy()
     if len(users) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    split = frame["split"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, (users[1:] != users[:-1]) | (split[1:] != split[:-1])])
     stops = np.r_[starts[1:], len(users)]
     return users[starts], starts, stops
 
@@ -85,8 +93,11 @@ def build_taskset(
         report.ratings_per_user = (
             float(per_user.min()), float(per_user.median()), float(per_user.max())
         )
-    frame = interactions.sort_values(["user_index", "timestamp", "item_index"], kind="stable")
-    frame = frame.reset_index(drop=True)
+    order = interactions["split"].map({s: i for i, s in enumerate(SPLITS)})
+    frame = (interactions.assign(_split=order)
+             .sort_values(["user_index", "_split", "timestamp", "item_index"], kind="stable")
+             .reset_index(drop=True))
+    role = frame["role"].to_numpy() if "role" in frame else None
     item = frame["item_index"].to_numpy(np.int64)
     rating = frame["rating"].to_numpy(np.float32)
     ts = frame["timestamp"].to_numpy(np.float64)
@@ -109,13 +120,16 @@ def build_taskset(
                 report.excluded[split][reason] = report.excluded[split].get(reason, 0) + 1
                 continue
         n = len(rows)
-        if melu and not config.melu_min_ratings <= n <= config.melu_max_ratings:
+        extras = {"timestamp": ts[rows], "new_item": new[rows]}
+        if role is not None and split != "train" and (role[rows] != "").any():
+            extras["support"] = role[rows] == "support"  # a fixed episode: no size rules
+        elif melu and not config.melu_min_ratings <= n <= config.melu_max_ratings:
             reason = (
                 f"outside MeLU's {config.melu_min_ratings}-{config.melu_max_ratings} ratings"
             )
             report.excluded[split][reason] = report.excluded[split].get(reason, 0) + 1
             continue
-        if not melu and split != "train" and n < config.min_eval_ratings:
+        elif not melu and split != "train" and n < config.min_eval_ratings:
             reason = f"fewer than {config.min_eval_ratings} ratings (not evaluated)"
             report.excluded[split][reason] = report.excluded[split].get(reason, 0) + 1
             continue
@@ -125,7 +139,7 @@ def build_taskset(
                 name=str(uid),
                 examples=item[rows],
                 labels=rating[rows],
-                extras={"timestamp": ts[rows], "new_item": new[rows]},
+                extras=extras,
                 metadata={"user": uid, "user_index": int(u), "split": split},
             )
         )
@@ -140,11 +154,14 @@ def build_taskset(
     sizes = {"melu": config.melu_n_query + 1} if melu else {
         k: k + config.n_query for k in config.support_sizes
     }
+    drawn = {s: [t for t in out[s] if "support" not in t.extras] for s in SPLITS}
     for key, needed in sizes.items():
         report.per_size[key] = {}
         for s in SPLITS:
-            ok = sum(1 for t in out[s] if len(t) >= needed)
-            report.per_size[key][s] = (ok, len(out[s]) - ok)
+            ok = sum(1 for t in drawn[s] if len(t) >= needed)
+            report.per_size[key][s] = (ok, len(drawn[s]) - ok)
+    if any(len(drawn[s]) < len(out[s]) for s in SPLITS):
+        report.per_size["fixed"] = {s: (len(out[s]) - len(drawn[s]), 0) for s in SPLITS}
     taskset = TaskSet(
         name=name,
         kind="classification" if implicit else "regression",

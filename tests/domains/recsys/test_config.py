@@ -40,7 +40,7 @@ def test_lists_become_tuples_of_the_right_type():
 
 @pytest.mark.parametrize("changes,message", [
     ({"protocol": "warm-start"}, "protocol must be 'cold-start' or 'melu', not 'warm-start'"),
-    ({"split_method": "alphabetical"}, "split_method must be 'random' or 'time'"),
+    ({"split_method": "alphabetical"}, "split_method must be 'random', 'time' or 'fixed'"),
     ({"split_fractions": (0.5, 0.5)}, r"split_fractions must be 3 shares summing to 1, not "
                                       r"\[0.5, 0.5\]"),
     ({"split_fractions": (0.8, 0.1, 0.2)}, "3 shares summing to 1"),

@@ -1,6 +1,8 @@
 """A user's own CSVs: an interactions CSV (``user,item,rating[,timestamp]``; column names,
 delimiter and encoding configurable; no rating column = implicit feedback, each row a
-positive) with optional item-feature and user-feature CSVs, and a new user's ratings."""
+positive; a ``split`` column, and optionally a ``role`` column, give a published fixed split:
+:mod:`~fewshot_apps.domains.recsys.readers.fixed_split`) with optional item-feature and
+user-feature CSVs, and a new user's ratings."""
 
 from __future__ import annotations
 
@@ -23,6 +25,11 @@ from .base import (
     drop_unknown,
     note_years,
 )
+from .fixed_split import check_fixed_split, check_repeats, read_split_columns
+
+#: The columns of a fixed split, used when the file has them (a card may name others).
+SPLIT_COLUMN = "split"
+ROLE_COLUMN = "role"
 
 
 def _unify_ids(*series: pd.Series) -> list[pd.Series]:
@@ -81,6 +88,8 @@ def read_interactions_csv(
     item_col: str = "item",
     rating_col: str | None = "rating",
     timestamp_col: str | None = "timestamp",
+    split_col: str | None = SPLIT_COLUMN,
+    role_col: str | None = ROLE_COLUMN,
     item_id_col: str | None = None,
     user_id_col: str | None = None,
     implicit: bool | None = None,
@@ -102,6 +111,11 @@ def read_interactions_csv(
             ``genres`` ('|'-separated), ``year``; other columns are item features (numbers
             as numbers, strings as categories, '|' separating several).
         users_path: a CSV with ``user_id_col`` (default ``user_col``) and user features.
+        split_col, role_col: a fixed split's columns (``train`` / ``valid`` / ``test``;
+            ``support`` / ``query``), used when the file has them; another name than the
+            default must be in the file; None: no fixed split. The ratings frame then has
+            ``split`` and ``role`` columns (see
+            :mod:`~fewshot_apps.domains.recsys.readers.fixed_split`).
     """
     report = ReadReport()
     sink = Sink(report, errors)
@@ -126,6 +140,7 @@ def read_interactions_csv(
         raise DataError(
             ratings_path, f"no column {rating_col!r} (columns: {', '.join(rt.df.columns)})", row=1
         )
+    split_col, role_col = _split_columns(rt.df.columns, split_col, role_col, ratings_path)
     for col, what in ((user_col, "user id"), (item_col, "item id")):
         empty = rt.keep & (rt.col(col).str.strip() == "").to_numpy()
         if empty.any():
@@ -147,6 +162,8 @@ def read_interactions_csv(
                 raise DataError(ratings_path, "no valid ratings")
             scale = RatingScale(float(np.nanmin(live)), float(np.nanmax(live)), rating_step)
             report.note(f"no rating scale configured: using the observed range {scale}")
+    if split_col:
+        split, role = read_split_columns(rt, split_col, role_col, sink)
     if timestamp_col and timestamp_col in rt.df.columns:
         ts = parse_numbers(rt, timestamp_col, "timestamp", sink, hint=" (expected Unix seconds)")
     else:
@@ -227,11 +244,39 @@ def read_interactions_csv(
             "line": rt.lines[keep],
         }
     )
+    if split_col:
+        frame["split"] = split[keep]
+        frame["role"] = role[keep]
+        check_repeats(frame, ratings_path)
     frame = dedupe_ratings(frame, report, "ratings", ratings_path)
+    if split_col:
+        check_fixed_split(frame, ratings_path)
+        counts = frame.groupby("split")["user"].nunique()
+        report.note(
+            f"{ratings_path.name}: fixed split from column {split_col!r}: users with train / "
+            f"valid / test rows {' / '.join(str(int(counts.get(s, 0))) for s in ('train', 'valid', 'test'))}"
+            + (f"; supports and queries from column {role_col!r}" if role_col else
+               "; no role column: test supports drawn from each test user's rows"))
     return RecsysData(
         name, "interactions-csv", frame, items, users, None, scale, report,
         item_feature_columns=extra_names, user_feature_columns=user_names,
     )  # fmt: skip
+
+
+def _split_columns(columns, split_col, role_col, path: Path) -> tuple[str | None, str | None]:
+    """The fixed split's columns the file has: the default names when present, a name a card
+    gives (not the default) must be there, and a role column needs a split column."""
+    found = []
+    for name, default, what in ((split_col, SPLIT_COLUMN, "split"), (role_col, ROLE_COLUMN, "role")):
+        if name and name not in columns and name != default:
+            raise DataError(path, f"no {what} column {name!r} (columns: {', '.join(columns)})",
+                            row=1)
+        found.append(name if name and name in columns else None)
+    if found[1] and not found[0]:
+        raise DataError(path, f"a {found[1]!r} column (support / query) but no "
+                        f"{split_col or SPLIT_COLUMN!r} column: a fixed split needs a split "
+                        "column (train, valid or test) on every row", row=1)
+    return found[0], found[1]
 
 
 def read_new_user_ratings(
