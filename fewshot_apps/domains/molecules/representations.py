@@ -40,7 +40,7 @@ from .cache import write_cache
 from .store import MoleculeStore, _torch_ranges
 
 #: Bump when the computed values change (part of every cache key).
-REPRESENTATIONS_VERSION = 1
+REPRESENTATIONS_VERSION = 2  # 2: int16 index and counts (a quarter of the memory)
 _CHUNK = 5000  # molecules per progress step
 
 
@@ -49,8 +49,8 @@ class SparseCounts:
     """Folded count-ECFP of ``m`` molecules as CSR rows.
 
     Attributes:
-        index: ``[nnz] int64`` set bits, row after row.
-        count: ``[nnz] float32`` how often each bit's substructures occur.
+        index: ``[nnz] int16`` (``int32`` above 32,767 bits) set bits, row after row.
+        count: ``[nnz] int16`` how often each bit's substructures occur (capped at 32,767).
         ptr: ``[m + 1] int64`` row offsets: molecule ``i`` is ``index[ptr[i]:ptr[i+1]]``.
         bits: fingerprint width.
         unparsed: molecules RDKit could not re-parse (empty rows).
@@ -67,13 +67,13 @@ class SparseCounts:
 
     def rows(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The rows of molecules ``ids`` (repeats allowed) as ``nn.EmbeddingBag`` input:
-        ``(index [k], count [k], offsets [len(ids)])``."""
+        ``(index [k] int64, count [k] float32, offsets [len(ids)] int64)``."""
         ids = torch.as_tensor(ids, dtype=torch.long)
         starts, ends = self.ptr[ids], self.ptr[ids + 1]
         lengths = ends - starts
         take = _torch_ranges(starts, lengths)
         offsets = torch.cumsum(lengths, 0) - lengths
-        return self.index[take], self.count[take], offsets
+        return self.index[take].long(), self.count[take].float(), offsets
 
     def dense(self, ids: torch.Tensor) -> torch.Tensor:
         """``[len(ids), bits]`` float counts (tests and small pools)."""
@@ -112,6 +112,7 @@ def count_ecfp(smiles: list[str], radius: int = 2, bits: int = 2048,
                progress: bool = False) -> SparseCounts:
     """Folded Morgan count fingerprints (ECFP of diameter ``2 * radius``) of ``smiles``."""
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=bits)
+    index_type = np.int16 if bits <= np.iinfo(np.int16).max + 1 else np.int32
     index: list[np.ndarray] = []
     count: list[np.ndarray] = []
     lengths = np.zeros(len(smiles), dtype=np.int64)
@@ -123,13 +124,13 @@ def count_ecfp(smiles: list[str], radius: int = 2, bits: int = 2048,
         elements = generator.GetCountFingerprint(mol).GetNonzeroElements()
         keys = np.fromiter(elements.keys(), dtype=np.int64, count=len(elements))
         order = np.argsort(keys)
-        index.append(keys[order])
-        count.append(np.fromiter(elements.values(), dtype=np.float32,
-                                 count=len(elements))[order])
+        index.append(keys[order].astype(index_type))
+        values = np.fromiter(elements.values(), dtype=np.int64, count=len(elements))[order]
+        count.append(np.minimum(values, np.iinfo(np.int16).max).astype(np.int16))
         lengths[i] = len(elements)
     ptr = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-    return SparseCounts(_flat(index, torch.int64), _flat(count, torch.float32), ptr, bits,
-                        unparsed)
+    return SparseCounts(_flat(index, torch.from_numpy(np.zeros(0, index_type)).dtype),
+                        _flat(count, torch.int16), ptr, bits, unparsed)
 
 
 def _flat(parts: list[np.ndarray], dtype: torch.dtype) -> torch.Tensor:
