@@ -47,6 +47,59 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, 
     return out
 
 
+#: Equal-width probability bins of the reliability diagram (the ``ece`` metric's 15).
+RELIABILITY_BINS = 15
+RELIABILITY_COLUMNS = ["size", "bin", "n", "sum_probability", "sum_label"]
+
+
+def reliability_bins(labels: np.ndarray, probabilities: np.ndarray,
+                     bins: int = RELIABILITY_BINS) -> np.ndarray:
+    """``[bins, 3]``: per equal-width probability bin, the count, the summed predicted
+    probability and the summed 0/1 label (a probability of exactly 1 falls in the last bin,
+    as in :func:`~fewshot_apps.core.metrics.ece`). Sums, so that draws and tasks pool by
+    adding; the reliability diagram plots ``sum_label / n`` against ``sum_probability / n``."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    which = np.minimum((p * bins).astype(np.int64), bins - 1)
+    return np.stack([np.bincount(which, minlength=bins).astype(np.float64),
+                     np.bincount(which, weights=p, minlength=bins),
+                     np.bincount(which, weights=y, minlength=bins)], axis=1)
+
+
+def draw_episodes(tasks: Sequence[Task], make_sampler: Callable[[int], object],
+                  sizes: Sequence[int], draws: int = 10, seeds: Sequence[int] = (0,)):
+    """The protocols' fixed, seeded draws: ``(task, size, seed, draw, episode, reason)`` for
+    every task x size x seed x draw, ``episode`` None (and ``reason`` why) where the draw
+    cannot be made (a task with ``metadata["evaluable"] = False``, a task too small, an
+    unusable draw). The evaluation and the validation episodes a calibration is fitted on
+    (:func:`k_shot_episodes`) draw through here."""
+    for task in tasks:
+        for size in sizes:
+            for seed in seeds:
+                for draw in range(draws):
+                    if task.metadata.get("evaluable", True) is False:
+                        yield task, size, seed, draw, None, "one class only"
+                        continue
+                    try:
+                        episode = make_sampler(size).sample(
+                            task, derive_seed(seed, task.name, size, draw))
+                    except UnusableDrawError as exc:
+                        yield task, size, seed, draw, None, f"unusable draw: {exc}"
+                        continue
+                    except SamplingError as exc:
+                        yield task, size, seed, draw, None, f"too small: {exc}"
+                        continue
+                    yield task, size, seed, draw, episode, ""
+
+
+def k_shot_episodes(tasks: Sequence[Task], shots: Sequence[int] = (10,), draws: int = 10,
+                    seeds: Sequence[int] = (0,)) -> list:
+    """The episodes :func:`k_shot_protocol` scores with these arguments (draws that cannot
+    be made left out)."""
+    return [ep for *_, ep, _ in draw_episodes(tasks, lambda k: BalancedSampler(k), shots,
+                                               draws, seeds) if ep is not None]
+
+
 def evaluate_classification(
     model,
     tasks: Sequence[Task],
@@ -61,23 +114,22 @@ def evaluate_classification(
     Returns ``(results, skipped)``: ``results`` has one row per draw and metric (``task,
     size, seed, draw, metric, value``); ``skipped`` one row per draw that could not be made
     (``task, size, seed, draw, reason``). Tasks with ``metadata["evaluable"] = False`` (one
-    class) are skipped whole.
+    class) are skipped whole. When the scores are probabilities, ``results.attrs
+    ["reliability"]`` holds the reliability diagram's bins pooled over tasks, seeds and draws
+    per size: rows ``(size, bin, n, sum_probability, sum_label)``
+    (:func:`reliability_bins`).
     """
     from fewshot_apps.progress import progress_bar
 
     rows, skipped = [], []
-    work = [(t, n, s, d) for t in tasks for n in sizes for s in seeds for d in range(draws)]
-    for task, size, seed, draw in progress_bar(work, desc="evaluating", enabled=progress):
-        if task.metadata.get("evaluable", True) is False:
-            skipped.append((task.name, size, seed, draw, "one class only"))
-            continue
-        try:
-            episode = make_sampler(size).sample(task, derive_seed(seed, task.name, size, draw))
-        except UnusableDrawError as exc:
-            skipped.append((task.name, size, seed, draw, f"unusable draw: {exc}"))
-            continue
-        except SamplingError as exc:
-            skipped.append((task.name, size, seed, draw, f"too small: {exc}"))
+    bins: dict[int, np.ndarray] = {}
+    probabilities = True
+    n_work = len(tasks) * len(sizes) * len(seeds) * draws
+    work = draw_episodes(tasks, make_sampler, sizes, draws, seeds)
+    for task, size, seed, draw, episode, reason in progress_bar(
+            work, total=n_work, desc="evaluating", enabled=progress):
+        if episode is None:
+            skipped.append((task.name, size, seed, draw, reason))
             continue
         t0 = time.perf_counter()
         scores = model.fit_predict(
@@ -86,9 +138,19 @@ def evaluate_classification(
         seconds = time.perf_counter() - t0
         for metric, value in classification_metrics(episode.query_labels, scores).items():
             rows.append((task.name, size, seed, draw, metric, value, seconds))
+        scores = np.asarray(scores, dtype=np.float64)
+        if probabilities and len(scores) and scores.min() >= 0 and scores.max() <= 1:
+            add = reliability_bins(episode.query_labels, scores)
+            bins[size] = bins[size] + add if size in bins else add
+        elif len(scores):
+            probabilities = False
     results = pd.DataFrame(
         rows, columns=["task", "size", "seed", "draw", "metric", "value", "seconds"]
     )
+    if probabilities and bins:
+        results.attrs["reliability"] = [
+            (int(size), b, int(table[b, 0]), float(table[b, 1]), float(table[b, 2]))
+            for size, table in bins.items() for b in range(len(table))]
     return results, pd.DataFrame(skipped, columns=["task", "size", "seed", "draw", "reason"])
 
 
@@ -112,7 +174,9 @@ def classification_protocol(protocol: str, model, tasks: Sequence[Task], *, shot
     """``k-shot`` (K positives + K negatives, for each K in ``shots``) or ``fsmol``
     (stratified supports of ``support_sizes``) on ``tasks``, the model's encoder run once
     over their examples. Returns the tidy rows (task, shots, support_size, item_split,
-    draw, seed, metric, value) and the number of skipped draws."""
+    draw, seed, metric, value) and the number of skipped draws; ``rows.attrs
+    ["reliability"]``: the reliability diagram's bins of probability scores, ``(shots,
+    support_size, bin, n, sum_probability, sum_label)`` pooled over tasks, seeds and draws."""
     from fewshot_apps.core.registry import PROTOCOLS
 
     entry = PROTOCOLS.get(protocol)
@@ -130,6 +194,11 @@ def classification_protocol(protocol: str, model, tasks: Sequence[Task], *, shot
         "item_split": pd.NA, "draw": results["draw"], "seed": results["seed"],
         "metric": results["metric"], "value": results["value"],
     })
+    if results.attrs.get("reliability"):
+        # (shots, support_size, bin, n, sum_probability, sum_label), as the rows name sizes
+        out.attrs["reliability"] = [
+            (size if k_shot else None, size * 2 if k_shot else size, *rest)
+            for size, *rest in results.attrs["reliability"]]
     return out, len(skipped)
 
 

@@ -4,7 +4,15 @@ settings into a trained model, used by the API, the command line and the benchma
 
 Settings are one flat dict (a TOML file or ``--set key=value``): training keys
 (:class:`~fewshot_apps.core.training.TrainConfig`), episode keys (``shots`` or
-``support_size``, ``n_query``, ``valid_draws``), ``encoder.<key>`` and ``learner.<key>``.
+``support_size``, ``n_query``, ``valid_draws``), ``encoder.<key>``, ``learner.<key>`` and
+``calibration`` (``auto``, ``temperature``, ``platt``, ``conformal``, ``none``).
+
+Every model built here, once trained, gets its post-hoc calibration fitted on the data set's
+validation episodes (:mod:`fewshot_apps.core.calibration`): temperature (or Platt) scaling of
+a classifier's probabilities, a 90% split-conformal interval of a rating model's
+predictions. A saved model records it in its ``config.json``; classic rating baselines get
+their interval too; classic molecule baselines, fitted on each support set with no training
+of their own, stay uncalibrated.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import torch
 
 from fewshot_apps.core.domain import DomainDataset, canonical_settings
 from fewshot_apps.core.learners import build_learner
-from fewshot_apps.core.persistence import save_model
+from fewshot_apps.core.persistence import save_model, update_model_config
 from fewshot_apps.core.registry import META_LEARNING_FAMILIES, MODELS
 from fewshot_apps.core.settings import TrainConfig, split_settings
 from fewshot_apps.core.training import TrainResult, meta_train, seed_everything
@@ -37,9 +45,11 @@ def episode_settings(dataset: DomainDataset, episode: dict) -> dict:
 
 def split_run_settings(dataset: DomainDataset, settings: dict | None):
     """``(train, episode, encoder, learner)`` settings for ``dataset`` from a flat dict
-    (older names such as ``k_shot`` read as ``shots``)."""
+    (older names such as ``k_shot`` read as ``shots``; ``calibration`` is read by
+    :func:`~fewshot_apps.core.calibration.calibration_method`)."""
     keys = dict.fromkeys(("shots", "support_size", "n_query", "valid_draws"))
-    train, episode, encoder, learner = split_settings(canonical_settings(settings or {}), keys)
+    settings = {k: v for k, v in (settings or {}).items() if k != "calibration"}
+    train, episode, encoder, learner = split_settings(canonical_settings(settings), keys)
     return train, episode_settings(dataset, {k: v for k, v in episode.items()
                                              if v is not None}), encoder, learner
 
@@ -48,8 +58,13 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
                   settings: dict | None = None, *, resume: bool = False,
                   progress: bool = True) -> tuple[object, TrainResult]:
     """Meta-train ``learner_name`` on the data set's training tasks and select it on its
-    validation tasks (never test tasks); the model is saved in ``out_dir``. Returns
-    ``(learner, result)``."""
+    validation tasks (never test tasks), then fit its calibration on the validation tasks;
+    the model is saved in ``out_dir`` (its ``config.json`` records the calibration, or why
+    there is none). Returns ``(learner, result)``."""
+    from fewshot_apps.core import distributed
+    from fewshot_apps.core.calibration import calibrate, calibration_method
+
+    method, settings = calibration_method(settings or {}, dataset.label_kind)
     train, episode, encoder, learner_cfg = split_run_settings(dataset, settings)
     config = TrainConfig.from_dict(train)
     ts = dataset.taskset
@@ -67,6 +82,9 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
         extra_config={**dataset.saved_model_config(), "encoder": enc.config(),
                       "episode": episode},
     )
+    calibration = calibrate(learner, dataset, episode, config.seed, method)
+    if distributed.is_main_process():
+        update_model_config(out_dir, calibration=calibration.to_config())
     return learner, result
 
 
@@ -74,15 +92,19 @@ def pretrain_transfer(dataset: DomainDataset, name: str, out_dir: str | Path,
                       settings: dict | None = None, *, steps: int, seed: int = 0,
                       device: str = "auto", progress: bool = True):
     """A transfer baseline (``finetune``, ``linear-probe``): multitask pre-training on the
-    training tasks (selected on the validation tasks), saved in ``out_dir``."""
+    training tasks (selected on the validation tasks), calibrated on the validation tasks,
+    saved in ``out_dir``."""
     from fewshot_apps.core.baselines import build_transfer_baseline
+    from fewshot_apps.core.calibration import calibrate, calibration_method
 
-    _, _, encoder, _ = split_run_settings(dataset, settings)
+    method, settings = calibration_method(settings or {}, dataset.label_kind)
+    _, episode, encoder, _ = split_run_settings(dataset, settings)
     torch.manual_seed(seed)
     enc = dataset.make_encoder(encoder)
     model = build_transfer_baseline(name, enc, dataset.label_kind, seed=seed, device=device)
     ts = dataset.taskset
     model.pretrain(ts.train, ts.valid, steps=steps, progress=progress)
+    calibrate(model, dataset, episode, seed, method)
     save_model(model, out_dir, {**dataset.saved_model_config(), "encoder": enc.config(),
                                 "pretrain_steps": steps})
     return model
@@ -95,7 +117,8 @@ def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
                 progress: bool = True):
     """Model ``name`` of any family, ready to adapt and predict: a meta-learner trained
     (continuing from ``out_dir``'s checkpoint when ``resume``), a transfer baseline
-    pre-trained, or a classic baseline of the data set's domain fitted."""
+    pre-trained, or a classic baseline of the data set's domain fitted; each calibrated on
+    the validation tasks (a classic baseline: rating intervals only)."""
     entry = MODELS.get(name)
     if entry.domain not in (None, dataset.domain):
         raise FewshotError(f"{name!r} is a model for {entry.domain} data, not for "
@@ -117,7 +140,14 @@ def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
         settings.pop("steps", None)
         return pretrain_transfer(dataset, name, out_dir, settings, steps=steps, seed=seed,
                                  device=device, progress=progress)
-    return dataset.build_baseline(name, seed=seed)
+    model = dataset.build_baseline(name, seed=seed)
+    if dataset.label_kind == "regression":  # its interval; classic classifiers stay as they are
+        from fewshot_apps.core.calibration import calibrate, calibration_method
+
+        method, settings = calibration_method(settings, dataset.label_kind)
+        _, episode, _, _ = split_run_settings(dataset, settings)
+        calibrate(model, dataset, episode, seed, method)
+    return model
 
 
 __all__ = ["build_model", "episode_settings", "pretrain_transfer", "split_run_settings",

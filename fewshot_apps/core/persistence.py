@@ -6,8 +6,10 @@ A saved model is a folder:
   loading never runs pickled code);
 * ``config.json``: ``{"format_version", "learner": {"name", "kind", "config"}, "encoder":
   {"name", ...}, ...}`` plus whatever the domain adds (featurizer settings, vocabularies,
-  the training config), and ``"tasks": {"file": "tasks.json", "sha256", "n_train",
-  "n_valid"}`` when the split is recorded;
+  the training config), ``"tasks": {"file": "tasks.json", "sha256", "n_train",
+  "n_valid"}`` when the split is recorded, and ``"calibration": {"method", ...}`` (the
+  post-hoc calibration fitted on validation tasks, :mod:`fewshot_apps.core.calibration`;
+  a model saved without it loads uncalibrated);
 * ``tasks.json``: the names of the tasks (users, for recommendation) the model was trained
   and selected on, ``{"format_version", "train": [...], "valid": [...]}``, so that
   :func:`check_unseen_tasks` can refuse to score it on tasks it has seen. Models saved before
@@ -33,6 +35,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fewshot_apps.core.calibration import Calibration
 from fewshot_apps.core.learners.base import MetaLearner, learner_class
 from fewshot_apps.core.registry import ENCODERS, MODELS
 from fewshot_apps.errors import FewshotError
@@ -48,11 +51,16 @@ EncoderFactory = Callable[[dict], nn.Module]
 def model_config(learner: MetaLearner, config: dict | None = None) -> dict:
     """The config saved beside the weights: ``config`` (the domain's keys, e.g. ``encoder``,
     ``featurizer``) with the learner's description and, when the caller gives no ``encoder``
-    entry, the encoder's own ``config()`` if it has one."""
+    entry, the encoder's own ``config()`` if it has one; and, when the caller gives no
+    ``calibration`` entry, the learner's calibration if it has one
+    (:mod:`fewshot_apps.core.calibration`)."""
     out = {"format_version": FORMAT_VERSION, **dict(config or {})}
     out["learner"] = learner.describe()
     if "encoder" not in out and callable(getattr(learner.encoder, "config", None)):
         out["encoder"] = learner.encoder.config()
+    calibration = getattr(learner, "calibration", None)
+    if "calibration" not in out and callable(getattr(calibration, "to_config", None)):
+        out["calibration"] = calibration.to_config()
     return out
 
 
@@ -67,6 +75,16 @@ def write_config(path: str | Path, config: dict) -> None:
     """``config`` as indented JSON (paths and other objects as strings)."""
     text = json.dumps(config, indent=2, default=str) + "\n"
     _write_atomic(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def update_model_config(path: str | Path, **entries) -> dict:
+    """Set ``entries`` in the ``config.json`` of a saved model (``path``: its folder or one
+    of its files), e.g. the calibration fitted after training; returns the new config."""
+    _, config_path = _model_paths(path)
+    config = read_model_config(config_path)
+    config.update(entries)
+    write_config(config_path, config)
+    return config
 
 
 def task_record(train, valid=()) -> dict:
@@ -317,7 +335,8 @@ def load_model(
 
     ``build_encoder(config) -> encoder`` overrides the registered factory (e.g. to hand a
     feature table or molecule pool to the encoder). The loaded config is kept as
-    ``learner.saved_config``. Missing, unreadable or mismatched files raise FewshotError
+    ``learner.saved_config``, its calibration as ``learner.calibration`` (the identity for a
+    model saved before calibrations were recorded). Missing, unreadable or mismatched files raise FewshotError
     naming the file and the problem.
     """
     model_path, config_path = _model_paths(path)
@@ -348,6 +367,10 @@ def load_model(
             message if message.startswith(str(config_path)) else f"{config_path}: {message}"
         ) from None
     load_state(model_path, learner, f"the model described by {config_path}")
+    try:
+        learner.calibration = Calibration.from_config(config.get("calibration"))
+    except FewshotError as err:
+        raise FewshotError(f"{config_path}: {err}") from None
     learner.saved_config = config
     if device is not None:
         learner.to(device)

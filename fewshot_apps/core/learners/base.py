@@ -175,6 +175,9 @@ class MetaLearner(nn.Module):
     SUPPORTED_KINDS = registered_meta(MODELS, "label_kinds", default=KINDS)
     # MAML-family learners need autograd in adapt (inner-loop gradients), even at evaluation.
     needs_grad_to_adapt: ClassVar[bool] = False
+    # The post-hoc calibration fitted on validation tasks after training (a
+    # fewshot_apps.core.calibration.Calibration; None: probabilities as the learner gives them).
+    calibration: Any = None
 
     def __init__(self, encoder: nn.Module, kind: Kind, config: LearnerConfig | dict | None = None):
         super().__init__()
@@ -338,12 +341,42 @@ class MetaLearner(nn.Module):
         chunk_size: int | None = 4096,
     ) -> np.ndarray:
         """Adapt to the support set and score the query: ``[q]`` float64 numpy array of
-        probabilities (classification) or ratings (regression).
+        probabilities (classification; calibrated by ``self.calibration`` when the model has
+        one, see :mod:`fewshot_apps.core.calibration`) or ratings (regression).
 
         Runs in eval mode; without autograd except inside the inner loops of the MAML family,
         whose gradients never touch the meta-parameters. Queries are scored in chunks of
         ``chunk_size`` (every learner scores queries independently given the state).
         """
+        output = self._fit_predict_output(support_ids, support_labels, query_ids, chunk_size)
+        if self.kind == "classification":
+            output = self.probabilities(output)
+        return output.detach().cpu().double().numpy()
+
+    def fit_predict_logits(
+        self,
+        support_ids: Tensor | np.ndarray,
+        support_labels: Tensor | np.ndarray,
+        query_ids: Tensor | np.ndarray,
+        chunk_size: int | None = 4096,
+    ) -> np.ndarray:
+        """As :meth:`fit_predict`, but the raw, uncalibrated logits (classification only):
+        what a calibration is fitted on."""
+        if self.kind != "classification":
+            raise FewshotError(f"learner {self.name!r}: logits of a {self.kind} model")
+        output = self._fit_predict_output(support_ids, support_labels, query_ids, chunk_size)
+        return output.detach().cpu().double().numpy()
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Raw logits -> probabilities of activity: ``sigmoid`` of the logits recalibrated
+        by ``self.calibration`` (temperature or Platt scaling fitted on validation tasks;
+        unchanged without one)."""
+        calibration = self.calibration
+        return torch.sigmoid(logits if calibration is None else calibration.logits(logits))
+
+    def _fit_predict_output(self, support_ids, support_labels, query_ids,
+                            chunk_size: int | None) -> Tensor:
+        """``[q]`` raw logits or ratings of the query after adapting (eval mode)."""
         was_training = self.training
         self.eval()
         try:
@@ -355,11 +388,9 @@ class MetaLearner(nn.Module):
                 step = chunk_size or max(len(query_ids), 1)
                 outputs = [self.predict(state, chunk) for chunk in torch.split(query_ids, step)]
                 output = torch.cat(outputs) if outputs else torch.zeros(0, device=self.device)
-                if self.kind == "classification":
-                    output = torch.sigmoid(output)
         finally:
             self.train(was_training)
-        return output.detach().cpu().double().numpy()
+        return output
 
 
 # --------------------------------------------------------------------------------------------

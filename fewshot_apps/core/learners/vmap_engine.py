@@ -114,7 +114,7 @@ class VmapEngine:
             pad = self._pad(self.encode(unique), batch, pseudo_count)
             output = self._predict_batched(self._adapt_batched(pad), pad.query)
             if self.kind == "classification":
-                output = torch.sigmoid(output)
+                output = self.probabilities(output)  # calibrated, as fit_predict's
             else:
                 output = output * self.config.label_scale + pad.offsets[:, None]
         out: list[np.ndarray] = [np.zeros(0) for _ in episodes]

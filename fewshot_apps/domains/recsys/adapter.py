@@ -72,7 +72,7 @@ class RecsysTasks:
         from fewshot_apps.core.evaluation import encoded_once
         from fewshot_apps.core.metrics import rmse
 
-        episodes = self.evaluation_episodes("valid", seed=seed, n_draws=episode["valid_draws"])
+        episodes = self.validation_episodes(episode, seed)
         if not episodes:
             raise FewshotError(f"{self.name}: no validation user has enough ratings")
         tasks = self.taskset.valid
@@ -87,6 +87,12 @@ class RecsysTasks:
             return -rmse(np.concatenate([ep.query_labels for ep in episodes]), predictions)
 
         return validate
+
+    def validation_episodes(self, episode: dict, seed: int) -> list:
+        """The episodes :meth:`validator` scores (the cold-start episodes of the validation
+        users, ``valid_draws`` per support size): what a trained model's rating interval is
+        fitted on."""
+        return self.evaluation_episodes("valid", seed=seed, n_draws=episode["valid_draws"])
 
     def build_baseline(self, name: str, seed: int = 0):
         from .baselines import build_rec_baseline

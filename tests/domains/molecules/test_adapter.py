@@ -110,6 +110,36 @@ def test_evaluate_gives_tidy_rows_of_either_protocol(data, learner):
     assert fsmol["shots"].isna().all() and set(fsmol["support_size"]) == {8}
 
 
+def test_validation_episodes_are_the_draws_the_validator_scores(data, learner, monkeypatch):
+    """What a calibration is fitted on: exactly the validator's episodes."""
+    episode = {"shots": 3, "support_size": None, "valid_draws": 2}
+    seen = []
+    original = learner.fit_predict
+    monkeypatch.setattr(learner, "fit_predict", lambda s, y, q: seen.append(
+        (list(s), list(y), list(q))) or original(s, y, q))
+    data.validator(episode, seed=5)(learner)
+    drawn = data.validation_episodes(episode, seed=5)
+    assert len(drawn) == 2 * len(data.taskset.valid)
+    assert seen == [(list(ep.support_examples), list(ep.support_labels),
+                     list(ep.query_examples)) for ep in drawn]
+    assert data.validation_episodes(episode, seed=6)[0].query_examples.tolist() != \
+        drawn[0].query_examples.tolist()
+
+
+def test_evaluate_pools_the_reliability_bins_of_its_probabilities(data, learner):
+    rows, _ = data.evaluate("k-shot", learner, shots=(2, 3), draws=2, seeds=(0,))
+    bins = rows.attrs["reliability"]  # (shots, support_size, bin, n, sum_p, sum_label)
+    assert {(b[0], b[1]) for b in bins} == {(2, 4), (3, 6)}
+    assert sorted({b[2] for b in bins}) == list(range(15))
+    n_queries = sum(len(t) - 2 * k for t in data.taskset.test for k in (2, 3)) * 2
+    assert sum(b[3] for b in bins) == n_queries
+    assert all(0 <= b[4] <= b[3] and 0 <= b[5] <= b[3] for b in bins)
+    # every query molecule counted once per draw: the actives too
+    positives = {k: sum(int(t.labels.sum()) - k for t in data.taskset.test) * 2 for k in (2, 3)}
+    for k in (2, 3):
+        assert sum(b[5] for b in bins if b[0] == k) == pytest.approx(positives[k])
+
+
 def test_evaluate_refuses_a_protocol_of_another_domain(data, learner):
     with pytest.raises(FewshotError, match=r"protocol 'cold-start' does not apply to assays "
                        r"\(molecules: k-shot, fsmol\)"):
