@@ -1,10 +1,17 @@
-"""Summaries, paired comparisons, plots and the Markdown / HTML reports of a suite run."""
+"""Summaries, paired comparisons, plots and the Markdown / HTML reports of a suite run.
+
+For classification suites the report has a calibration section per data set: each learner's
+calibration (read from ``timings.json``), its ``ece`` and ``brier``, and a reliability
+diagram (``plot_<dataset>_reliability.png``: observed frequency of actives against the mean
+predicted probability per equal-width bin, pooled over test tasks, from ``reliability.csv``).
+"""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +200,114 @@ def _plot(summary: pd.DataFrame, metric: str, title: str) -> bytes | None:
     return buf.getvalue()
 
 
+def reliability_points(reliability: pd.DataFrame) -> pd.DataFrame:
+    """Per learner and non-empty bin, pooled over support sizes, tasks, seeds and draws:
+    ``learner, bin, n, predicted`` (mean predicted probability) and ``observed`` (fraction
+    of actives)."""
+    if reliability.empty:
+        return pd.DataFrame(columns=["learner", "bin", "n", "predicted", "observed"])
+    pooled = (reliability.groupby(["learner", "bin"], sort=True)[["n", "sum_probability",
+                                                                 "sum_label"]]
+              .sum().reset_index())
+    pooled = pooled[pooled["n"] > 0]
+    return pd.DataFrame({"learner": pooled["learner"], "bin": pooled["bin"].astype(int),
+                         "n": pooled["n"].astype(int),
+                         "predicted": pooled["sum_probability"] / pooled["n"],
+                         "observed": pooled["sum_label"] / pooled["n"]}).reset_index(drop=True)
+
+
+def _reliability_plot(reliability: pd.DataFrame, title: str) -> bytes | None:
+    """One reliability diagram, a line per learner (empty bins left out), the diagonal of
+    perfect calibration dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = reliability_points(reliability)
+    if points.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.set_prop_cycle(color=plt.cm.tab20.colors)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="calibrated")
+    for learner, group in points.groupby("learner", sort=True):
+        ax.plot(group["predicted"], group["observed"], marker="o", markersize=3, label=learner)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted probability (bin mean)")
+    ax.set_ylabel("observed frequency of actives")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _calibration_text(record) -> str:
+    """A learner's calibration from its ``timings.json`` entry, in a few words."""
+    if not isinstance(record, dict):
+        return "none (no validation-fitted calibration)"
+    method = record.get("method")
+    if method == "temperature":
+        return f"temperature T = {float(record['temperature']):.3g}"
+    if method == "platt":
+        return f"Platt a = {float(record['a']):.3g}, b = {float(record['b']):.3g}"
+    if method == "conformal":
+        return f"90% conformal ± {float(record['half_width']):.3g}"
+    return f"none: {record.get('reason', 'not fitted')}"
+
+
+def _calibration_section(out: Path, part, label: str, s: pd.DataFrame, timings: dict,
+                         reliability: pd.DataFrame) -> tuple[list[str], dict[str, bytes]]:
+    """The Markdown of a data set's calibration section and its plot (none for a protocol
+    without calibration metrics)."""
+    metrics = [m for m in ("ece", "brier", "coverage@90", "interval_width")
+               if m in set(s["metric"])]
+    if not metrics:
+        return [], {}
+    md = ["### Calibration", "",
+          "Calibrations are fitted on validation tasks only, after training (temperature "
+          "scaling of probabilities; a 90% split-conformal interval of ratings); `ece` uses 15 "
+          "equal-width bins; `coverage@90` should be near 0.9.", ""]
+    learners = list(dict.fromkeys(s["learner"]))
+    fitted = pd.DataFrame({"learner": learners, "calibration": [
+        _calibration_text(timings.get(f"{part.name}|{label}|{n}", {}).get("calibration"))
+        for n in learners]})
+    md += [_table(fitted), ""]
+    view = s[s["metric"].isin(metrics) & s["item_split"].isin(["", "all"])][[
+        "learner", "shots", "support_size", "metric", "mean", "ci95_low", "ci95_high",
+        "n_tasks"]]
+    md += [_table(view), ""]
+    images = {}
+    mine = reliability[(reliability["suite"] == part.name) & (reliability["dataset"] == label)] \
+        if not reliability.empty else reliability
+    png = _reliability_plot(mine, f"{label}: reliability (test tasks pooled)")
+    if png:
+        name = f"plot_{file_slug(label)}_reliability.png"
+        (out / name).write_bytes(png)
+        md += [f"![reliability diagram]({name})", ""]
+        images[name] = png
+    return md, images
+
+
+def _read_reliability(out: Path) -> pd.DataFrame:
+    path = out / "reliability.csv"
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=["suite", "dataset", "learner", "bin", "n",
+                                     "sum_probability", "sum_label"])
+    return pd.read_csv(path)
+
+
+def _read_timings(out: Path) -> dict:
+    path = out / "timings.json"
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        return {}
+
+
 INT_COLUMNS = {"n_tasks", "n_draws", "wins", "losses", "shots", "support_size"}
 
 
@@ -225,7 +340,8 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
                   data_dir=None) -> None:
     """``report.md``, ``report.html`` (self-contained: plots embedded) and
     ``plot_<dataset>_<metric>.png`` (the data set's name made safe for a file name: a card
-    given as a path becomes its file's stem and a short hash of the path)."""
+    given as a path becomes its file's stem and a short hash of the path); with
+    ``reliability.csv`` in ``out``, ``plot_<dataset>_reliability.png`` too."""
     md = [f"# Benchmark report: {run_info['suite']} ({run_info['preset']} preset)", "",
           f"Machine: {run_info['machine']}; device {run_info['device']}; git "
           f"{', '.join(run_info.get('git_revisions') or [run_info.get('git_revision') or 'unknown'])}"
@@ -235,6 +351,8 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
           "quoted, never measured here.", ""]
     images = {}  # plot file name -> PNG, embedded in report.html
     comparisons = []
+    reliability = _read_reliability(out)
+    timings = _read_timings(out)
     for part in parts:
         label = getattr(part, "label", part.dataset)  # the rows' dataset: with its options
         s = summary[(summary["suite"] == part.name) & (summary["dataset"] == label)]
@@ -255,6 +373,9 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
                 (out / name).write_bytes(png)
                 md += [f"![{metric} vs support size]({name})", ""]
                 images[name] = png
+        section, plots = _calibration_section(out, part, label, s, timings, reliability)
+        md += section
+        images.update(plots)
         comp = paired_comparisons(results[(results["suite"] == part.name)
                                           & (results["dataset"] == label)], part.protocol,
                                   named_baseline=part.baseline)

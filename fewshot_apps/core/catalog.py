@@ -68,6 +68,12 @@ METRICS.add("mae", f"{METRICS_MODULE}:mae", direction="lower", bounds=NON_NEGATI
             label_kind="regression")
 METRICS.add("rmse", f"{METRICS_MODULE}:rmse", direction="lower", bounds=NON_NEGATIVE,
             label_kind="regression")
+# The 90% prediction interval of ratings (split conformal, fewshot_apps.core.calibration):
+# f(targets, low, high). Coverage should reach its nominal 0.9; past it, only width is lost.
+METRICS.add("coverage@90", f"{METRICS_MODULE}:interval_coverage", direction="higher",
+            bounds=UNIT, label_kind="regression", inputs="interval")
+METRICS.add("interval_width", f"{METRICS_MODULE}:interval_width", direction="lower",
+            bounds=NON_NEGATIVE, label_kind="regression", inputs="interval")
 for k in (3, 5, 10):
     METRICS.add(f"ndcg@{k}", f"{METRICS_MODULE}:ndcg_at_k", direction="higher", bounds=UNIT,
                 label_kind="regression", k=k)

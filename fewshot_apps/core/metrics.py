@@ -9,6 +9,8 @@ Undefined values, by family:
 * classification (:func:`roc_auc`, :func:`auprc`, :func:`delta_auprc`): labels of one class
   raise :class:`OneClassError` (a ``ValueError``). The protocols never score such a query
   (they skip the draw and count it), so reaching it is a bug worth stopping on.
+* prediction intervals (:func:`interval_coverage`, :func:`interval_width`) take
+  ``(targets, low, high)``.
 * ranking (:func:`ndcg_at_k`, :func:`precision_at_k`, :func:`recall_at_k`): a user without
   anything to find (no positive gain, no relevant item) gets ``nan``; average per-user
   values with ``np.nanmean`` and report how many were ``nan``.
@@ -35,6 +37,8 @@ __all__ = [
     "auprc",
     "delta_auprc",
     "higher_is_better",
+    "interval_coverage",
+    "interval_width",
     "mae",
     "metric_bounds",
     "metric_function",
@@ -181,6 +185,31 @@ def rmse(targets, predictions) -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# prediction intervals (their METRICS entries have ``inputs = "interval"``: f(targets, low, high))
+
+
+def _interval(targets, low, high) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    targets, low = _pair(targets, low, "targets", "interval lows")
+    _, high = _pair(targets, high, "targets", "interval highs")
+    if (high < low).any():
+        raise ValueError("an interval's high is below its low")
+    return targets, low, high
+
+
+def interval_coverage(targets, low, high) -> float:
+    """Fraction of ``targets`` inside their prediction interval ``[low, high]`` (bounds
+    included); a 90% interval should cover about 0.9 (``coverage@90``)."""
+    targets, low, high = _interval(targets, low, high)
+    return float(np.mean((targets >= low) & (targets <= high)))
+
+
+def interval_width(targets, low, high) -> float:
+    """Mean width ``high - low`` of the prediction intervals (``targets`` only checked)."""
+    _, low, high = _interval(targets, low, high)
+    return float(np.mean(high - low))
+
+
+# --------------------------------------------------------------------------------------------
 # ranking
 
 
@@ -275,10 +304,12 @@ def recall_at_k(labels, scores, k: int = 10, threshold: float = 1.0) -> float:
 # by name (the METRICS registry)
 
 
-def metric_function(name: str) -> Callable[[object, object], float]:
+def metric_function(name: str) -> Callable[..., float]:
     """``f(labels, scores) -> float``: metric ``name`` of
     :data:`~fewshot_apps.core.registry.METRICS` (``ndcg@5``: :func:`ndcg_at_k` with
-    ``k=5`` bound). FewshotError naming the known metrics for any other name."""
+    ``k=5`` bound); ``f(targets, low, high)`` for the interval metrics (entries with
+    ``inputs = "interval"``: ``coverage@90``, ``interval_width``). FewshotError naming the
+    known metrics for any other name."""
     entry = METRICS.get(name)
     function = entry.load()
     k = entry.meta.get("k")

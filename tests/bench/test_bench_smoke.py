@@ -13,7 +13,7 @@ from fewshot_apps.core.registry import MODELS
 from fewshot_apps.errors import CardError, FewshotError
 
 METRICS = {"delta_auprc", "auprc", "roc_auc", "brier", "ece", "mae", "rmse", "ndcg@5", "precision@5",
-           "recall@10", "ndcg@10"}
+           "recall@10", "ndcg@10", "coverage@90", "interval_width"}
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,40 @@ def test_outputs_and_columns(demo_run):
     rec = results[results["dataset"] == "movielens-latest-small"]
     assert set(rec["item_split"]) >= {"all"} and rec["shots"].isna().all()
     assert results["value"].notna().all()
+
+
+def test_calibration_outputs(demo_run):
+    """Every learner and transfer baseline is calibrated on validation tasks: tox21's
+    probabilities by temperature (ece, brier, a reliability diagram), ratings with a 90%
+    interval (coverage@90, interval_width; the classic mf too)."""
+    from fewshot_apps.bench.runner import RELIABILITY_COLUMNS
+    from fewshot_apps.core.persistence import read_model_config
+
+    out, _ = demo_run
+    results = pd.read_csv(out / "results.csv")
+    tox = results[results["dataset"] == "tox21"]
+    assert {"ece", "brier"} <= set(tox["metric"])
+    for learner in ("protonet", "cnp", "maml", "finetune"):
+        config = read_model_config(out / "models" / "tox21" / learner)
+        assert config["calibration"]["method"] == "temperature"
+        assert config["calibration"]["temperature"] > 0
+    reliability = pd.read_csv(out / "reliability.csv")
+    assert list(reliability.columns) == RELIABILITY_COLUMNS
+    assert set(reliability["learner"]) == {"protonet", "cnp", "maml", "finetune", "rf"}
+    assert set(reliability["dataset"]) == {"tox21"} and set(reliability["bin"]) == set(range(15))
+    assert (out / "plot_tox21_reliability.png").stat().st_size > 1000
+    report = (out / "report.md").read_text()
+    assert "![reliability diagram](plot_tox21_reliability.png)" in report
+    assert "temperature T = " in report and "90% conformal ± " in report
+    rec = results[(results["dataset"] == "movielens-latest-small")
+                  & (results["item_split"] == "all")]
+    coverage = rec[rec["metric"] == "coverage@90"]
+    assert set(coverage["learner"]) == {"attention", "cnp", "maml", "finetune", "mf"}
+    assert coverage["value"].between(0, 1).all()
+    assert (rec.loc[rec["metric"] == "interval_width", "value"] > 0).all()
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["demo|movielens-latest-small|mf"]["calibration"]["method"] == "conformal"
+    assert timings["demo|tox21|rf"]["calibration"] is None  # classic classifiers: as they are
 
 
 def test_reports_are_self_contained(demo_run):

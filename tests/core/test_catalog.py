@@ -76,13 +76,18 @@ KNOWN = {
     "precision@3": 2 / 3, "recall@3": 2 / 3,  # top 3: .9 (1) .8 (0) .7 (1)
     "precision@5": 3 / 5, "recall@5": 1.0,
     "precision@10": 3 / 6, "recall@10": 1.0,  # fewer items than k: all 6 count
+    # interval metrics, on SCORES -/+ 0.25: only the labels at .9 (1) and .1 (0) inside
+    "coverage@90": 2 / 6, "interval_width": 0.5,
 }
 
 
 @pytest.mark.parametrize("name", METRICS.names())
 def test_every_metric_computes_in_its_bounds(name):
     entry = METRICS.get(name)
-    value = metric_function(name)(LABELS, SCORES)
+    if entry.meta.get("inputs") == "interval":  # f(targets, low, high)
+        value = metric_function(name)(LABELS, SCORES - 0.25, SCORES + 0.25)
+    else:
+        value = metric_function(name)(LABELS, SCORES)
     assert isinstance(value, float)
     low, high = entry.bounds
     assert low <= value <= high
@@ -119,7 +124,7 @@ def test_protocols_name_registered_metrics():
 def test_the_report_reads_directions_ranges_and_headlines_from_the_registry():
     from fewshot_apps.bench import report
 
-    assert {"mae", "rmse", "brier", "ece"} == report.LOWER_IS_BETTER
+    assert {"mae", "rmse", "brier", "ece", "interval_width"} == report.LOWER_IS_BETTER
     assert report.MAIN_METRICS == {"k-shot": ["roc_auc"], "fsmol": ["delta_auprc"],
                                    "cold-start": ["mae", "recall@10", "ndcg@3"]}
     assert {"roc_auc", "delta_auprc", "mae", "recall@10", "ndcg@3"} == report.HEADLINE_METRICS

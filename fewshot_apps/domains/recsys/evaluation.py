@@ -23,6 +23,11 @@ A fixed split (``split_method = "fixed"``, a published split) also reports MeLU'
 ``ndcg@3`` on the query ratings (graded gain ``2**rating - 1``, as ``ndcg@5``); with roles,
 each test user's one episode is its given support and query (``support_size`` ``"fixed"``).
 
+A model with a prediction interval (``model.calibration``: the 90% split-conformal one
+fitted on validation users, :mod:`fewshot_apps.core.calibration`) also gets, on the query
+ratings, ``coverage@90`` (the fraction inside ``prediction ± q``) and ``interval_width``
+(the interval's mean width); a model without one has neither row.
+
 Each metric is reported for ``item_split`` ``"all"``, ``"existing"`` and ``"new"`` (new
 items per ``dataset.new_items``): for the latter two, the query, the candidates and the
 relevant items are restricted to that kind of item.
@@ -54,6 +59,7 @@ from fewshot_apps.errors import FewshotError
 
 __all__ = [
     "ALL_ITEM_METRICS",
+    "INTERVAL_METRICS",
     "FIXED_QUERY_METRICS",
     "ITEM_SPLITS",
     "QUERY_METRICS",
@@ -61,6 +67,7 @@ __all__ = [
     "SKIPPED_COLUMNS",
     "candidate_items",
     "episode_metrics",
+    "interval_metrics",
     "evaluate_cold_start",
     "summarize_cold_start",
 ]
@@ -72,6 +79,8 @@ QUERY_METRICS = ("mae", "rmse", "ndcg@5", "precision@5")
 #: A fixed split's query metrics: MeLU reports MAE and nDCG@3.
 FIXED_QUERY_METRICS = ("mae", "rmse", "ndcg@3", "ndcg@5", "precision@5")
 ALL_ITEM_METRICS = ("recall@10", "ndcg@10")
+#: A model with a prediction interval: its coverage and width on the query ratings.
+INTERVAL_METRICS = ("coverage@90", "interval_width")
 
 
 def query_metrics_for(dataset) -> tuple[str, ...]:
@@ -187,6 +196,44 @@ def episode_metrics(
     return values, skipped
 
 
+def interval_metrics(
+    episode: Episode,
+    candidates: np.ndarray,
+    scores: np.ndarray,
+    new_item_mask: np.ndarray,
+    interval,
+    item_splits: Sequence[str] = ITEM_SPLITS,
+) -> tuple[list[tuple[str, str, float]], list[tuple[str, str, str]]]:
+    """``coverage@90`` and ``interval_width`` of one episode's query ratings per item split,
+    as :func:`episode_metrics` returns its rows; ``interval``: ``predictions -> (low,
+    high)`` (:meth:`~fewshot_apps.core.calibration.Calibration.interval`)."""
+    from fewshot_apps.core.metrics import interval_coverage, interval_width
+
+    candidates = np.asarray(candidates, dtype=np.int64)
+    query = episode.query_examples
+    predicted = np.asarray(scores, dtype=np.float64)[np.searchsorted(candidates, query)]
+    labels = episode.query_labels.astype(np.float64)
+    new = np.asarray(episode.extras.get("query_new_item", new_item_mask[query]), dtype=bool)
+    low, high = interval(predicted)
+    values, skipped = [], []
+    for split in item_splits:
+        q = _kind_mask(new, split)
+        if not q.any():
+            skipped += [(split, m, f"no {split} item in the query") for m in INTERVAL_METRICS]
+            continue
+        values += [(split, "coverage@90", interval_coverage(labels[q], low[q], high[q])),
+                   (split, "interval_width", interval_width(labels[q], low[q], high[q]))]
+    return values, skipped
+
+
+def _interval_of(model):
+    """``predictions -> (low, high)`` of a model with a prediction interval, else None."""
+    from fewshot_apps.core.calibration import model_calibration
+
+    calibration = model_calibration(model)
+    return calibration.interval if calibration.has_interval else None
+
+
 def _rank_scores(model, episode: Episode, candidates: np.ndarray) -> np.ndarray | None:
     """A model's own ranking scores of the candidates (``fit_rank``: what the user will
     watch, e.g. item-knn's neighbour similarity), or None: rank by predicted rating."""
@@ -250,6 +297,9 @@ def evaluate_cold_start(
             :func:`~fewshot_apps.core.evaluation.encoded_once` over every item, so its
             encoder runs once for the whole evaluation (eval mode, restored afterwards).
 
+    A model with a prediction interval (``model.calibration``, fitted on validation users)
+    also gets ``coverage@90`` and ``interval_width`` rows (:func:`interval_metrics`).
+
     Returns:
         ``(results, skipped)``: ``results`` one row per episode, item split and metric
         (``RESULT_COLUMNS``); ``skipped`` one row per metric not computed, with the reason
@@ -264,13 +314,18 @@ def evaluate_cold_start(
     work = [(seed, ep) for seed in seeds
             for ep in dataset.evaluation_episodes(split, seed=seed, n_draws=draws)]
     rows, skipped = [], []
+    interval = _interval_of(model)
     with _encode_once(model, n_items, encode_once) as m:
         for seed, ep in progress_bar(work, desc=f"cold start ({split})", enabled=progress):
             key = (ep.task, ep.extras.get("k", ep.support_size), seed, ep.extras.get("draw", 0))
             candidates = candidate_items(n_items, ep.support_examples)
-            values, missing = episode_metrics(ep, candidates, _scores(m, ep, candidates),
+            scores = _scores(m, ep, candidates)
+            values, missing = episode_metrics(ep, candidates, scores,
                                               new_mask, rank_scores=_rank_scores(m, ep, candidates),
                                               query_metrics=query_metrics)
+            if interval is not None:
+                more, unmeasured = interval_metrics(ep, candidates, scores, new_mask, interval)
+                values, missing = values + more, missing + unmeasured
             rows += [(key[0], key[1], s, key[2], key[3], metric, v) for s, metric, v in values]
             skipped += [(key[0], key[1], s, key[2], key[3], metric, why) for s, metric, why in missing]
     # Episodes the sampler could not draw (a user too small for a support size).

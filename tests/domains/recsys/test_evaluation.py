@@ -301,3 +301,46 @@ def test_summary_means_over_users(ml_run):
     assert row["n_users"].item() == len(expected)
     assert 0.6 < row["mean"].item() < 0.9
     assert list(summary["item_split"].unique()) == list(ITEM_SPLITS)
+
+
+# ----------------------------------------------------------------------------------------
+# prediction intervals (coverage@90, interval_width)
+
+
+def test_interval_metrics_of_one_episode_by_item_split():
+    from fewshot_apps.core.calibration import Calibration
+    from fewshot_apps.domains.recsys.evaluation import INTERVAL_METRICS, interval_metrics
+
+    n_items = 30
+    items = np.arange(14)
+    ratings = np.r_[np.full(4, 4.0), np.arange(10) * 0.5]  # query ratings 0, .5, ... 4.5
+    new = np.zeros(n_items, bool)
+    new[10:14] = True  # the last four query items are new
+    ep = make_episode(items, ratings, [0, 1, 2, 3], np.arange(4, 14), new)
+    cand = candidate_items(n_items, ep.support_examples)
+    scores = np.full(len(cand), 2.0)  # predicts 2.0 everywhere
+    cal = Calibration("conformal", {"level": 0.9, "half_width": 1.0})
+    values, skipped = interval_metrics(ep, cand, scores, new, cal.interval)
+    got = as_dict(values)
+    # inside [1, 3]: 1, 1.5, 2, 2.5, 3 of the ten query ratings
+    assert got["all", "coverage@90"] == pytest.approx(0.5)
+    assert got["existing", "coverage@90"] == pytest.approx(4 / 6)  # of 0 .5 1 1.5 2 2.5
+    assert got["new", "coverage@90"] == pytest.approx(1 / 4)  # 3 3.5 4 4.5
+    assert all(got[s, "interval_width"] == pytest.approx(2.0) for s in ITEM_SPLITS)
+    assert skipped == [] and set(INTERVAL_METRICS) == {m for _, m in got}
+
+
+def test_the_protocol_reports_coverage_for_a_model_with_an_interval_only():
+    from fewshot_apps.core.calibration import Calibration
+
+    ds = tiny_dataset()
+    oracle = Oracle(ds)
+    plain, _ = evaluate_cold_start(oracle, ds, "test")
+    assert not {"coverage@90", "interval_width"} & set(plain["metric"])
+    oracle.calibration = Calibration("conformal", {"level": 0.9, "half_width": 0.25})
+    results, _ = evaluate_cold_start(oracle, ds, "test")
+    v = results.set_index(["item_split", "metric"])["value"]
+    np.testing.assert_allclose(v.loc[:, "coverage@90"], 1.0)  # the truth is always inside
+    np.testing.assert_allclose(v.loc[:, "interval_width"], 0.5)
+    assert (results.drop(columns="value").merge(plain.drop(columns="value")).shape[0]
+            == len(plain))  # the other rows unchanged
