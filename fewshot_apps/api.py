@@ -230,12 +230,15 @@ def predict_assay(
             kept; SMILES column detected or ``query_smiles_column``), or a ``.smi`` file.
 
     Returns:
-        The candidates (every row, input order, every column) plus ``probability``,
-        ``rank`` (1 = most likely active), ``error`` (RDKit's reason where the SMILES is
-        invalid, else ""), ``warning`` (else "": a SMILES with whitespace inside, of which
-        RDKit reads only the part before it; a candidate that is a support molecule) and
-        ``model``. ``attrs``: ``model``, ``description``, ``n_support``,
-        ``skipped_support``, ``warnings`` and ``report`` (lines to show a user: skipped
+        The candidates (every row, input order, every column) plus ``probability`` (of
+        activity; a meta-trained model's is calibrated on its validation assays by
+        temperature or Platt scaling), ``rank`` (1 = most likely active), ``error``
+        (RDKit's reason where the SMILES is invalid, else ""), ``warning`` (else "": a
+        SMILES with whitespace inside, of which RDKit reads only the part before it; a
+        candidate that is a support molecule), ``model`` and ``calibrated`` (whether the
+        probability is calibrated). ``attrs``: ``model``, ``description``, ``n_support``,
+        ``skipped_support``, ``warnings``, ``calibrated``, ``calibration`` (how, or why
+        not) and ``report`` (lines to show a user: skipped
         support rows, support molecules given twice, with conflicting labels or not (all
         kept), and the warnings, naming rows: ``row N`` of a CSV or DataFrame (header =
         row 1), ``line N`` of a ``.smi`` file, ``item N`` (from 0) of a list).
@@ -250,7 +253,8 @@ def predict_assay(
         query_smiles_column=query_smiles_column, seed=seed)
     return _with_report(table, lines, model=scores.model, description=scores.description,
                         n_support=scores.n_support, skipped_support=scores.skipped_support,
-                        warnings=scores.warnings)
+                        warnings=scores.warnings, calibrated=scores.calibrated,
+                        calibration=scores.calibration)
 
 
 def _assay_predictions(model, support_df, query_smiles, *, smiles_column, label_column,
@@ -295,6 +299,7 @@ def _assay_predictions(model, support_df, query_smiles, *, smiles_column, label_
                          query_where=_query_where(query, query_smiles))
     table = predictions_table(query, scores)  # the caller's index is kept too
     lines = [f"model: {scores.model} ({scores.description})",
+             scores.calibration,
              f"support: {scores.n_support} molecules ({scores.n_active} active, "
              f"{scores.n_inactive} inactive)"]
     lines += [f"support row {row} skipped: invalid SMILES {smi!r}: {why}"
@@ -355,7 +360,8 @@ def suggest_assays(
     lines = [*report, *lines,
              f"suggested {n_picked} of {len(table)} candidate(s) to measure next"]
     return _with_report(table, lines, model=scores.model, description=scores.description,
-                        n_support=scores.n_support, strategy=strategy, n_picked=n_picked)
+                        n_support=scores.n_support, strategy=strategy, n_picked=n_picked,
+                        calibrated=scores.calibrated, calibration=scores.calibration)
 
 
 def _query_where(query: pd.DataFrame, given) -> list[str]:
@@ -422,14 +428,18 @@ def _check_baseline_name(name: str) -> None:
 
 
 def _named_baseline(name: str, dataset):
-    """A classic rating baseline fitted on ``dataset`` (cached on the data set object: ``mf``
-    takes seconds to fit)."""
+    """A classic rating baseline fitted on ``dataset``, with its 90% rating interval fitted on
+    the validation users (cached on the data set object: ``mf`` takes seconds to fit)."""
+    from fewshot_apps.core.calibration import calibrate
+    from fewshot_apps.core.fit import episode_settings
     from fewshot_apps.domains.recsys.baselines import build_rec_baseline
 
     _check_baseline_name(name)
     cache = dataset.__dict__.setdefault("_fewshot_baselines", {})
     if name not in cache:
         cache[name] = build_rec_baseline(name, dataset)
+        # its 90% rating interval, fitted on the validation users as a benchmark run does
+        calibrate(cache[name], dataset, episode_settings(dataset, {}), seed=0)
     model = cache[name]
     model.rec_dataset = dataset
     return model
@@ -513,8 +523,10 @@ def recommend(model, ratings_df, k: int = 10, *, dataset=None,
             (rating models rank films rated once or twice too high; 0: no filter).
 
     Returns:
-        ``[user,] rank, item, [title,] score, model``; ``score`` is the predicted rating
-        (models) or the blended score (default). ``attrs``: ``model``, ``description``,
+        ``[user,] rank, item, [title,] score, [rating_low, rating_high,] model``; ``score``
+        is the predicted rating (models) or the blended score (default); ``rating_low`` /
+        ``rating_high``: the 90% prediction interval of the predicted rating (split
+        conformal, fitted on the model's validation users), for a model that has one. ``attrs``: ``model``, ``description``,
         ``unknown_items`` (``(user, row, item)`` ids the model does not know: reported,
         not used), ``skipped_users``, ``report`` (lines to show a user).
     """

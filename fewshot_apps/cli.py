@@ -110,6 +110,10 @@ def _report_training(args, ds, learner) -> None:
                 f"{ds.unvalidated_reason}, so no model selection: the last step's model is kept")
     print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, {selected}; "
           f"model in {args.out}")
+    calibration = getattr(learner, "calibration", None)
+    if calibration is not None:  # fitted on the validation tasks after training
+        what = "probabilities " if ds.label_kind == "classification" else "rating interval: "
+        print(what + calibration.describe())
     if args.evaluate:
         results, skipped = api.evaluate(learner, ds, shots=(args.shots or 10,))
         print(api.mean_by_support(results).to_string(index=False))

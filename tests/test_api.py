@@ -101,7 +101,8 @@ def test_predict_assay_rf_keeps_every_row_in_order():
     assert list(out.index) == [7, 5, 3, 1]
     assert list(out["id"]) == ["q3", "q1", "q2", "q4"] and list(out["note"]) == list("abcd")
     assert list(out.columns) == ["id", "note", "smiles", "probability", "rank", "error",
-                                 "warning", "model"]
+                                 "warning", "model", "calibrated"]
+    assert not out["calibrated"].any() and out.attrs["calibrated"] is False
     assert out["error"].iloc[1] and "empty" in out["error"].iloc[3]
     assert out["probability"].iloc[[1, 3]].isna().all() and out["rank"].iloc[[1, 3]].isna().all()
     valid = out.iloc[[0, 2]]
@@ -267,6 +268,12 @@ def test_saved_rec_model_recommends_and_caches_item_embeddings(rec_model_dir, ml
 def test_named_baseline_recommends(ml):
     out = fa.recommend("mf", RATINGS, k=5, dataset=ml)
     assert out.attrs["model"] == "mf" and len(out) == 5
+    # its 90% interval, fitted on the validation users
+    assert list(out.columns) == ["rank", "item", "title", "score", "rating_low", "rating_high",
+                                 "model"]
+    assert (out["rating_low"] <= out["score"]).all() and (out["score"] <= out["rating_high"]).all()
+    assert any(line.startswith("rating_low, rating_high: the 90% split-conformal interval")
+               for line in out.attrs["report"])
     with pytest.raises(FewshotError, match="nor one of"):
         fa.recommend("no-such-model", RATINGS, dataset=ml)
 
@@ -278,6 +285,16 @@ def test_train_learner_on_ratings_then_recommend(ml, tmp_path):
     out = fa.recommend(model, RATINGS, k=3)
     assert len(out) == 3 and out.attrs["model"] == "attention"
     assert model.saved_config["dataset"] == ml.name
+    # the 90% interval of the predicted rating, fitted on validation users and saved
+    assert model.saved_config["calibration"]["method"] == "conformal"
+    q = model.saved_config["calibration"]["half_width"]
+    assert {"rating_low", "rating_high"} <= set(out.columns) and q > 0
+    width = out["rating_high"] - out["rating_low"]
+    assert (width > 0).all() and (width <= 2 * q + 1e-9).all()
+    assert out["rating_low"].ge(ml.scale.low).all() and out["rating_high"].le(ml.scale.high).all()
+    again = fa.recommend(fa.load_model(tmp_path / "run"), RATINGS, k=3)
+    pd.testing.assert_frame_equal(again[["rating_low", "rating_high"]],
+                                  out[["rating_low", "rating_high"]])
 
 
 def test_run_suite_returns_the_summary(tmp_path):

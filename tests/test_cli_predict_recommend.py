@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -73,7 +74,9 @@ def test_mol_predict_readme_command(tmp_path, capsys):
     candidates = pd.read_csv(CANDIDATES, keep_default_na=False)
     # every input row, in input order, with its own columns
     assert list(preds.columns) == [*candidates.columns, "probability", "rank", "error",
-                                   "warning", "model"]
+                                   "warning", "model", "calibrated"]
+    assert not preds["calibrated"].astype(bool).any()  # a training-free rf: no validation
+    assert "probabilities not calibrated: a training-free baseline" in captured.err
     pd.testing.assert_frame_equal(preds[candidates.columns], candidates)
     invalid = preds["smiles"] == "c1ccccc"
     assert preds.loc[invalid, "error"].str.contains("unclosed ring").all()
@@ -92,11 +95,41 @@ def test_mol_predict_smi_to_stdout_with_a_model(mol_model_dir, capsys):
                  str(EXAMPLES / "candidates.smi"), "--model", str(mol_model_dir)]) == 0
     captured = capsys.readouterr()
     assert "model: cnp (meta-learned cnp meta-trained on tox21" in captured.err
+    assert "probabilities not calibrated: the model was saved before" in captured.err
     lines = captured.out.strip().splitlines()
-    assert lines[0] == "smiles,name,probability,rank,error,warning,model"
+    assert lines[0] == "smiles,name,probability,rank,error,warning,model,calibrated"
     assert [line.split(",")[1] for line in lines[1:]] == ["aspirin", "triclosan",
                                                           "broken-ring", "ethanol"]
-    assert "unclosed ring" in lines[3] and lines[1].endswith(",cnp")
+    assert "unclosed ring" in lines[3] and lines[1].endswith(",cnp,False")
+
+
+def test_mol_predict_applies_the_models_calibration(mol_model_dir, tmp_path, capsys):
+    """A model whose config records a temperature predicts sigmoid(logit / T)."""
+    import json
+    import shutil
+
+    calibrated = tmp_path / "calibrated"
+    shutil.copytree(mol_model_dir, calibrated)
+    config = json.loads((calibrated / "config.json").read_text())
+    config["calibration"] = {"method": "temperature", "temperature": 3.0,
+                             "fitted_on": "validation", "n_predictions": 120}
+    (calibrated / "config.json").write_text(json.dumps(config))
+    tables = {}
+    for name, model in (("raw", mol_model_dir), ("calibrated", calibrated)):
+        out = tmp_path / f"{name}.csv"
+        assert main(["mol", "predict", "--support", SUPPORT, "--query", CANDIDATES,
+                     "--model", str(model), "--out", str(out), "--quiet"]) == 0
+        tables[name] = pd.read_csv(out)
+    err = capsys.readouterr().err
+    assert "probabilities calibrated by temperature scaling (T = 3) fitted on 120 validation" \
+        in err
+    raw, cal = tables["raw"], tables["calibrated"]
+    assert not raw["calibrated"].any() and cal["calibrated"].all()
+    valid = raw["probability"].notna()
+    p = raw.loc[valid, "probability"].to_numpy()
+    expected = 1 / (1 + np.exp(-np.log(p / (1 - p)) / 3.0))
+    np.testing.assert_allclose(cal.loc[valid, "probability"], expected, rtol=1e-4)
+    assert list(cal.loc[valid, "rank"]) == list(raw.loc[valid, "rank"])  # same ranking
 
 
 def test_mol_predict_explicit_columns(tmp_path, capsys):
@@ -178,6 +211,31 @@ def test_rec_recommend_with_a_saved_model(rec_model_dir, tmp_path, capsys):
     recs = pd.read_csv(out)
     assert len(recs) == 5 and set(recs["model"]) == {"maml"}
     assert not set(recs["item"]) & set(pd.read_csv(RATINGS)["movieId"])
+    assert "rating_low" not in recs  # saved before calibrations: no interval
+
+
+def test_rec_recommend_gives_the_models_90_percent_interval(rec_model_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(rec_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config["calibration"] = {"method": "conformal", "level": 0.9, "half_width": 0.75,
+                             "fitted_on": "validation", "n_predictions": 600}
+    (model / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "recs.csv"
+    assert main(["rec", "recommend", "--ratings", RATINGS, "--top-k", "5",
+                 "--model", str(model), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert ("rating_low, rating_high: the 90% split-conformal interval, prediction ± 0.75 "
+            "fitted on 600 validation predictions") in captured.err
+    recs = pd.read_csv(out)
+    assert list(recs.columns) == ["rank", "item", "title", "score", "rating_low",
+                                  "rating_high", "model"]
+    np.testing.assert_allclose(recs["rating_low"], (recs["score"] - 0.75).clip(0.5, 5.0))
+    np.testing.assert_allclose(recs["rating_high"], (recs["score"] + 0.75).clip(0.5, 5.0))
+    assert "rating_low" in captured.out  # the preview shows them too
 
 
 def test_rec_recommend_baseline_and_columns(tmp_path, capsys):

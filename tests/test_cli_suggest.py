@@ -30,7 +30,7 @@ def test_mol_suggest_readme_command(tmp_path, capsys):
     assert table["compound_id"].tolist() == source["compound_id"].tolist()  # every row, in order
     assert list(table.columns) == ["compound_id", "name", "smiles", "probability",
                                    "uncertainty", "similarity", "score", "pick", "reason",
-                                   "error", "warning", "model", "strategy"]
+                                   "error", "warning", "model", "calibrated", "strategy"]
     assert sorted(table["pick"].dropna().astype(int)) == [1, 2, 3, 4, 5]
     broken = table[table["name"] == "broken ring"].iloc[0]
     assert broken["error"].startswith("SMILES Parse Error") and pd.isna(broken["pick"])
@@ -61,5 +61,6 @@ def test_mol_suggest_to_stdout(capsys):
                  str(EXAMPLES / "candidates.smi"), "--budget", "2"]) == 0
     captured = capsys.readouterr()
     assert captured.out.splitlines()[0] == ("smiles,name,probability,uncertainty,similarity,"
-                                            "score,pick,reason,error,warning,model,strategy")
+                                            "score,pick,reason,error,warning,model,"
+                                            "calibrated,strategy")
     assert "suggested 2 of" in captured.err

@@ -221,6 +221,9 @@ class AssayScores:
         query_warnings: per query row, its warnings ("" when none).
         molecules: the support and candidates as featurized (one store), for steps that
             follow the scoring (``mol suggest``'s similarities).
+        calibrated: whether ``probability`` is calibrated (a meta-trained model's
+            temperature or Platt scaling, fitted on its validation assays);
+            calibration: one line saying how, or why not.
     """
 
     probability: np.ndarray
@@ -234,6 +237,8 @@ class AssayScores:
     warnings: list[str] = field(default_factory=list)
     query_warnings: list[str] = field(default_factory=list)
     molecules: AssayMolecules | None = None
+    calibrated: bool = False
+    calibration: str = ""
 
 
 #: At most this many report lines per kind of warning (the ``warning`` column has them all).
@@ -388,14 +393,23 @@ def score_assay(
         what = baseline.title + (f", {trees} trees" if trees else "")
         description = f"training-free {what}, fitted on the support set"
         scores = baseline.fit_predict(support_ids, labels, mols.query_ids[query_ok])
+        calibrated, calibration = False, ("probabilities not calibrated: a training-free "
+                                          "baseline has no validation assays to fit a "
+                                          "calibration on")
     else:
+        from fewshot_apps.core.calibration import model_calibration
+
         name, description, scores = _meta_scores(model, mols.store, support_ids, labels,
                                                  mols.query_ids[query_ok], seed)
+        fitted = model_calibration(model)
+        calibrated = fitted.calibrated
+        calibration = "probabilities " + fitted.describe()
     probability[query_ok] = scores
     warnings, query_warnings = input_warnings(support, list(query_smiles), mols, query_where)
     return AssayScores(probability, mols.query_errors, name, description, int(ok.sum()),
                        int((labels == 1).sum()), int((labels == 0).sum()), skipped,
-                       warnings, query_warnings, molecules=mols)
+                       warnings, query_warnings, molecules=mols, calibrated=calibrated,
+                       calibration=calibration)
 
 
 def _meta_scores(model, store: MoleculeStore, support_ids, labels, query_ids, seed: int):
@@ -434,10 +448,11 @@ def featurizer_of(model) -> FeaturizerConfig:
 def predictions_table(query: pd.DataFrame, scores: AssayScores) -> pd.DataFrame:
     """``query`` (every column, every row, input order) + ``probability``, ``rank`` (1 = most
     likely active; empty for invalid rows), ``error`` ("" when valid), ``warning`` ("" when
-    none; see :func:`input_warnings`) and ``model``."""
+    none; see :func:`input_warnings`), ``model`` and ``calibrated`` (whether the
+    probabilities are calibrated on the model's validation assays)."""
     out = query.copy()
     out.attrs.pop("line", None)
-    for column in ("probability", "rank", "error", "warning", "model"):
+    for column in ("probability", "rank", "error", "warning", "model", "calibrated"):
         if column in out.columns:  # keep the user's column, ours gets a prefix
             out = out.rename(columns={column: f"input_{column}"})
     prob = pd.Series(scores.probability, index=out.index)
@@ -447,6 +462,7 @@ def predictions_table(query: pd.DataFrame, scores: AssayScores) -> pd.DataFrame:
     out["error"] = [e or "" for e in scores.errors]
     out["warning"] = scores.query_warnings or [""] * len(out)
     out["model"] = scores.model
+    out["calibrated"] = bool(scores.calibrated)
     return out
 
 

@@ -42,7 +42,7 @@ DEFAULT_DIVERSITY = {"greedy": 0.0, "uncertainty": 0.0, "ucb": 0.5}
 DEFAULT_BETA = 1.0
 #: The columns this module adds (after the prediction's own ``probability``).
 SUGGEST_COLUMNS = ("probability", "uncertainty", "similarity", "score", "pick", "reason",
-                   "error", "warning", "model", "strategy")
+                   "error", "warning", "model", "calibrated", "strategy")
 
 
 def check_options(budget, strategy: str, beta: float, diversity: float | None) -> float:
@@ -187,7 +187,8 @@ def suggestions_table(predictions: pd.DataFrame, molecules: AssayMolecules, budg
     Every row is kept in input order with its own columns plus ``probability``,
     ``uncertainty`` (``p(1-p)``), ``similarity``, ``score``, ``pick`` (1..budget, empty when
     not picked), ``reason`` (the score's parts), ``error``, ``warning`` (the prediction's,
-    plus why a valid row cannot be picked), ``model`` and ``strategy``.
+    plus why a valid row cannot be picked), ``model``, ``calibrated`` (when the prediction
+    table has it: whether ``probability`` is calibrated) and ``strategy``.
     """
     diversity = check_options(budget, strategy, beta, diversity)
     p = predictions["probability"].to_numpy(dtype=np.float64)
@@ -214,7 +215,8 @@ def suggestions_table(predictions: pd.DataFrame, molecules: AssayMolecules, budg
     out["warning"] = ["; ".join(w for w in (warnings[i], chosen.excluded[i]) if w)
                       for i in range(len(p))]
     out["strategy"] = strategy
-    columns = [c for c in out.columns if c not in SUGGEST_COLUMNS] + list(SUGGEST_COLUMNS)
+    columns = [c for c in out.columns if c not in SUGGEST_COLUMNS] + [
+        c for c in SUGGEST_COLUMNS if c in out.columns]  # calibrated: if the table says
     out = out[columns]
     n_picked = int((chosen.pick > 0).sum())
     n_excluded = sum(1 for e in chosen.excluded if e)

@@ -9,7 +9,9 @@
     the cosine similarity of each item's features to the user's taste profile;
   - :class:`ModelScorer`: a meta-learned model (or any ``fit_predict`` baseline such as
     ``mf``) adapted to the user's ratings; predicted ratings are the scores. The item
-    graph's embeddings are computed once per model and reused for every user.
+    graph's embeddings are computed once per model and reused for every user. A model with
+    a prediction interval (the 90% split-conformal one fitted on validation users,
+    :mod:`fewshot_apps.core.calibration`) gives ``rating_low`` / ``rating_high`` too.
 
 * :func:`recommend_items`: ranks, per user, every item the user has not rated. Item ids the
   vocabulary does not know are reported (:class:`RecommendReport`), never silently dropped.
@@ -292,6 +294,39 @@ class ModelScorer:
         where = saved.get("dataset") or self.dataset.name
         return f"meta-learned {self.name} trained on {where}, adapted to the user's ratings"
 
+    def interval(self, item_index: np.ndarray, ratings: np.ndarray, items: np.ndarray,
+                 scores: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(low, high)``: the model's 90% prediction interval of its predicted ratings of
+        ``items`` (clipped to the rating scale), or None when it has none. ``scores``: what
+        :meth:`scores` gave for this user (the predicted ratings, unless the model ranks
+        by ``fit_rank``)."""
+        from fewshot_apps.core.calibration import model_calibration
+
+        calibration = model_calibration(self.model)
+        if not calibration.has_interval:
+            return None
+        items = np.asarray(items, dtype=np.int64)
+        if getattr(self.model, "fit_rank", None) is None:
+            predicted = np.asarray(scores, dtype=np.float64)[items]
+        else:
+            predicted = np.asarray(self.model.fit_predict(item_index, ratings, items),
+                                   dtype=np.float64)
+        low, high = calibration.interval(predicted)
+        scale = self.dataset.scale
+        if scale is not None:
+            low, high = np.clip(low, scale.low, scale.high), np.clip(high, scale.low, scale.high)
+        return low, high
+
+    def interval_note(self) -> str | None:
+        """The report line about ``rating_low`` / ``rating_high`` (None without them)."""
+        from fewshot_apps.core.calibration import model_calibration
+
+        calibration = model_calibration(self.model)
+        if not calibration.has_interval:
+            return None
+        return (f"rating_low, rating_high: the {calibration.describe()} (clipped to the "
+                "rating scale)")
+
     def scores(self, item_index: np.ndarray, ratings: np.ndarray) -> np.ndarray:
         """The ranking score of every item, float64 ``[n_items]``: the model's own
         (``fit_rank``, e.g. item-knn's neighbour similarity) where it has one, else the
@@ -406,9 +441,10 @@ def recommend_items(
         path: the ratings file, for error messages.
 
     Returns:
-        ``(table, report)``: ``[user,] rank, item, [title,] score, model`` (one block per
-        user, in the order users first appear; ``user`` only when the input had one) and a
-        :class:`RecommendReport`. Raises :class:`FewshotError` when no user has a usable
+        ``(table, report)``: ``[user,] rank, item, [title,] score, [rating_low,
+        rating_high,] model`` (one block per user, in the order users first appear;
+        ``user`` only when the input had one; the 90% interval of the predicted rating only
+        for a model that has one) and a :class:`RecommendReport`. Raises :class:`FewshotError` when no user has a usable
         rating, and :class:`DataError` for a rating outside the data set's scale.
     """
     check_options(k, min_item_ratings)
@@ -453,6 +489,11 @@ def recommend_items(
         if titles is not None:
             block["title"] = titles[top]
         block["score"] = np.asarray(scores, dtype=np.float64)[top]
+        interval = getattr(scorer, "interval", None)
+        bounds = interval(item_index, np.array(known["rating"], dtype=np.float64), top,
+                          scores) if callable(interval) else None
+        if bounds is not None:
+            block["rating_low"], block["rating_high"] = bounds
         frame = pd.DataFrame(block)
         if has_users:
             frame.insert(0, "user", user)
@@ -465,6 +506,10 @@ def recommend_items(
             f"({len(report.unknown_items)} unknown, e.g. {report.unknown_items[0][2]!r}); "
             f"item ids must be {dataset.name} ids (e.g. {vocab.ids[:3]})")
     table = pd.concat(blocks, ignore_index=True)
+    note = getattr(scorer, "interval_note", None)
+    note = note() if callable(note) else None
+    if note and "rating_low" in table.columns:
+        report.notes.append(note)
     return table, report
 
 
