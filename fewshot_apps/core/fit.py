@@ -4,8 +4,10 @@ settings into a trained model, used by the API, the command line and the benchma
 
 Settings are one flat dict (a TOML file or ``--set key=value``): training keys
 (:class:`~fewshot_apps.core.training.TrainConfig`), episode keys (``shots`` or
-``support_size``, ``n_query``, ``valid_draws``), ``encoder.<key>``, ``learner.<key>`` and
-``calibration`` (``auto``, ``temperature``, ``platt``, ``conformal``, ``none``).
+``support_size``, ``n_query``, ``valid_draws``), ``encoder.<key>``, ``learner.<key>``,
+``calibration`` (``auto``, ``temperature``, ``platt``, ``conformal``, ``none``) and ``init``
+(``scratch`` or ``pretrained``: the encoder starts from the multitask-pretrained one,
+:mod:`fewshot_apps.core.pretrained_init`, with ``init_pretrain_steps``).
 
 Every model built here, once trained, gets its post-hoc calibration fitted on the data set's
 validation episodes (:mod:`fewshot_apps.core.calibration`): temperature (or Platt) scaling of
@@ -24,6 +26,7 @@ import torch
 from fewshot_apps.core.domain import DomainDataset, canonical_settings
 from fewshot_apps.core.learners import build_learner
 from fewshot_apps.core.persistence import save_model, update_model_config
+from fewshot_apps.core.pretrained_init import init_settings, pretrained_encoder
 from fewshot_apps.core.registry import META_LEARNING_FAMILIES, MODELS
 from fewshot_apps.core.settings import TrainConfig, split_settings
 from fewshot_apps.core.training import TrainResult, meta_train, seed_everything
@@ -46,9 +49,11 @@ def episode_settings(dataset: DomainDataset, episode: dict) -> dict:
 def split_run_settings(dataset: DomainDataset, settings: dict | None):
     """``(train, episode, encoder, learner)`` settings for ``dataset`` from a flat dict
     (older names such as ``k_shot`` read as ``shots``; ``calibration`` is read by
-    :func:`~fewshot_apps.core.calibration.calibration_method`)."""
+    :func:`~fewshot_apps.core.calibration.calibration_method`, ``init`` by
+    :func:`~fewshot_apps.core.pretrained_init.init_settings`)."""
     keys = dict.fromkeys(("shots", "support_size", "n_query", "valid_draws"))
-    settings = {k: v for k, v in (settings or {}).items() if k != "calibration"}
+    settings = {k: v for k, v in (settings or {}).items()
+                if k not in ("calibration", "init", "init_pretrain_steps")}
     train, episode, encoder, learner = split_settings(canonical_settings(settings), keys)
     return train, episode_settings(dataset, {k: v for k, v in episode.items()
                                              if v is not None}), encoder, learner
@@ -65,6 +70,7 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
     from fewshot_apps.core.calibration import calibrate, calibration_method
 
     method, settings = calibration_method(settings or {}, dataset.label_kind)
+    init, init_steps, settings = init_settings(settings)
     train, episode, encoder, learner_cfg = split_run_settings(dataset, settings)
     config = TrainConfig.from_dict(train)
     ts = dataset.taskset
@@ -74,13 +80,17 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
     sampler = dataset.train_sampler(episode)
     seed_everything(config.seed)
     enc = dataset.make_encoder(encoder)
+    started = {"from": "scratch"}
+    if init == "pretrained" and not (resume and (Path(out_dir) / "checkpoint.pt").exists()):
+        started = pretrained_encoder(dataset, enc, steps=init_steps, seed=config.seed,
+                                     device=config.device, progress=progress)
     learner = build_learner(learner_name, enc, dataset.label_kind, **learner_cfg)
     validate = dataset.validator(episode, config.seed) if ts.valid else None
     result = meta_train(
         learner, ts.train, ts.valid, sampler, valid_fn=validate, config=config,
         out_dir=out_dir, resume=resume, progress=progress,
         extra_config={**dataset.saved_model_config(), "encoder": enc.config(),
-                      "episode": episode},
+                      "episode": episode, "init": started},
     )
     calibration = calibrate(learner, dataset, episode, config.seed, method)
     if distributed.is_main_process():

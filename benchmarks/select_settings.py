@@ -1,0 +1,99 @@
+"""Model selection for a suite's learner on VALIDATION tasks only (never test tasks).
+
+Trains the learner once per combination of a small grid (``--grid lr=3e-4,1e-3 --grid
+encoder.kind=fingerprint,gnn``) with the suite's training episodes and preset settings (its
+``[learner_settings]`` left out, since they are what is being chosen), for ``--steps`` steps,
+and records the data set's validation score (the one training selects checkpoints on: mean
+ROC-AUC over the validation tasks for molecules) at the best step, with the time it took.
+
+The log goes to ``benchmarks/results/<suite>/selection/<learner>.csv`` (one row per
+combination; a rerun skips the rows already there, so a stopped search resumes) and a
+Markdown summary beside it. Copy the chosen row into the suite's
+``[learner_settings.<learner>]``.
+
+    FEWSHOT_DATA_DIR=../shared/data python benchmarks/select_settings.py --suite fsmol-fingerprint \
+        --learner protonet --steps 1000 --grid lr=3e-4,1e-3 --grid encoder.descriptors=false,true
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from fewshot_apps.bench.runner import load_data, machine
+from fewshot_apps.bench.suites import load_suites
+from fewshot_apps.core.fit import train_learner
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_grid(items: list[str]) -> dict[str, list[str]]:
+    grid = {}
+    for item in items:
+        key, _, values = item.partition("=")
+        grid[key.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    return grid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--suite", required=True)
+    parser.add_argument("--learner", required=True)
+    parser.add_argument("--preset", default="full")
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--grid", action="append", default=[], help="key=v1,v2 (repeatable)")
+    parser.add_argument("--set", action="append", default=[], help="key=value for every run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, help="default: results/<suite>/selection")
+    args = parser.parse_args()
+
+    (suite,) = load_suites(args.suite, args.preset)
+    out = args.out or RESULTS / suite.name / "selection"
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / f"{args.learner}.csv"
+    done = pd.read_csv(log_path) if log_path.exists() else pd.DataFrame()
+    grid = parse_grid(args.grid)
+    fixed = dict(item.split("=", 1) for item in args.set)
+    dataset = load_data(suite.dataset, seed=args.seed, dataset_options=suite.dataset_options)
+    print(f"machine: {machine()}; torch threads {torch.get_num_threads()}; "
+          f"{suite.name} / {args.learner}: {args.steps} steps per combination, "
+          f"validation tasks: {len(dataset.taskset.valid)}", flush=True)
+    for values in itertools.product(*grid.values()):
+        combo = {**fixed, **dict(zip(grid, values))}
+        label = ";".join(f"{k}={v}" for k, v in sorted(combo.items()))
+        if len(done) and label in set(done["settings"]):
+            print(f"{label}: already in {log_path}", flush=True)
+            continue
+        settings = {**suite.preset.settings, **combo, "steps": args.steps,
+                    "eval_every": max(1, args.steps // 10), "seed": args.seed,
+                    "device": args.device, **suite.train_episode()}
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            _, result = train_learner(dataset, args.learner, tmp, settings, progress=False)
+        row = {"settings": label, "steps": args.steps,
+               "valid_" + dataset.validation_metric: result.best_valid,
+               "best_step": result.best_step, "seconds": round(time.perf_counter() - start, 1),
+               "seed": args.seed, "machine": machine()}
+        print(row, flush=True)
+        done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
+        done.to_csv(log_path, index=False)
+    metric = "valid_" + dataset.validation_metric
+    ranked = done.sort_values(metric, ascending=False)
+    lines = [f"# Selection: {suite.name} / {args.learner} (validation tasks only)", "",
+             f"`{' '.join(['python', 'benchmarks/select_settings.py'] + sys.argv[1:])}`", "",
+             ranked.to_markdown(index=False), "",
+             f"Chosen: `{ranked.iloc[0]['settings']}`"]
+    (out / f"{args.learner}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
