@@ -24,8 +24,9 @@ import pandas as pd
 import torch
 
 from fewshot_apps import __version__
+from fewshot_apps.bench.folds import pool_folds
 from fewshot_apps.bench.locking import OutputLocks
-from fewshot_apps.bench.suites import Suite, file_slug, load_suites
+from fewshot_apps.bench.suites import Suite, file_slug, load_suites, without_folds
 from fewshot_apps.core.device import resolve_device
 from fewshot_apps.core.domain import get_domain, load_saved_model
 from fewshot_apps.core.fit import build_model
@@ -248,7 +249,7 @@ def evaluate_saved_model(
     from fewshot_apps.bench.report import summarize, write_reports
 
     out = Path(out)
-    parts = load_suites(suite, preset)
+    parts = without_folds(load_suites(suite, preset))  # one model: one split, not the folds
     if len(parts) != 1:
         raise FewshotError(f"suite {suite!r} has several data sets; evaluate on one of them")
     part = parts[0]
@@ -421,7 +422,9 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
     for entry in resolved:  # a folder filled by several --learners runs lists them all
         mine = (results["suite"] == entry["suite"]) & (results["dataset"] == entry["dataset"])
         entry["learners_in_results"] = sorted(set(results.loc[mine, "learner"]))
-    summary = summarize(results, timings)
+    # a cross-validated suite's folds are pooled into one data set (bench/folds.py)
+    pooled, report_parts, pooled_timings = pool_folds(results, parts, timings)
+    summary = summarize(pooled, pooled_timings)
     summary.to_csv(out / "summary.csv", index=False)
     run_info = {"suite": suite, "preset": preset, "device": device, "machine": machine(),
                 "threads": torch.get_num_threads(), "git_revision": revision,
@@ -434,5 +437,5 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
         run_info.update({k: old[k] for k in ("device", "machine", "threads", "git_revision",
                                               "versions") if k in old})
     (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
-    write_reports(out, results, summary, parts, run_info, data_dir)
+    write_reports(out, pooled, summary, report_parts, run_info, data_dir)
     return summary

@@ -15,6 +15,12 @@ options labels its rows' ``dataset`` column ``<dataset>:<options>`` (:attr:`Suit
 that two variants of one data set stay apart in one results folder. A composite suite's part
 may be another suite under a name of its own (``[part.<name>] suite = "tox21"``), so that one
 suite can be a part twice, with other ``dataset_options`` (and ``published`` rows).
+
+A preset's ``folds = N`` cross-validates: the suite becomes N variants, one per fold, with the
+dataset options ``folds = N`` and ``fold = f`` (the domain decides what a fold is: for rating
+data, a fold of the users); each variant is trained and evaluated on its own (rows labelled
+``<dataset>:folds=N,fold=f``), and the summary and report pool the folds' test tasks under
+:attr:`Suite.pooled_label` (``<dataset>:folds=N``; :mod:`fewshot_apps.bench.folds`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fewshot_apps.core.registry import MODELS, PROTOCOLS
@@ -42,7 +48,9 @@ SUITE_KEYS = {"name", "dataset", "protocol", "learners", "shots", "support_sizes
 COMPOSITE_KEYS = {"name", "parts", "part", "presets"}
 PART_KEYS = {"learners", "shots", "suite", "dataset_options", "published"}
 PRESET_KEYS = {"steps", "pretrain_steps", "draws", "seeds", "settings", "max_test_tasks",
-               "query_limit", "support_sizes"}
+               "query_limit", "support_sizes", "folds"}
+#: The dataset options of one fold of a cross-validated suite (a preset's ``folds``).
+FOLD_OPTIONS = ("folds", "fold")
 
 
 def file_slug(name: str) -> str:
@@ -69,6 +77,7 @@ class Preset:
     max_test_tasks: int | None = None
     query_limit: int | None = None
     support_sizes: list[int] | None = None
+    folds: int | None = None
 
 
 @dataclass
@@ -103,6 +112,25 @@ class Suite:
         return f"{self.dataset}:" + ",".join(
             value if isinstance(value, str) else f"{key}={value}"
             for key, value in self.dataset_options.items())
+
+    @property
+    def fold(self) -> int | None:
+        """The fold of a cross-validated suite's variant (its dataset option), else None."""
+        return self.dataset_options.get("fold") if "folds" in self.dataset_options else None
+
+    @property
+    def pooled_label(self) -> str:
+        """The ``dataset`` of its rows in the summary and the report: :attr:`label`, without
+        the fold of a cross-validated suite's variant (``movielens-latest-small:folds=5``:
+        every fold's rows pooled)."""
+        return self.without_fold().label
+
+    def without_fold(self) -> Suite:
+        """This suite with its fold's dataset option dropped (itself when it has none)."""
+        if self.fold is None:
+            return self
+        return replace(self, dataset_options={k: v for k, v in self.dataset_options.items()
+                                              if k != "fold"})
 
     def train_episode(self) -> dict:
         """The meta-training episode settings the suite asks for (``shots`` or
@@ -153,12 +181,14 @@ def _preset(raw: dict, preset: str, origin: str) -> Preset:
         raise CardError(f"{origin}: no preset {preset!r} (has {sorted(presets)})")
     p = dict(presets[preset])
     _check_keys(p, PRESET_KEYS, f"{origin}: [presets.{preset}]", ("steps", "draws", "seeds"))
+    folds = _optional_int(p, "folds", f"{origin}: [presets.{preset}]")
     try:
         return Preset(
             steps=int(p["steps"]), pretrain_steps=int(p.get("pretrain_steps", p["steps"])),
             draws=int(p["draws"]), seeds=[int(s) for s in p["seeds"]],
             settings=dict(p.get("settings", {})), max_test_tasks=p.get("max_test_tasks"),
             query_limit=p.get("query_limit"), support_sizes=p.get("support_sizes"),
+            folds=folds,
         )
     except (TypeError, ValueError) as exc:
         raise CardError(f"{origin}: [presets.{preset}]: steps, pretrain_steps and draws must be "
@@ -204,8 +234,46 @@ def _learner_settings(raw: dict, learners: list[str], where: str) -> dict:
     return {name: dict(table) for name, table in tables.items()}
 
 
+def with_folds(parts: list[Suite]) -> list[Suite]:
+    """Each part whose preset has ``folds = N`` as N variants, dataset options ``folds = N``
+    and ``fold = 0 .. N - 1``; other parts as they are."""
+    out = []
+    for part in parts:
+        n = part.preset.folds
+        if not n:
+            out.append(part)
+            continue
+        if n < 2:
+            raise CardError(f"{part.source or part.name}: folds must be 2 or more, not {n}")
+        given = sorted(set(FOLD_OPTIONS) & set(part.dataset_options))
+        if given:
+            raise CardError(f"{part.source or part.name}: dataset_options {', '.join(given)} "
+                            "are set by the preset's folds; give one or the other")
+        out += [replace(part, dataset_options={**part.dataset_options, "folds": n, "fold": f})
+                for f in range(n)]
+    return out
+
+
+def without_folds(parts: list[Suite]) -> list[Suite]:
+    """The parts with the folds of a cross-validated suite dropped: one part per data set
+    variant, as without ``folds`` (what a saved model, trained on one split, is scored on)."""
+    out: list[Suite] = []
+    for part in parts:
+        if part.fold is not None:
+            options = {k: v for k, v in part.dataset_options.items() if k not in FOLD_OPTIONS}
+            part = replace(part, dataset_options=options)
+        if all((p.name, p.label) != (part.name, part.label) for p in out):
+            out.append(part)
+    return out
+
+
 def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
-    """The suite (a list of one), or the parts of a composite suite, at ``preset``."""
+    """The suite (a list of one), or the parts of a composite suite, at ``preset``; a preset
+    with ``folds = N`` gives N variants of each (:func:`with_folds`)."""
+    return with_folds(_load_suites(name_or_path, preset))
+
+
+def _load_suites(name_or_path: str, preset: str) -> list[Suite]:
     if preset not in PRESETS:
         raise CardError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
     text, origin = _suite_text(name_or_path)
@@ -224,7 +292,7 @@ def load_suites(name_or_path: str, preset: str = "full") -> list[Suite]:
             override = raw.get("part", {}).get(part, {})
             if not isinstance(override.get("suite", part), str):
                 raise CardError(f"{origin}: [part.{part}]: suite must be a suite's name")
-            (base,) = load_suites(override.get("suite", part), preset)
+            (base,) = _load_suites(override.get("suite", part), preset)
             base.learners = list(override.get("learners", base.learners))
             base.shots = list(override.get("shots", base.shots))
             if "dataset_options" in override:

@@ -43,6 +43,12 @@ class ColdStartConfig:
         max_tags / min_tag_count: the tag vocabulary (meta-train users' tags only).
         max_categories: string columns of a user's feature CSV with more distinct values
             than this are not one-hot encoded (reported instead).
+        user_folds: cross-validation over users (None: off): the users with enough ratings
+            to be evaluated are dealt, seeded by ``seed``, into this many folds; fold
+            ``user_fold``'s users are the test users, validation users are drawn from the
+            other folds' (``split_fractions[1] / (split_fractions[0] + split_fractions[1])``
+            of them), everyone else is meta-train. Only with the random split.
+        user_fold: the fold whose users are tested (0 .. ``user_folds - 1``).
     """
 
     protocol: Protocol = "cold-start"
@@ -60,6 +66,8 @@ class ColdStartConfig:
     max_tags: int = 100
     min_tag_count: int = 2
     max_categories: int = 50
+    user_folds: int | None = None
+    user_fold: int = 0
 
     def __post_init__(self) -> None:
         """Check every field and store it in its type; values come from TOML cards, keyword
@@ -84,9 +92,20 @@ class ColdStartConfig:
             "max_tags": _whole("max_tags", self.max_tags, low=0),
             "min_tag_count": _whole("min_tag_count", self.min_tag_count, low=1),
             "max_categories": _whole("max_categories", self.max_categories, low=0),
+            "user_folds": None if self.user_folds in (None, False)
+            else _whole("user_folds", self.user_folds, low=2),
+            "user_fold": _whole("user_fold", self.user_fold, low=0),
         }
         for key, value in values.items():
             object.__setattr__(self, key, value)
+        if self.user_fold >= (self.user_folds or 1):
+            raise CardError(
+                f"user_fold must be below user_folds ({self.user_folds}), not {self.user_fold}"
+                if self.user_folds else "user_fold needs user_folds (cross-validation over "
+                f"users), which is not set; user_fold = {self.user_fold}")
+        if self.user_folds and self.split_method != "random":
+            raise CardError(f"user_folds deals users into folds at random; split_method "
+                            f"{self.split_method!r} does not go with it")
         if self.melu_min_ratings > self.melu_max_ratings:
             raise CardError(
                 f"melu_min_ratings ({self.melu_min_ratings}) must not exceed melu_max_ratings "

@@ -66,6 +66,25 @@ class RecsysDomain(Domain):
                                             ("item", ITEM_COLUMN_NAMES)) if not csv.find(names)]
         return f"no {' and '.join(lacking)} column" if lacking else None
 
+    def check_dataset_options(self, options: dict) -> dict:
+        """A suite may run one fold of a cross-validation over users: ``folds = N`` and
+        ``fold = f`` (a preset's ``folds = N`` sets both, one variant per fold), read as the
+        cold-start settings ``user_folds`` and ``user_fold``."""
+        from .config import ColdStartConfig
+
+        unknown = sorted(set(options) - {"folds", "fold"})
+        if unknown:
+            raise FewshotError(f"dataset options {', '.join(map(repr, unknown))}: rating data "
+                               "sets accept none but folds and fold (set by a suite preset's "
+                               "folds = N: cross-validation over users)")
+        if not options:
+            return {}
+        if set(options) != {"folds", "fold"}:
+            raise FewshotError("dataset options folds and fold go together: folds = N user "
+                               "folds, fold = the one tested (0 .. N - 1)")
+        config = ColdStartConfig(user_folds=options["folds"], user_fold=options["fold"])
+        return {"user_folds": config.user_folds, "user_fold": config.user_fold}
+
     def load(self, source, **options: Any):
         """A card name, a card (or card.toml path) or a plain ratings CSV; ``options`` go to
         :func:`~fewshot_apps.domains.recsys.dataset.load_recsys_dataset` (cold-start

@@ -111,6 +111,10 @@ def format_report(ds: RecsysDataset, *, title: str | None = None) -> str:
     if cfg.split_method == "fixed":
         lines.append(f"Cold-start protocol: {cfg.protocol} (fixed split: the ratings' split "
                      "column; users with rows in each split)")
+    elif cfg.user_folds:
+        lines.append(f"Cold-start protocol: {cfg.protocol} (seed {cfg.seed}, user fold "
+                     f"{cfg.user_fold} of {cfg.user_folds}: its users tested, validation users "
+                     f"drawn from the other folds' ({fr} split shares))")
     else:
         lines.append(f"Cold-start protocol: {cfg.protocol} (seed {cfg.seed}, {cfg.split_method} "
                      f"user split {fr})")  # fmt: skip

@@ -8,6 +8,11 @@ A *fixed* split (a published one: the ratings' ``split`` column, see
 :func:`fixed_user_split` gives each user the split its rows put it in (a user with train rows
 is a meta-train user, even when it also has test rows: MeLU's item-cold state), and
 :func:`fixed_new_items` makes the items no train row rates the new items.
+
+Cross-validation over users (``user_folds``): :func:`user_folds` deals the users with enough
+ratings to be evaluated into folds, and :func:`split_users` makes fold ``user_fold``'s users
+the test users, draws validation users from the other folds' and leaves the rest meta-train;
+over the folds, each such user is a test user exactly once.
 """
 
 from __future__ import annotations
@@ -37,10 +42,13 @@ def split_users(ratings: pd.DataFrame, config: ColdStartConfig) -> pd.Series:
     ``"random"``: users sorted by id, shuffled with a seed derived from ``config.seed``.
     ``"time"``: users ordered by their first rating (ties by id): the earliest
     ``split_fractions[0]`` are meta-train, then valid, the latest are test.
+    With ``user_folds``: :func:`fold_split`.
 
     Returns:
         A str Series indexed by user id (sorted), values ``"train"``, ``"valid"``, ``"test"``.
     """
+    if config.user_folds:
+        return fold_split(ratings, config)
     users = np.sort(ratings["user"].unique())
     n_train, n_valid, _ = _sizes(len(users), config.split_fractions)
     if config.split_method == "random":
@@ -57,6 +65,51 @@ def split_users(ratings: pd.DataFrame, config: ColdStartConfig) -> pd.Series:
     labels[n_train : n_train + n_valid] = "valid"
     labels[n_train + n_valid :] = "test"
     return pd.Series(labels, index=pd.Index(order, name="user"), name="split").sort_index()
+
+
+def evaluable(counts: np.ndarray, config: ColdStartConfig) -> np.ndarray:
+    """bool ``[n]``: users with ``counts`` ratings whom the protocol evaluates (at least
+    ``min_eval_ratings``; MeLU: its range of ratings), as :mod:`~fewshot_apps.domains.recsys.tasks`
+    decides for valid and test users."""
+    counts = np.asarray(counts)
+    if config.protocol == "melu":
+        low = max(config.melu_min_ratings, config.melu_n_query + 1)
+        return (counts >= low) & (counts <= config.melu_max_ratings)
+    return counts >= config.min_eval_ratings
+
+
+def user_folds(ratings: pd.DataFrame, config: ColdStartConfig) -> pd.Series:
+    """Each rating user's fold (``0 .. user_folds - 1``), or -1 for a user with too few
+    ratings to be evaluated (always meta-train). The evaluable users, sorted by id, are
+    shuffled with a seed derived from ``config.seed`` and ``user_folds`` and cut into folds
+    whose sizes differ by at most one. Indexed by user id (sorted)."""
+    counts = ratings.groupby("user").size().sort_index()
+    ok = evaluable(counts.to_numpy(), config)
+    rng = np.random.default_rng(derive_seed("recsys-user-folds", config.seed, config.user_folds))
+    where = np.flatnonzero(ok)[rng.permutation(int(ok.sum()))]
+    fold = np.full(len(counts), -1, dtype=np.int64)
+    for f, members in enumerate(np.array_split(where, config.user_folds)):
+        fold[members] = f
+    return pd.Series(fold, index=pd.Index(counts.index, name="user"), name="fold")
+
+
+def fold_split(ratings: pd.DataFrame, config: ColdStartConfig) -> pd.Series:
+    """The split of fold ``config.user_fold``: its users are test users; validation users are
+    drawn (seeded by ``seed``, ``user_folds`` and the fold) from the other folds' users, a
+    share ``split_fractions[1] / (split_fractions[0] + split_fractions[1])`` of them; every
+    other user (the rest of the other folds, and users too small to be evaluated) is
+    meta-train. Like :func:`split_users`, a str Series indexed by user id."""
+    folds = user_folds(ratings, config)
+    fold = folds.to_numpy()
+    labels = np.full(len(fold), "train", dtype=object)
+    labels[fold == config.user_fold] = "test"
+    others = np.flatnonzero((fold >= 0) & (fold != config.user_fold))
+    f_train, f_valid, _ = config.split_fractions
+    share = f_valid / (f_train + f_valid) if f_train + f_valid > 0 else 0.0
+    rng = np.random.default_rng(
+        derive_seed("recsys-fold-valid", config.seed, config.user_folds, config.user_fold))
+    labels[rng.choice(others, size=int(round(len(others) * share)), replace=False)] = "valid"
+    return pd.Series(labels, index=folds.index, name="split")
 
 
 def fixed_user_split(ratings: pd.DataFrame) -> pd.Series:
