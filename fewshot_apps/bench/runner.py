@@ -79,8 +79,12 @@ def build_suite_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, d
                       progress: bool):
     """Model ``name`` trained (or fitted) for ``suite``: the preset's steps and settings (with
     the learner's own ``learner_settings`` over them), and the suite's training episodes
-    (``train_shots`` / ``train_support_size``)."""
+    (``train_shots`` / ``train_support_size``); a learner that starts from the pretrained
+    encoder (``init = "pretrained"``) pre-trains for the preset's ``pretrain_steps``."""
     settings = dict(suite.settings_for(name), steps=suite.preset.steps, **suite.train_episode())
+    if str(settings.get("init", "")).strip().lower() == "pretrained":
+        # one pre-training per suite and seed, shared by the learners (and cached)
+        settings.setdefault("init_pretrain_steps", suite.preset.pretrain_steps)
     return build_model(ds, name, model_dir, settings, seed=seed, device=device,
                        pretrain_steps=suite.preset.pretrain_steps,
                        resume=_has_checkpoint(model_dir), progress=progress)

@@ -81,7 +81,7 @@ def pretrained_encoder(dataset, encoder: nn.Module, *, steps: int, seed: int, de
     """Load into ``encoder`` the weights of the same encoder pre-trained on ``dataset``'s
     training tasks (multitask, selected on its validation tasks) for ``steps`` steps; from
     the cache when a run before did it. Returns the record a saved model keeps."""
-    from fewshot_apps.core.baselines import build_transfer_baseline
+    from fewshot_apps.core.baselines import FinetuneBaseline
 
     key = _key(dataset, encoder, steps, seed)
     path = cache_dir() / "pretrained" / f"encoder-{key[:40]}.pt"
@@ -96,8 +96,7 @@ def pretrained_encoder(dataset, encoder: nn.Module, *, steps: int, seed: int, de
         source = "trained"
         # ``pretrain`` seeds and restores the random generators itself: meta-training
         # draws the same episodes whether the weights came from here or from the cache.
-        model = build_transfer_baseline("finetune", encoder, dataset.label_kind, seed=seed,
-                                        device=device)
+        model = FinetuneBaseline(encoder, dataset.label_kind, {"device": device}, seed=seed)
         model.pretrain(dataset.taskset.train, dataset.taskset.valid, steps=steps,
                        progress=progress)
         state = {name: value.detach().cpu() for name, value in encoder.state_dict().items()}
