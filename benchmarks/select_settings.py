@@ -42,6 +42,15 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
     return grid
 
 
+def markdown_table(frame: pd.DataFrame) -> list[str]:
+    def cell(value) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    return ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns),
+            *("| " + " | ".join(cell(v) for v in row) + " |"
+              for row in frame.itertuples(index=False))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--suite", required=True)
@@ -89,7 +98,7 @@ def main() -> None:
     ranked = done.sort_values(metric, ascending=False)
     lines = [f"# Selection: {suite.name} / {args.learner} (validation tasks only)", "",
              f"`{' '.join(['python', 'benchmarks/select_settings.py'] + sys.argv[1:])}`", "",
-             ranked.to_markdown(index=False), "",
+             *markdown_table(ranked), "",
              f"Chosen: `{ranked.iloc[0]['settings']}`"]
     (out / f"{args.learner}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
