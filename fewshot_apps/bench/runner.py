@@ -26,7 +26,14 @@ import torch
 from fewshot_apps import __version__
 from fewshot_apps.bench.folds import pool_folds
 from fewshot_apps.bench.locking import OutputLocks
-from fewshot_apps.bench.suites import Suite, file_slug, load_suites, without_folds
+from fewshot_apps.bench.suites import (
+    Suite,
+    file_slug,
+    learner_label,
+    load_suites,
+    split_learner_label,
+    without_folds,
+)
 from fewshot_apps.core.device import resolve_device
 from fewshot_apps.core.domain import get_domain, load_saved_model
 from fewshot_apps.core.fit import build_model
@@ -92,11 +99,29 @@ def build_suite_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, d
 
 def evaluate_suite_model(suite: Suite, model, ds, seeds: list[int],
                          progress: bool = False) -> tuple[pd.DataFrame, int]:
-    """The suite's protocol on the data set's test tasks: tidy rows and skipped draws."""
+    """The suite's protocol on the data set's test tasks: tidy rows and skipped draws (a
+    protocol with acquisition strategies gets the suite's ``strategies``; its rows say each
+    row's in a ``strategy`` column)."""
+    options = {"strategies": suite.strategies} if suite.strategies else {}
     return ds.evaluate(suite.protocol, model, split="test", shots=suite.shots,
                        support_sizes=suite.support_sizes, draws=suite.preset.draws,
                        seeds=seeds, max_tasks=suite.preset.max_test_tasks,
-                       query_limit=suite.preset.query_limit, progress=progress)
+                       query_limit=suite.preset.query_limit, progress=progress, **options)
+
+
+def result_rows(rows: pd.DataFrame, suite: str, dataset: str, name: str) -> pd.DataFrame:
+    """A learner's evaluation rows as ``results.csv`` rows (:data:`RESULT_COLUMNS`): suite,
+    data set label, ``learner`` (``name``, or ``name+<strategy>`` where the rows have a
+    ``strategy`` column: :func:`~fewshot_apps.bench.suites.learner_label`) and family."""
+    learner = (name if "strategy" not in rows.columns
+               else [learner_label(name, s) for s in rows["strategy"]])
+    out = rows.drop(columns=["strategy"], errors="ignore")
+    out.insert(0, "suite", suite)
+    out.insert(1, "dataset", dataset)
+    out.insert(3, "learner", learner)
+    out.insert(4, "family", model_family(name))
+    out.attrs = dict(rows.attrs)
+    return out
 
 
 # --------------------------------------------------------------------------- the run
@@ -150,11 +175,13 @@ def _refuse_lost_rows(out: Path) -> None:
 
 
 def _learners_written(results_path: Path) -> set[tuple[str, str, str]]:
-    """``(suite, dataset, learner)`` of the rows already in ``results.csv``."""
+    """``(suite, dataset, learner)`` of the rows already in ``results.csv`` (the learner of
+    a ``protonet+ucb`` row: ``protonet``)."""
     if not results_path.exists():
         return set()
     rows = pd.read_csv(results_path, usecols=["suite", "dataset", "learner"])
-    return set(zip(rows["suite"], rows["dataset"], rows["learner"]))
+    return {(suite, dataset, split_learner_label(learner)[0])
+            for suite, dataset, learner in zip(rows["suite"], rows["dataset"], rows["learner"])}
 
 
 # A measurement: one value per key. Two runs into one folder once wrote every row twice.
@@ -268,10 +295,7 @@ def evaluate_saved_model(
         "train_seconds": None, "eval_seconds": round(time.perf_counter() - t0, 2),
         "skipped_draws": skipped}}
     timings[f"{part.name}|{part.label}|{name}"]["calibration"] = calibration_record(model)
-    rows.insert(0, "suite", part.name)
-    rows.insert(1, "dataset", part.label)
-    rows.insert(3, "learner", name)
-    rows.insert(4, "family", model_family(name))
+    rows = result_rows(rows, part.name, part.label, name)
     results = rows[RESULT_COLUMNS]
     reliability = reliability_rows(rows, part.name, part.label, name)
     summary = summarize(results, timings)
@@ -372,6 +396,8 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
                          "learners": names, "preset": preset, "budget": part.preset.__dict__,
                          "shots": part.shots, "support_sizes": part.support_sizes,
                          "eval_seeds": eval_seeds, "source": part.source})
+        if part.strategies:
+            resolved[-1].update(strategies=part.strategies, baseline=part.baseline)
         if part.dataset_options:
             resolved[-1].update(card=part.dataset, dataset_options=part.dataset_options)
         todo = [n for n in names if (part.name, part.label, n) not in done]
@@ -399,10 +425,7 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
             t0 = time.perf_counter()
             rows, skipped = evaluate_suite_model(part, model, ds, eval_seeds, progress=progress)
             eval_seconds = time.perf_counter() - t0
-            rows.insert(0, "suite", part.name)
-            rows.insert(1, "dataset", part.label)
-            rows.insert(3, "learner", name)
-            rows.insert(4, "family", model_family(name))
+            rows = result_rows(rows, part.name, part.label, name)
             with locks.writing():
                 if not _append_rows(locks, results_path, rows, (part.name, part.label, name)):
                     continue

@@ -16,6 +16,12 @@ that two variants of one data set stay apart in one results folder. A composite 
 may be another suite under a name of its own (``[part.<name>] suite = "tox21"``), so that one
 suite can be a part twice, with other ``dataset_options`` (and ``published`` rows).
 
+A protocol with acquisition strategies (``active``: its PROTOCOLS entry's ``strategies``)
+runs each learner with each of the suite's ``strategies`` (default: all of the protocol's);
+its rows' ``learner`` is ``<learner>+<strategy>`` (:func:`learner_label`), and the suite's
+``baseline`` names the strategy the others are compared with (default: the protocol's
+``baseline_strategy``, ``random``).
+
 A preset's ``folds = N`` cross-validates: the suite becomes N variants, one per fold, with the
 dataset options ``folds = N`` and ``fold = f`` (the domain decides what a fold is: for rating
 data, a fold of the users); each variant is trained and evaluated on its own (rows labelled
@@ -43,7 +49,7 @@ else:  # pragma: no cover
 PRESETS = ("smoke", "fast", "full")
 # The keys a suite file may have (a typo is an error, not a silently ignored setting).
 SUITE_KEYS = {"name", "dataset", "protocol", "learners", "shots", "support_sizes", "train_shots",
-              "train_support_size",
+              "train_support_size", "strategies",
               "baseline", "published", "presets", "dataset_options", "learner_settings"}
 COMPOSITE_KEYS = {"name", "parts", "part", "presets"}
 PART_KEYS = {"learners", "shots", "suite", "dataset_options", "published"}
@@ -51,6 +57,23 @@ PRESET_KEYS = {"steps", "pretrain_steps", "draws", "seeds", "settings", "max_tes
                "query_limit", "support_sizes", "folds"}
 #: The dataset options of one fold of a cross-validated suite (a preset's ``folds``).
 FOLD_OPTIONS = ("folds", "fold")
+
+
+#: Between a learner and its acquisition strategy in a row's ``learner``: ``protonet+ucb``.
+STRATEGY_SEPARATOR = "+"
+
+
+def learner_label(name: str, strategy: str | None = None) -> str:
+    """A row's ``learner``: the learner's name, with ``+<strategy>`` for a protocol with
+    acquisition strategies (``protonet+ucb``)."""
+    return name if strategy is None else f"{name}{STRATEGY_SEPARATOR}{strategy}"
+
+
+def split_learner_label(label: str) -> tuple[str, str | None]:
+    """``(learner, strategy or None)`` of a row's ``learner`` (:func:`learner_label`): what
+    trained and timed the rows is the learner, whatever its strategy."""
+    name, sep, strategy = str(label).partition(STRATEGY_SEPARATOR)
+    return name, (strategy if sep else None)
 
 
 def file_slug(name: str) -> str:
@@ -96,6 +119,8 @@ class Suite:
     source: str = ""
     dataset_options: dict = field(default_factory=dict)
     learner_settings: dict = field(default_factory=dict)
+    #: The acquisition strategies of a protocol that has them (``active``), else None.
+    strategies: list[str] | None = None
 
     def settings_for(self, learner: str) -> dict:
         """The settings ``learner`` trains with: the preset's, then its own
@@ -234,6 +259,34 @@ def _learner_settings(raw: dict, learners: list[str], where: str) -> dict:
     return {name: dict(table) for name, table in tables.items()}
 
 
+def _strategies(raw: dict, origin: str) -> tuple[list[str] | None, str | None]:
+    """The suite's acquisition ``strategies`` and the ``baseline`` strategy, for a protocol
+    with strategies (its PROTOCOLS entry's ``strategies``; default all of them, the baseline
+    the entry's ``baseline_strategy``); ``(None, baseline)`` for another protocol."""
+    known = PROTOCOLS.get(raw["protocol"]).meta.get("strategies")
+    if not known:
+        if "strategies" in raw:
+            raise CardError(f"{origin}: strategies: the {raw['protocol']} protocol has no "
+                            "acquisition strategies")
+        return None, raw.get("baseline")
+    strategies = raw.get("strategies", list(known))
+    if (not isinstance(strategies, list) or not strategies
+            or not all(isinstance(s, str) for s in strategies)):
+        raise CardError(f"{origin}: strategies must be a non-empty list of names "
+                        f"({', '.join(known)})")
+    unknown = [s for s in strategies if s not in known]
+    if unknown:
+        raise CardError(f"{origin}: unknown strategies {unknown}; the {raw['protocol']} "
+                        f"protocol has {', '.join(known)}")
+    default = PROTOCOLS.get(raw["protocol"]).meta.get("baseline_strategy")
+    baseline = raw.get("baseline", default if default in strategies else None)
+    if baseline is not None and baseline not in strategies:
+        raise CardError(f"{origin}: baseline {baseline!r}: with the {raw['protocol']} "
+                        f"protocol, the strategy the others are compared with (one of "
+                        f"{', '.join(strategies)})")
+    return list(dict.fromkeys(strategies)), baseline
+
+
 def with_folds(parts: list[Suite]) -> list[Suite]:
     """Each part whose preset has ``folds = N`` as N variants, dataset options ``folds = N``
     and ``fold = 0 .. N - 1``; other parts as they are."""
@@ -318,16 +371,18 @@ def _load_suites(name_or_path: str, preset: str) -> list[Suite]:
     if not isinstance(raw["learners"], list) or not raw["learners"]:
         raise CardError(f"{origin}: learners must be a non-empty list of names")
     pre = _preset(raw, preset, origin)
+    strategies, baseline = _strategies(raw, origin)
     suite = Suite(
         name=raw["name"], dataset=raw["dataset"], protocol=raw["protocol"],
         learners=list(raw["learners"]), preset=pre, shots=list(raw.get("shots", [10])),
         support_sizes=list(pre.support_sizes or raw.get("support_sizes", [16, 32, 64, 128])),
         train_shots=_optional_int(raw, "train_shots", origin),
         train_support_size=_optional_int(raw, "train_support_size", origin),
-        baseline=raw.get("baseline"),
+        baseline=baseline,
         published=raw.get("published", "none"), source=origin,
         dataset_options=_dataset_options(raw, origin),
         learner_settings=_learner_settings(raw, list(raw["learners"]), origin),
+        strategies=strategies,
     )
     unknown = [name for name in suite.learners if name not in MODELS]
     if unknown:

@@ -64,6 +64,12 @@ METRICS.add("brier", f"{METRICS_MODULE}:brier", direction="lower", bounds=UNIT,
             label_kind="classification")
 METRICS.add("ece", f"{METRICS_MODULE}:ece", direction="lower", bounds=UNIT,
             label_kind="classification")  # expected calibration error, 15 equal-width bins
+# Counts of the `active` protocol: actives among the labelled molecules (the initial support's
+# included) / among those acquired after it. f(labels, selected): actives among the selected.
+METRICS.add("actives_found", f"{METRICS_MODULE}:actives_among", direction="higher",
+            bounds=NON_NEGATIVE, label_kind="classification")
+METRICS.add("actives_acquired", f"{METRICS_MODULE}:actives_among", direction="higher",
+            bounds=NON_NEGATIVE, label_kind="classification")
 METRICS.add("mae", f"{METRICS_MODULE}:mae", direction="lower", bounds=NON_NEGATIVE,
             label_kind="regression")
 METRICS.add("rmse", f"{METRICS_MODULE}:rmse", direction="lower", bounds=NON_NEGATIVE,

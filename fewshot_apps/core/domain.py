@@ -97,7 +97,9 @@ class DomainDataset(Protocol):
 
     def evaluate(self, protocol: str, model, *, split: str = "test", **options):
         """Results of ``protocol`` on the ``split`` tasks: ``(tidy DataFrame, n_skipped)``
-        with columns task, shots, support_size, item_split, draw, seed, metric, value."""
+        with columns task, shots, support_size, item_split, draw, seed, metric, value; a
+        protocol with acquisition strategies (its PROTOCOLS entry's ``strategies``) takes
+        ``strategies=[...]`` and adds a ``strategy`` column."""
 
     def saved_model_config(self) -> dict:
         """What a saved model must remember of this data set (name, split, settings)."""

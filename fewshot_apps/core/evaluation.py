@@ -183,8 +183,7 @@ def classification_protocol(protocol: str, model, tasks: Sequence[Task], *, shot
     run = entry.load()
     k_shot = entry.support == "shots"  # K per class (k-shot) vs a support size (fsmol)
     sizes = {"shots": tuple(shots)} if k_shot else {"sizes": tuple(support_sizes)}
-    encodes = isinstance(model, torch.nn.Module) and getattr(model, "encoder", None) is not None
-    with encoded_once(model, tasks) if encodes else contextlib.nullcontext():
+    with encoded_once_if_encoder(model, tasks):
         results, skipped = run(model, tasks, **sizes, draws=draws, seeds=tuple(seeds),
                                progress=progress)
     out = pd.DataFrame({
@@ -267,6 +266,14 @@ class FrozenTrunk(torch.nn.Module):
 
     def forward(self, example_ids: torch.Tensor) -> torch.Tensor:
         return self.forward_last(self.forward_trunk(example_ids))
+
+
+def encoded_once_if_encoder(model, tasks: Sequence[Task]):
+    """:func:`encoded_once` for a model with an encoder (a ``torch.nn.Module`` learner or
+    transfer baseline); nothing for others (classic baselines)."""
+    if isinstance(model, torch.nn.Module) and getattr(model, "encoder", None) is not None:
+        return encoded_once(model, tasks)
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager

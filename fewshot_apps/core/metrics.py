@@ -34,6 +34,7 @@ from fewshot_apps.core.registry import METRICS, Entry
 
 __all__ = [
     "OneClassError",
+    "actives_among",
     "auprc",
     "delta_auprc",
     "higher_is_better",
@@ -128,6 +129,14 @@ def delta_auprc(labels, scores) -> float:
     a random ranking), so 0 is chance on every task whatever its class balance."""
     labels, scores = _binary_labels(labels, scores)
     return auprc(labels, scores) - float(labels.mean())
+
+
+def actives_among(labels, selected) -> float:
+    """How many actives (label 1) are among the ``selected`` examples (a truthy entry of
+    ``selected``, aligned with ``labels``): the ``active`` protocol's ``actives_found`` (every
+    labelled molecule) and ``actives_acquired`` (those acquired after the initial support)."""
+    labels, selected = _pair(labels, selected, "labels", "selected")
+    return float(((labels == 1) & (selected != 0)).sum())
 
 
 def _probabilities(labels, probabilities) -> tuple[np.ndarray, np.ndarray]:

@@ -109,7 +109,8 @@ def test_metric_look_ups():
     assert metric_bounds("rmse") == (0.0, math.inf)
     assert metric_bounds("delta_auprc") == (-1.0, 1.0)
     assert metric_bounds("made_up") == (-math.inf, math.inf)
-    with pytest.raises(FewshotError, match="unknown metric 'made_up'; known: auprc"):
+    with pytest.raises(FewshotError, match="unknown metric 'made_up'; known: "
+                       "actives_acquired, actives_found, auprc"):
         higher_is_better("made_up")
     with pytest.raises(FewshotError, match="unknown metric 'ndcg@20'"):
         metric_function("ndcg@20")
@@ -125,9 +126,13 @@ def test_the_report_reads_directions_ranges_and_headlines_from_the_registry():
     from fewshot_apps.bench import report
 
     assert {"mae", "rmse", "brier", "ece", "interval_width"} == report.LOWER_IS_BETTER
-    assert report.MAIN_METRICS == {"k-shot": ["roc_auc"], "fsmol": ["delta_auprc"],
-                                   "cold-start": ["mae", "recall@10", "ndcg@3"]}
-    assert {"roc_auc", "delta_auprc", "mae", "recall@10", "ndcg@3"} == report.HEADLINE_METRICS
+    expected = {"k-shot": ["roc_auc"], "fsmol": ["delta_auprc"],
+                "active": ["actives_found", "delta_auprc"],
+                "cold-start": ["mae", "recall@10", "ndcg@3"]}
+    assert {name: report.MAIN_METRICS[name] for name in expected} == expected
+    assert {m for ms in report.MAIN_METRICS.values() for m in ms} == report.HEADLINE_METRICS
+    assert {"roc_auc", "delta_auprc", "actives_found", "mae", "recall@10",
+            "ndcg@3"} <= report.HEADLINE_METRICS
     assert report.METRIC_BOUNDS["ndcg"] == (0.0, 1.0)
     assert report.METRIC_BOUNDS["delta_auprc"] == (-1.0, 1.0)
 

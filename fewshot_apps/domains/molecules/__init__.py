@@ -6,7 +6,7 @@ classic baselines and encoder); the code behind them loads on first use.
 
 from __future__ import annotations
 
-from fewshot_apps.core.registry import DOMAINS, ENCODERS, MODELS
+from fewshot_apps.core.registry import DOMAINS, ENCODERS, MODELS, PROTOCOLS
 
 DOMAINS.add("molecules", "fewshot_apps.domains.molecules.domain:MoleculeDomain",
             command="mol", domain_noun="molecule",
@@ -33,3 +33,18 @@ ENCODERS.add("molecule-gin", "fewshot_apps.domains.molecules.encoder:MoleculeEnc
 ENCODERS.add("molecule-fingerprint",
              "fewshot_apps.domains.molecules.fingerprint_encoder:FingerprintEncoder",
              domain="molecules")
+
+# The strategies of fewshot_apps.domains.molecules.active (random first: the baseline).
+PROTOCOLS.add("active", "fewshot_apps.domains.molecules.active:active_protocol",
+              domain="molecules", main_metrics=("actives_found", "delta_auprc"),
+              label_kind="classification", support="support_size",
+              strategies=("random", "greedy", "uncertainty", "ucb"), baseline_strategy="random",
+              support_noun="labelled",
+              strategy_note="support_size = labelled molecules after the round (the first: "
+                            "the initial stratified support). `actives_found` counts the "
+                            "initial support's actives, `actives_acquired` (summary.csv) does "
+                            "not; ΔAUPRC and ROC-AUC score the model adapted on the labelled "
+                            "molecules on the molecules that strategy never acquired.",
+              summary="acquisition rounds: a stratified support of 8, then batches of 8 chosen "
+                      "by each strategy up to 64 labelled; actives found and the model's "
+                      "ΔAUPRC on the never-acquired rest after each round")

@@ -45,7 +45,7 @@ class MoleculeTasks:
 
     domain = "molecules"
     label_kind = "classification"
-    protocols = ("k-shot", "fsmol")
+    protocols = ("k-shot", "fsmol", "active")
     episode_defaults = EPISODE_DEFAULTS
     validation_metric = "ROC-AUC"
     unvalidated_reason = "no validation assay"
@@ -126,20 +126,47 @@ class MoleculeTasks:
     def evaluate(self, protocol: str, model, *, split: str = "test", shots=(10,),
                  support_sizes=(16, 32, 64, 128), draws: int = 10, seeds=(0, 1, 2),
                  max_tasks: int | None = None, query_limit: int | None = None,
-                 progress: bool = False) -> tuple[pd.DataFrame, int]:
-        """``k-shot`` (K positives + K negatives; ``shots``) or ``fsmol`` (stratified
-        supports of ``support_sizes``) on the ``split`` tasks; ``max_tasks`` and
-        ``query_limit`` shrink smoke runs."""
+                 progress: bool = False, strategies=None) -> tuple[pd.DataFrame, int]:
+        """``k-shot`` (K positives + K negatives; ``shots``), ``fsmol`` (stratified supports
+        of ``support_sizes``) or ``active`` (acquisition rounds: ``support_sizes`` are the
+        labelled molecules after each round, e.g. 8, 16, ..., 64; ``strategies``, default
+        all: :mod:`~fewshot_apps.domains.molecules.active`) on the ``split`` tasks;
+        ``max_tasks`` and ``query_limit`` shrink smoke runs.
+
+        ``active`` rows carry a ``strategy`` column (the bench runner labels their learner
+        ``<model>+<strategy>``) and ``support_size`` = the labelled molecules of the round."""
         from fewshot_apps.core.evaluation import classification_protocol
 
         if protocol not in self.protocols:
             raise FewshotError(f"protocol {protocol!r} does not apply to {self.name} "
                                f"(molecules: {', '.join(self.protocols)})")
+        if strategies is not None and protocol != "active":
+            raise FewshotError(f"protocol {protocol!r} has no acquisition strategies")
         tasks = getattr(self.taskset, split)[:max_tasks]
         tasks = [limit_task(t, query_limit, 0) for t in tasks]
+        if protocol == "active":
+            return self._evaluate_active(model, tasks, support_sizes, strategies, draws,
+                                         seeds, progress)
         return classification_protocol(protocol, model, tasks, shots=shots,
                                        support_sizes=support_sizes, draws=draws, seeds=seeds,
                                        progress=progress)
+
+    def _evaluate_active(self, model, tasks, sizes, strategies, draws, seeds,
+                         progress) -> tuple[pd.DataFrame, int]:
+        from fewshot_apps.core.evaluation import encoded_once_if_encoder
+
+        from .active import STRATEGIES, active_protocol
+
+        with encoded_once_if_encoder(model, tasks):
+            rows, skipped = active_protocol(model, tasks, self.store, sizes=sizes,
+                                            strategies=strategies or STRATEGIES, draws=draws,
+                                            seeds=tuple(seeds), progress=progress)
+        out = pd.DataFrame({
+            "task": rows["task"], "shots": pd.NA, "support_size": rows["n_labelled"],
+            "item_split": pd.NA, "draw": rows["draw"], "seed": rows["seed"],
+            "metric": rows["metric"], "value": rows["value"], "strategy": rows["strategy"],
+        })
+        return out, len(skipped)
 
     def _molecule_variant(self) -> dict:
         """The data set's name and molecule variant as a saved model records them

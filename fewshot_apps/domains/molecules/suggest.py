@@ -1,8 +1,11 @@
 """Which molecules to assay next: a batch of ``budget`` candidates from predicted probabilities.
 
 The probabilities come from the prediction path (:func:`fewshot_apps.api.predict_assay`: the
-model adapted to the user's labelled support); this module only chooses. Strategies, ``p``
-being a candidate's probability of activity:
+model adapted to the user's labelled support); this module only chooses. :func:`select` is
+the one function that chooses a batch from probabilities, fingerprints and the molecules
+already labelled (or picked): ``mol suggest`` calls it through :func:`suggestions_table`, the
+``active`` benchmark protocol (:mod:`fewshot_apps.domains.molecules.active`) once per round.
+Strategies, ``p`` being a candidate's probability of activity:
 
 * ``greedy``: highest ``p`` first (exploit: measure what is most likely active);
   default ``diversity`` 0.
@@ -10,6 +13,8 @@ being a candidate's probability of activity:
   model's boundary); default ``diversity`` 0.
 * ``ucb`` (default): ``p + beta * sqrt(p(1-p))`` (an optimistic bound: likely actives the
   model is unsure about first; ``beta`` 1 by default); default ``diversity`` 0.5.
+* ``random`` (the ``active`` protocol's baseline, not offered by ``mol suggest``): a seeded
+  uniform score (:func:`select` needs an ``rng``); default ``diversity`` 0.
 
 Picks are made one at a time. With ``diversity`` > 0 each candidate's score is lowered by
 ``diversity * max Tanimoto similarity`` (ECFP, Morgan radius 2, 2048 bits, RDKit's
@@ -35,20 +40,25 @@ from fewshot_apps.errors import FewshotError
 from .featurizer import FeaturizerConfig
 from .predict import AssayMolecules, featurize_assay
 
+#: ``mol suggest``'s strategies.
 STRATEGIES = ("greedy", "uncertainty", "ucb")
+#: What :func:`select` chooses by: ``random`` (seeded) too, the ``active`` protocol's baseline.
+ACQUISITION_STRATEGIES = ("random", *STRATEGIES)
 DEFAULT_STRATEGY = "ucb"
 #: The diversity weight each strategy uses unless one is given.
-DEFAULT_DIVERSITY = {"greedy": 0.0, "uncertainty": 0.0, "ucb": 0.5}
+DEFAULT_DIVERSITY = {"random": 0.0, "greedy": 0.0, "uncertainty": 0.0, "ucb": 0.5}
 DEFAULT_BETA = 1.0
 #: The columns this module adds (after the prediction's own ``probability``).
 SUGGEST_COLUMNS = ("probability", "uncertainty", "similarity", "score", "pick", "reason",
                    "error", "warning", "model", "calibrated", "strategy")
 
 
-def check_options(budget, strategy: str, beta: float, diversity: float | None) -> float:
-    """Raise :class:`FewshotError` on a bad option; the diversity weight to use."""
-    if strategy not in STRATEGIES:
-        raise FewshotError(f"--strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+def check_options(budget, strategy: str, beta: float, diversity: float | None, *,
+                  strategies: tuple[str, ...] = STRATEGIES) -> float:
+    """Raise :class:`FewshotError` on a bad option; the diversity weight to use.
+    ``strategies``: those accepted (``mol suggest``'s by default)."""
+    if strategy not in strategies:
+        raise FewshotError(f"--strategy {strategy!r}: expected one of {', '.join(strategies)}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise FewshotError(f"--budget {budget!r}: the number of molecules to measure must "
                            "be a whole number of at least 1")
@@ -60,10 +70,16 @@ def check_options(budget, strategy: str, beta: float, diversity: float | None) -
     return diversity
 
 
-def base_scores(probability: np.ndarray, strategy: str, beta: float = DEFAULT_BETA) -> np.ndarray:
-    """The strategy's score before the diversity penalty (NaN where ``p`` is NaN)."""
+def base_scores(probability: np.ndarray, strategy: str, beta: float = DEFAULT_BETA,
+                rng: np.random.Generator | None = None) -> np.ndarray:
+    """The strategy's score before the diversity penalty (NaN where ``p`` is NaN); ``random``
+    draws uniform scores from ``rng``."""
     p = np.asarray(probability, dtype=np.float64)
     variance = p * (1 - p)
+    if strategy == "random":
+        if rng is None:
+            raise FewshotError("strategy 'random' needs a seeded rng")
+        return np.where(np.isfinite(p), rng.random(len(p)), np.nan)
     if strategy == "greedy":
         return p.copy()
     if strategy == "uncertainty":
@@ -115,16 +131,22 @@ class Selection:
 
 def select(probability, candidate_fps: list, candidate_canonical: list, support_fps: list,
            support_canonical: list, budget: int, *, strategy: str = DEFAULT_STRATEGY,
-           beta: float = DEFAULT_BETA, diversity: float | None = None) -> Selection:
+           beta: float = DEFAULT_BETA, diversity: float | None = None,
+           rng: np.random.Generator | None = None) -> Selection:
     """Pick ``budget`` candidates one at a time (see the module docstring).
 
     ``candidate_fps`` / ``candidate_canonical``: per candidate, ``None`` where the molecule
     is invalid; a candidate without a finite probability is never picked either.
+    ``support_fps`` / ``support_canonical``: the molecules whose labels are known (the
+    user's support; in the ``active`` protocol, every molecule labelled so far). ``rng``:
+    the seeded generator of the ``random`` strategy (any of
+    :data:`ACQUISITION_STRATEGIES`).
     """
-    diversity = check_options(budget, strategy, beta, diversity)
+    diversity = check_options(budget, strategy, beta, diversity,
+                              strategies=ACQUISITION_STRATEGIES)
     p = np.asarray(probability, dtype=np.float64)
     n = len(p)
-    base = base_scores(p, strategy, beta)
+    base = base_scores(p, strategy, beta, rng)
     valid = np.array([fp is not None for fp in candidate_fps], dtype=bool) & np.isfinite(p)
     support = [fp for fp in support_fps if fp is not None]
     known = {c for c in support_canonical if c is not None}
@@ -134,12 +156,13 @@ def select(probability, candidate_fps: list, candidate_canonical: list, support_
         if candidate_canonical[i] in known:
             eligible[i] = False
             excluded[i] = "not suggested: a support molecule (its label is known)"
-    similarity = np.full(n, np.nan)
-    for i in np.flatnonzero(valid):
-        similarity[i] = max(DataStructs.BulkTanimotoSimilarity(candidate_fps[i], support),
-                            default=0.0)
     valid_ids = np.flatnonzero(valid)
     valid_fps = [candidate_fps[i] for i in valid_ids]
+    similarity = np.full(n, np.nan)
+    similarity[valid_ids] = 0.0  # max Tanimoto to the support (none: 0)
+    for fp in support:  # one call per support molecule: supports are the smaller side
+        sims = np.asarray(DataStructs.BulkTanimotoSimilarity(fp, valid_fps))
+        similarity[valid_ids] = np.maximum(similarity[valid_ids], sims)
     pick = np.zeros(n, dtype=np.int64)
     score = np.full(n, np.nan)
     at_pick = np.full(n, np.nan)
@@ -241,5 +264,6 @@ def describe(strategy: str, beta: float, diversity: float) -> str:
     return base + ", no diversity penalty"
 
 
-__all__ = ["DEFAULT_DIVERSITY", "DEFAULT_STRATEGY", "STRATEGIES", "Selection", "base_scores",
-           "check_options", "describe", "fingerprints", "select", "suggestions_table"]
+__all__ = ["ACQUISITION_STRATEGIES", "DEFAULT_DIVERSITY", "DEFAULT_STRATEGY", "STRATEGIES",
+           "Selection", "base_scores", "check_options", "describe", "fingerprints",
+           "fingerprints_of", "select", "suggestions_table"]

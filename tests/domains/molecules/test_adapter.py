@@ -52,7 +52,7 @@ def learner():
 
 def test_what_it_is(data):
     assert (data.domain, data.label_kind, data.protocols) == (
-        "molecules", "classification", ("k-shot", "fsmol"))
+        "molecules", "classification", ("k-shot", "fsmol", "active"))
     assert data.episode_defaults == {"shots": 10, "support_size": None, "n_query": 16,
                                      "valid_draws": 3} == EPISODE_DEFAULTS
     assert data.validation_metric == "ROC-AUC"
@@ -142,7 +142,7 @@ def test_evaluate_pools_the_reliability_bins_of_its_probabilities(data, learner)
 
 def test_evaluate_refuses_a_protocol_of_another_domain(data, learner):
     with pytest.raises(FewshotError, match=r"protocol 'cold-start' does not apply to assays "
-                       r"\(molecules: k-shot, fsmol\)"):
+                       r"\(molecules: k-shot, fsmol, active\)"):
         data.evaluate("cold-start", learner)
 
 
