@@ -21,6 +21,7 @@ _LAZY = {
     "predict_assay": "fewshot_apps.api",
     "suggest_assays": "fewshot_apps.api",
     "recommend": "fewshot_apps.api",
+    "onboard": "fewshot_apps.api",
     "run_suite": "fewshot_apps.api",
     "FewshotError": "fewshot_apps.errors",
     "DataError": "fewshot_apps.errors",

@@ -11,6 +11,7 @@
     preds = fa.predict_assay(model, "examples/assay_support.csv", "examples/candidates.csv")
 
     recs = fa.recommend(None, "examples/new_user_ratings.csv", k=10)   # training-free
+    ask = fa.onboard("movielens-latest-small", n=10)   # which films to ask a new user about
     summary = fa.run_suite("demo", "runs/demo", preset="smoke")
 
 The command line (``fewshot-apps mol predict``, ``fewshot-apps rec recommend``) is a thin
@@ -552,6 +553,59 @@ def recommend(model, ratings_df, k: int = 10, *, dataset=None,
                         skipped_users=report.skipped_users)
 
 
+def onboard(dataset=None, n: int = 10, *, model=None, strategy: str = "informative",
+            seed: int = 0, redundancy_weight: float = 1.0) -> pd.DataFrame:
+    """Which ``n`` items to ask a brand-new user to rate first (``fewshot-apps rec
+    onboard``): items many users know whose ratings tell users apart, unlike each other.
+
+    Args:
+        dataset: a RecsysDataset, card name, card.toml or plain ratings CSV (default: the
+            model's data set, else ``movielens-latest-small``).
+        n: how many items (1 .. the number of items).
+        model: optional; a saved model's folder, a trained learner, or ``mf`` / ``item-knn``:
+            its item embeddings (or factors, or item-to-item similarity) measure how alike
+            two items are. Default: item-knn's co-rating similarity of the data set's
+            meta-train users.
+        strategy: ``informative`` (greedy: log popularity x rating spread, minus
+            ``redundancy_weight`` x the largest similarity to the items above), ``divisive``
+            (log popularity x rating spread), ``popular`` (most rated) or ``random``
+            (seeded by ``seed``): see :mod:`fewshot_apps.domains.recsys.onboard`.
+
+    Returns:
+        One row per item, in the order to ask: ``rank, item, [title,] n_ratings,
+        popularity, spread, redundancy, score, strategy``; ``attrs``: ``strategy``,
+        ``dataset``, ``similarity`` (what redundancy measures) and ``report`` (the lines to
+        show a user). FewshotError for ``n`` below 1 or above the number of items, an
+        unknown strategy or data set, or a model without item embeddings (checked before
+        anything heavy loads where it can be).
+    """
+    from fewshot_apps.domains.recsys.onboard import (
+        check_options,
+        co_rating_similarity,
+        model_similarity,
+        onboarding_table,
+    )
+
+    check_options(n, strategy, redundancy_weight)
+    if isinstance(dataset, (str, Path)):
+        check_command(dataset, "rec")
+    if isinstance(model, str) and model == "default":  # as in recommend: no model
+        model = None
+    if model is None:
+        ds = _rec_dataset_for(None, dataset)
+        similarity = co_rating_similarity(ds)
+    else:
+        if isinstance(model, str) and not Path(model).is_dir():
+            _check_baseline_name(model)
+        scorer = _scorer(model, dataset)
+        ds = scorer.dataset
+        similarity = model_similarity(scorer.model, ds, name=scorer.name)
+    table, lines = onboarding_table(ds, int(n), strategy, similarity=similarity, seed=seed,
+                                    redundancy_weight=redundancy_weight)
+    return _with_report(table, lines, strategy=strategy, dataset=ds.name,
+                        similarity=similarity.description)
+
+
 def train_from_source(source, learner: str, out_dir: str | Path, settings: Mapping[str, Any],
                       *, resume: bool = False, progress: bool = True,
                       load_options: Mapping[str, Any] | None = None, report=None):
@@ -600,6 +654,6 @@ def run_suite(suite: str, out: str | Path, learners: list[str] | None = None,
 
 __all__ = [
     "DEFAULT_MOL_BASELINE", "DEFAULT_REC_DATASET", "describe_dataset", "evaluate",
-    "load_dataset", "load_model", "load_tasks", "predict_assay", "recommend", "run_suite",
-    "train_learner",
+    "load_dataset", "load_model", "load_tasks", "onboard", "predict_assay", "recommend",
+    "run_suite", "train_learner",
 ]

@@ -223,6 +223,22 @@ def cmd_rec_recommend(args) -> int:
     return 0
 
 
+def cmd_rec_onboard(args) -> int:
+    from fewshot_apps.api import onboard
+
+    table = onboard(args.dataset, args.n, model=args.model, strategy=args.strategy,
+                    seed=args.seed)
+    _print_report(table.attrs["report"])
+    if args.out:
+        table.to_csv(args.out, index=False)
+        print(f"wrote {len(table)} items to ask about to {args.out}", file=sys.stderr)
+        if args.quiet:
+            return 0
+    print(table.drop(columns=["strategy"]).to_string(index=False, na_rep="",
+                                                     float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
 def _print_summary(summary, out, extra_columns: list[str]) -> None:
     """The headline metrics of a summary (the full table is in summary.csv)."""
     from fewshot_apps.core.registry import PROTOCOLS
@@ -441,6 +457,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user-column", help="default: detected (user, userId, ...)")
     p.add_argument("--quiet", action="store_true", help="with --out: print nothing but notes")
     p.set_defaults(func=cmd_rec_recommend)
+
+    p = rec.add_parser(
+        "onboard", help="which items to ask a brand-new user to rate first",
+        description="Proposes --n items to ask a new user about, from the data set's "
+        "meta-train ratings. Strategies: informative (default) = greedy, each next item "
+        "maximizing popularity x spread - redundancy, where popularity = log(1 + ratings) "
+        "scaled to [0, 1] (users know it), spread = the standard deviation of its ratings, "
+        "shrunk by 5 pseudo-ratings toward the overall one (its ratings tell users apart), "
+        "and redundancy = its largest similarity to the items above it (co-raters' cosine, "
+        "as item-knn; with --model, the cosine of the model's item embeddings); divisive = "
+        "popularity x spread; popular = most rated first; random = a seeded random order. "
+        "Output: rank, item, title (when the data set has titles), n_ratings, popularity, "
+        "spread, redundancy, score.")
+    p.add_argument("--dataset", help="card name, card.toml or ratings CSV (default: the "
+                   "model's data set, else movielens-latest-small)")
+    p.add_argument("--n", type=int, default=10, help="how many items (default 10)")
+    p.add_argument("--strategy", default="informative",
+                   choices=["informative", "divisive", "popular", "random"],
+                   help="default: informative")
+    p.add_argument("--model", help="a saved model folder (rec train / bench), mf or item-knn: "
+                   "its item embeddings measure redundancy (default: co-raters' cosine)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random strategy")
+    p.add_argument("--out", help="output CSV (default: print the table)")
+    p.add_argument("--quiet", action="store_true", help="with --out: print nothing but notes")
+    p.set_defaults(func=cmd_rec_onboard)
 
     p = sub.add_parser("bench", help="run a benchmark suite and write its report")
     p.add_argument("--suite", required=True, help="demo, tox21, muv, fsmol, "

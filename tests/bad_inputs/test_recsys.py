@@ -328,3 +328,71 @@ def test_new_user_ratings_skips_are_counted_and_reported(tiny, tmp_path, content
     for key, value in attrs.items():
         assert table.attrs[key] == value
     assert len(table) == 3  # one list of k = 3 (bob, when skipped, has none)
+
+
+# ------------------------------------------------------------------ which items to ask a new user
+
+ONBOARD_ERRORS = [
+    pytest.param({"n": 0}, ["n (--n) must be a whole number of at least 1, not 0"], id="n-zero"),
+    pytest.param({"n": -2}, ["n (--n) must be a whole number of at least 1, not -2"],
+                 id="n-negative"),
+    pytest.param({"n": 9}, ["n (--n) is 9, but tiny has 8 items"], id="n-above-the-items"),
+    pytest.param({"dataset": "no-such-set"},
+                 ["unknown data set 'no-such-set'; known: fsmol, movielens-100k"],
+                 id="unknown-data-set"),
+    pytest.param({"dataset": "tox21"},
+                 ["tox21: molecule data; `fewshot-apps rec` works on rating data"],
+                 id="molecule-data-set"),
+    pytest.param({"dataset": "nowhere.csv"}, ["nowhere.csv: no such file"],
+                 id="missing-ratings-file"),
+    pytest.param({"model": "global-mean"},
+                 ["model 'global-mean' has no item embeddings or item-to-item similarity to "
+                  "measure redundancy with; give a meta-trained model's folder, mf or item-knn"],
+                 id="model-without-item-similarity"),
+    pytest.param({"model": "nowhere"},
+                 ["model 'nowhere': no saved model folder there, nor one of default"],
+                 id="unknown-model"),
+]
+
+
+@pytest.mark.parametrize("via", ["api", "cli"])
+@pytest.mark.parametrize("options, fragments", ONBOARD_ERRORS)
+def test_bad_onboarding_requests_are_clear_errors(tiny, tmp_path, capsys, monkeypatch, via,
+                                                  options, fragments):
+    monkeypatch.chdir(tmp_path)  # nowhere.csv: a file that is not there
+    options = {"dataset": str(tiny.card.source), "n": 3, **options}
+    if via == "api":
+        with pytest.raises(FewshotError) as err:
+            api.onboard(options["dataset"], options["n"], model=options.get("model"))
+        message = str(err.value)
+    else:
+        args = ["rec", "onboard", "--dataset", options["dataset"], "--n", str(options["n"])]
+        args += ["--model", options["model"]] if "model" in options else []
+        assert main(args) == 2
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err and captured.out == ""
+        message = captured.err.removeprefix("error: ").strip()
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_an_unknown_onboarding_strategy_is_refused(tiny, capsys):
+    with pytest.raises(FewshotError, match="unknown onboarding strategy 'best'; expected one "
+                                           "of informative, divisive, popular, random"):
+        api.onboard(tiny, 3, strategy="best")
+    with pytest.raises(SystemExit):
+        main(["rec", "onboard", "--dataset", str(tiny.card.source), "--strategy", "best"])
+    assert "invalid choice: 'best'" in capsys.readouterr().err
+
+
+def test_onboarding_lists_items_nobody_rated_last_and_says_so(tmp_path):
+    """Item 4 is rated on a test row only: no meta-train user rated it, so it comes last in
+    every order but random's and the report says how many such items were listed."""
+    path = write(tmp_path / "r.csv", "user,item,rating,split\nu1,1,4,train\nu1,2,2,train\n"
+                 "u2,1,5,train\nu2,3,1,train\nu3,4,5,test\nu3,1,4,test\n")
+    for strategy in ("informative", "divisive", "popular"):
+        table = api.onboard(path, 4, strategy=strategy)
+        assert table["item"].tolist()[-1] == 4 and table["n_ratings"].tolist()[-1] == 0
+        assert ("1 of the 4 items have no meta-train rating: few new users will know them"
+                in table.attrs["report"])
+    assert "have no meta-train rating" not in " ".join(api.onboard(path, 3).attrs["report"])

@@ -11,7 +11,9 @@ Modules, one job each:
   (a published split: ``readers.fixed_split``).
 * ``features``: item / user features and item statistics, fitted on meta-train users.
 * ``tasks``: one :class:`~fewshot_apps.core.tasks.Task` per user.
-* ``episodes``: cold-start and MeLU episode samplers.
+* ``episodes``: cold-start and MeLU episode samplers, and the onboarding interview's episode.
+* ``onboard``: which items to ask a new user about first (``rec onboard``); ``onboarding``:
+  the protocol that compares those strategies.
 * ``graph``: the user–item–attribute ``HeteroData``.
 * ``dataset``: :func:`load_recsys_dataset`, the entry point.
 * ``inspect``: the report of ``fewshot-apps data inspect``.
@@ -56,6 +58,19 @@ PROTOCOLS.add("cold-start", "fewshot_apps.domains.recsys.evaluation:evaluate_col
               label_kind="regression", support="support_size",
               summary="new users with supports of 5/10/20 ratings (or a published split's "
                       "own); query ratings and all items; nDCG@3 for a published split")
+# The strategies of fewshot_apps.domains.recsys.onboarding (random first: the baseline).
+PROTOCOLS.add("onboarding", "fewshot_apps.domains.recsys.onboarding:evaluate_onboarding",
+              domain="recsys", main_metrics=("recall@10", "ndcg@10", "mae"),
+              label_kind="regression", support="support_size",
+              strategies=("random", "popular", "divisive", "informative"),
+              baseline_strategy="random", support_noun="answers",
+              strategy_note="support_size = the answers of a simulated interview (the first n "
+                            "items of the strategy's ranking of all items that the user "
+                            "rated); every strategy of a user, seed and draw is scored on the "
+                            "same held-out 30% of the user's ratings, never asked about.",
+              summary="new users interviewed: each strategy (random, popular, divisive, "
+                      "informative) ranks all items, the support is the first 5/10 the user "
+                      "rated; all-item recall@10 / nDCG@10 and MAE on held-out ratings")
 
 _LAZY = {
     "load_recsys_dataset": "fewshot_apps.domains.recsys.dataset",

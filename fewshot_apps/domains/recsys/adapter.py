@@ -27,7 +27,7 @@ class RecsysTasks:
 
     domain = "recsys"
     label_kind = "regression"
-    protocols = ("cold-start",)
+    protocols = ("cold-start", "onboarding")
     episode_defaults = EPISODE_DEFAULTS
     validation_metric = "-RMSE"
 
@@ -101,9 +101,13 @@ class RecsysTasks:
 
     def evaluate(self, protocol: str, model, *, split: str = "test", draws: int = 1,
                  seeds=(0,), max_tasks: int | None = None, progress: bool = False,
-                 **unused) -> tuple[pd.DataFrame, int]:
+                 support_sizes=None, strategies=None, **unused) -> tuple[pd.DataFrame, int]:
         """The cold-start protocol on the ``split`` users (supports of 5 / 10 / 20 ratings;
-        the 10-item query view and the all-item view; existing and new items)."""
+        the 10-item query view and the all-item view; existing and new items), or the
+        onboarding protocol (:mod:`~fewshot_apps.domains.recsys.onboarding`: supports of
+        ``support_sizes`` answers, default 5 and 10, to the interview of each of
+        ``strategies``, default all; its rows carry a ``strategy`` column, which the bench
+        runner puts in the learner's label, ``<model>+<strategy>``)."""
         from .evaluation import evaluate_cold_start
 
         if not self.evaluation_episodes(split, seed=0, n_draws=1):
@@ -119,6 +123,16 @@ class RecsysTasks:
             ds = copy.copy(self)
             ds.taskset = copy.copy(self.taskset)
             setattr(ds.taskset, split, getattr(self.taskset, split)[:max_tasks])
+        if strategies is not None and protocol != "onboarding":
+            raise FewshotError(f"protocol {protocol!r} has no onboarding strategies")
+        if protocol == "onboarding":
+            from .onboarding import COMPARED, DEFAULT_SIZES, evaluate_onboarding
+
+            results, skipped = evaluate_onboarding(
+                model, ds, split=split, seeds=tuple(seeds), draws=draws,
+                support_sizes=tuple(support_sizes or DEFAULT_SIZES),
+                strategies=tuple(strategies or COMPARED), progress=progress)
+            return results.assign(shots=pd.NA)[[*RESULT_COLUMNS, "strategy"]], len(skipped)
         results, skipped = evaluate_cold_start(model, ds, split=split, seeds=tuple(seeds),
                                                draws=draws, progress=progress)
         return results.assign(shots=pd.NA)[RESULT_COLUMNS], len(skipped)

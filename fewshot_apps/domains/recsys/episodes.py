@@ -7,6 +7,11 @@ not in the support (the query included) for all-item ranking.
 :class:`MeLUSampler` (``protocol = "melu"``): users with 13 to 100 ratings; query =
 ``n_query`` random ratings, support = the rest; the held-out set is the query.
 
+:func:`interview_episode` (the onboarding protocol): the user's ratings minus a held-out set
+are the interview's pool; support = the first ``n`` pool items in an interview order (the
+items a strategy asks about, in turn, that the user rated), query = held-out = the held-out
+set.
+
 A task of a fixed split with roles (``extras["support"]``, see
 :mod:`~fewshot_apps.domains.recsys.tasks`) has one episode, :func:`fixed_episode`: support =
 its support rows, query = its query rows, held-out = the query (as MeLU); ``k`` ``"fixed"``,
@@ -152,6 +157,26 @@ def fixed_episode(task: Task, relevance_threshold: float = 4.0) -> Episode:
     support = np.flatnonzero(task.extras["support"])
     query = np.flatnonzero(~np.asarray(task.extras["support"], dtype=bool))
     return _episode(task, support, query, query, relevance_threshold, FIXED)
+
+
+def interview_episode(task: Task, position: np.ndarray, n: int, heldout: np.ndarray,
+                      relevance_threshold: float = 4.0) -> Episode:
+    """The onboarding protocol's episode (a simulated interview). The user's ratings not in
+    ``heldout`` (positions in the task) are what the interview can ask about (the *pool*);
+    support = the ``n`` pool items that come first in an interview order, query = held-out =
+    ``heldout``. ``position`` int64 ``[n_items]``: each item's place in the order (0 = asked
+    first). ``k`` is ``n``; ``extras["pool_examples"]``: the pool's item indices (rated by
+    the user, so neither scored nor ranked). TaskTooSmallError when the pool has fewer than
+    ``n`` ratings."""
+    heldout = np.sort(np.asarray(heldout, dtype=np.int64))
+    pool = np.setdiff1d(np.arange(len(task)), heldout)
+    if len(pool) < n or len(heldout) == 0:
+        raise TaskTooSmallError(f"user {task.name!r} has {len(pool)} ratings to ask about and "
+                                f"{len(heldout)} to score; {n} answers need {n} and 1")
+    asked = pool[np.argsort(np.asarray(position)[task.examples[pool]], kind="stable")[:n]]
+    episode = _episode(task, np.sort(asked), heldout, heldout, relevance_threshold, n)
+    episode.extras["pool_examples"] = task.examples[pool]
+    return episode
 
 
 def episode_sizes(task: Task, config: ColdStartConfig) -> list:

@@ -93,7 +93,8 @@ class Graphless:
 
 def test_what_it_is(ds):
     assert isinstance(ds, DomainDataset)
-    assert (ds.domain, ds.label_kind, ds.protocols) == ("recsys", "regression", ("cold-start",))
+    assert (ds.domain, ds.label_kind, ds.protocols) == ("recsys", "regression",
+                                                        ("cold-start", "onboarding"))
     assert ds.episode_defaults == EPISODE_DEFAULTS == {
         "shots": None, "support_size": 10, "n_query": 10, "valid_draws": 1}
     assert ds.validation_metric == "-RMSE"
@@ -180,7 +181,7 @@ def test_max_tasks_scores_the_first_users_and_leaves_the_data_set_whole(ds):
 
 def test_evaluate_refuses_another_protocol_and_a_split_without_evaluable_users(ds):
     with pytest.raises(FewshotError, match=r"protocol 'k-shot' does not apply to tiny "
-                       r"\(ratings: cold-start\)"):
+                       r"\(ratings: cold-start, onboarding\)"):
         ds.evaluate("k-shot", MeanLearner(len(ds.item_vocab)))
     strict = build_recsys_dataset(tiny_data(), CONFIG.with_(min_eval_ratings=500))
     with pytest.raises(FewshotError, match=r"^tiny: no test user has the 500 ratings "
