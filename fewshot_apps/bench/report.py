@@ -1,5 +1,12 @@
 """Summaries, paired comparisons, plots and the Markdown / HTML reports of a suite run.
 
+A suite whose protocol has acquisition strategies (``active``: rows of learner
+``<learner>+<strategy>``, ``support_size`` the labelled molecules after each round) gets, per
+main metric, a table of the mean per round (a row per learner and strategy, a column per
+number of labelled molecules) and, instead of the comparison with the best baseline, each
+strategy against the suite's baseline strategy (``random``) for the same learner at the last
+round (:func:`strategy_comparisons`).
+
 For classification suites the report has a calibration section per data set: each learner's
 calibration (read from ``timings.json``), its ``ece`` and ``brier``, and a reliability
 diagram (``plot_<dataset>_reliability.png``: observed frequency of actives against the mean
@@ -19,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from fewshot_apps.bench.published import published_rows
-from fewshot_apps.bench.suites import file_slug
+from fewshot_apps.bench.suites import file_slug, learner_label, split_learner_label
 from fewshot_apps.core.metrics import higher_is_better
 from fewshot_apps.core.metrics import metric_bounds as metric_bounds  # re-exported
 from fewshot_apps.core.registry import METRICS, PROTOCOLS
@@ -77,7 +84,9 @@ def summarize(results: pd.DataFrame, timings: dict | None = None) -> pd.DataFram
         mean = float(values.mean())
         std = float(values.std(ddof=1)) if n > 1 else float("nan")
         half = float(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n)) if n > 1 else float("nan")
-        timing = (timings or {}).get(f"{key[0]}|{key[1]}|{key[2]}", {})
+        # timed per learner: protonet+ucb's rows are protonet's
+        timing = (timings or {}).get(f"{key[0]}|{key[1]}|{split_learner_label(key[2])[0]}",
+                                     {})
         low, high = metric_bounds(key[GROUP.index("metric")])
         rows.append({**dict(zip(GROUP, key)), "mean": mean, "std": std,
                      "ci95_low": float(np.clip(mean - half, low, high)),
@@ -88,13 +97,42 @@ def summarize(results: pd.DataFrame, timings: dict | None = None) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def _paired_test(tasks: pd.DataFrame, draws: pd.Series, learner: str, reference: str,
+                 sign: float, rng_seed: int = 0) -> dict:
+    """``learner`` against ``reference`` on one setting and metric: the mean difference,
+    wins / losses per task and a Wilcoxon signed-rank test over tasks when there are at least
+    10, else a paired bootstrap 95% interval of the mean difference over task x draw pairs.
+    ``tasks``: per-task means (``learner, task, value``); ``draws``: values indexed by
+    ``task, seed, draw, learner``; ``sign``: 1 when higher is better, else -1."""
+    mine = tasks[tasks["learner"] == learner].set_index("task")["value"]
+    ref_tasks = tasks[tasks["learner"] == reference].set_index("task")["value"]
+    common = mine.index.intersection(ref_tasks.index)
+    diff = sign * (mine[common] - ref_tasks[common])
+    row = {"learner": learner, "baseline": reference, "mean_difference": sign * float(diff.mean()),
+           "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum()),
+           "n_tasks": len(common)}
+    if len(common) >= 10:
+        nonzero = diff[diff != 0]
+        p = stats.wilcoxon(nonzero).pvalue if len(nonzero) else 1.0
+        row.update(test="Wilcoxon signed-rank", p_value=float(p))
+    else:
+        d = (draws.xs(learner, level="learner")
+             - draws.xs(reference, level="learner")).dropna().to_numpy() * sign
+        rng = np.random.default_rng(rng_seed)
+        boots = [rng.choice(d, len(d)).mean() for _ in range(2000)] if len(d) else [np.nan]
+        lo, hi = np.percentile(boots, [2.5, 97.5])
+        row.update(test="paired bootstrap (task x draw)",
+                   ci95=f"[{sign * lo:.4f}, {sign * hi:.4f}]")
+    return row
+
+
 def paired_comparisons(results: pd.DataFrame, protocol: str, named_baseline: str | None = None,
                        rng_seed: int = 0) -> pd.DataFrame:
     """Each learner against the best baseline (transfer or classic) per setting and main
     metric, and also against the suite's ``named_baseline`` (its ``baseline`` field, e.g.
     ``mf``) where that is another one: wins / losses per task, and a Wilcoxon signed-rank
     test over tasks when there are at least 10, else a paired bootstrap 95% interval of the
-    mean difference over task x draw pairs."""
+    mean difference over task x draw pairs (:func:`_paired_test`)."""
     r = _keys(results)
     rows = []
     for metric in MAIN_METRICS.get(protocol, []):
@@ -111,34 +149,64 @@ def paired_comparisons(results: pd.DataFrame, protocol: str, named_baseline: str
                 references.append(named_baseline)
             draws = group.set_index(["task", "seed", "draw", "learner"])["value"]
             for reference in references:
-                ref_tasks = tasks[tasks["learner"] == reference].set_index("task")["value"]
                 for learner in tasks["learner"].unique():
                     if learner == reference:
                         continue
-                    mine = tasks[tasks["learner"] == learner].set_index("task")["value"]
-                    common = mine.index.intersection(ref_tasks.index)
-                    diff = sign * (mine[common] - ref_tasks[common])
-                    row = {"dataset": setting[0], "shots": setting[1],
-                           "support_size": setting[2], "item_split": setting[3],
-                           "metric": metric, "learner": learner, "baseline": reference,
-                           "mean_difference": sign * float(diff.mean()),
-                           "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum()),
-                           "n_tasks": len(common)}
-                    if len(common) >= 10:
-                        nonzero = diff[diff != 0]
-                        p = stats.wilcoxon(nonzero).pvalue if len(nonzero) else 1.0
-                        row.update(test="Wilcoxon signed-rank", p_value=float(p))
-                    else:
-                        d = (draws.xs(learner, level="learner")
-                             - draws.xs(reference, level="learner")).dropna().to_numpy() * sign
-                        rng = np.random.default_rng(rng_seed)
-                        boots = ([rng.choice(d, len(d)).mean() for _ in range(2000)]
-                                 if len(d) else [np.nan])
-                        lo, hi = np.percentile(boots, [2.5, 97.5])
-                        row.update(test="paired bootstrap (task x draw)",
-                                   ci95=f"[{sign * lo:.4f}, {sign * hi:.4f}]")
-                    rows.append(row)
+                    rows.append({"dataset": setting[0], "shots": setting[1],
+                                 "support_size": setting[2], "item_split": setting[3],
+                                 "metric": metric, **_paired_test(tasks, draws, learner,
+                                                                  reference, sign, rng_seed)})
     return pd.DataFrame(rows)
+
+
+def strategy_comparisons(results: pd.DataFrame, protocol: str, baseline: str | None,
+                         rng_seed: int = 0) -> pd.DataFrame:
+    """A protocol with acquisition strategies: per learner and main metric, each strategy
+    (rows of learner ``<learner>+<strategy>``) against the ``baseline`` strategy of the same
+    learner (``protonet+ucb`` vs ``protonet+random``) at the last round (the largest
+    ``support_size`` of the data set): the tests of :func:`_paired_test`, paired over test
+    tasks (each task's strategies start from the same supports)."""
+    if baseline is None or results.empty:
+        return pd.DataFrame()
+    r = _keys(results)
+    r = r.assign(base_learner=[split_learner_label(x)[0] for x in r["learner"]])
+    rows = []
+    for metric in MAIN_METRICS.get(protocol, []):
+        sign = 1.0 if higher_is_better(metric) else -1.0
+        m = r[r["metric"] == metric]
+        for (dataset, name), group in m.groupby(["dataset", "base_learner"], sort=False):
+            last = max(group["support_size"], key=lambda v: float(v) if v else -1.0)
+            group = group[group["support_size"] == last]
+            reference = learner_label(name, baseline)
+            if reference not in set(group["learner"]):
+                continue
+            tasks = group.groupby(["learner", "task"])["value"].mean().reset_index()
+            draws = group.set_index(["task", "seed", "draw", "learner"])["value"]
+            for learner in tasks["learner"].unique():
+                if learner == reference:
+                    continue
+                rows.append({"dataset": dataset, "shots": group["shots"].iat[0],
+                             "support_size": last, "item_split": group["item_split"].iat[0],
+                             "metric": metric, **_paired_test(tasks, draws, learner, reference,
+                                                              sign, rng_seed)})
+    return pd.DataFrame(rows)
+
+
+def round_table(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The mean of ``metric`` per round: a row per learner and strategy (rows of learner
+    ``<learner>+<strategy>``), a column per ``support_size`` (labelled molecules), in
+    increasing order."""
+    s = summary[summary["metric"] == metric]
+    if s.empty:
+        return pd.DataFrame()
+    parts = [split_learner_label(x) for x in s["learner"]]
+    s = s.assign(learner=[p[0] for p in parts], strategy=[p[1] or "" for p in parts])
+    table = s.pivot_table(index=["learner", "strategy"], columns="support_size", values="mean",
+                          aggfunc="first", sort=False)
+    order = sorted(table.columns, key=lambda v: (pd.to_numeric(v, errors="coerce"), str(v)))
+    table = table[order]
+    table.columns = [str(c) for c in table.columns]
+    return table.reset_index()
 
 
 def _plot_points(summary: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, bool]:
@@ -273,7 +341,8 @@ def _calibration_section(out: Path, part, label: str, s: pd.DataFrame, timings: 
           "equal-width bins; `coverage@90` should be near 0.9.", ""]
     learners = list(dict.fromkeys(s["learner"]))
     fitted = pd.DataFrame({"learner": learners, "calibration": [
-        _calibration_text(timings.get(f"{part.name}|{label}|{n}", {}).get("calibration"))
+        _calibration_text(timings.get(f"{part.name}|{label}|{split_learner_label(n)[0]}",
+                                      {}).get("calibration"))
         for n in learners]})
     md += [_table(fitted), ""]
     view = s[s["metric"].isin(metrics) & s["item_split"].isin(["", "all"])][[
@@ -360,13 +429,31 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
         loaded = ("; data set " + part.dataset + " loaded with " + ", ".join(
             f"{k} = {v}" for k, v in options.items())) if options else ""
         md += [f"## {label} ({part.protocol} protocol{loaded})", ""]
+        strategies = getattr(part, "strategies", None)
+        # what a protocol with strategies says of its rounds (its PROTOCOLS entry's
+        # strategy_note and support_noun; the active protocol's by default)
+        about = PROTOCOLS.get(part.protocol).meta if strategies else {}
+        rounds = about.get("support_noun", "labelled")
+        if strategies:
+            md += [f"Strategies: {', '.join(strategies)}; rows of learner "
+                   "`<learner>+<strategy>`; " + about.get("strategy_note",
+                   "support_size = labelled molecules after the round "
+                   "(the first: the initial stratified support). `actives_found` counts the "
+                   "initial support's actives, `actives_acquired` (summary.csv) does not; "
+                   "ΔAUPRC and ROC-AUC score the model adapted on the labelled molecules on "
+                   "the molecules that strategy never acquired."), ""]
         for metric in MAIN_METRICS.get(part.protocol, []):
             view = s[s["metric"] == metric][["learner", "family", "shots", "support_size",
                                              "item_split", "mean", "ci95_low", "ci95_high",
                                              "n_tasks", "n_draws", "train_seconds"]]
             if view.empty:
                 continue
-            md += [f"### {metric}", "", _table(view), ""]
+            if strategies:  # one row per learner and strategy, a column per round
+                columns = "labelled molecules" if rounds == "labelled" else rounds
+                md += [f"### {metric} per round (mean over test tasks; columns: {columns})",
+                       "", _table(round_table(s, metric)), ""]
+            else:
+                md += [f"### {metric}", "", _table(view), ""]
             png = _plot(s, metric, f"{label}: {metric}")
             if png:
                 name = f"plot_{file_slug(label)}_{file_slug(metric.replace('@', 'at'))}.png"
@@ -376,10 +463,18 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
         section, plots = _calibration_section(out, part, label, s, timings, reliability)
         md += section
         images.update(plots)
-        comp = paired_comparisons(results[(results["suite"] == part.name)
-                                          & (results["dataset"] == label)], part.protocol,
-                                  named_baseline=part.baseline)
-        comparisons.append(comp)
+        mine = results[(results["suite"] == part.name) & (results["dataset"] == label)]
+        if strategies:
+            comp = strategy_comparisons(mine, part.protocol, part.baseline)
+            comparisons.append(comp)
+            if not comp.empty:
+                md += [f"### Paired comparison of each strategy with `{part.baseline}` at the "
+                       f"last round ({comp['support_size'].iat[0]} {rounds})", "",
+                       _table(comp), ""]
+            comp = pd.DataFrame()
+        else:
+            comp = paired_comparisons(mine, part.protocol, named_baseline=part.baseline)
+            comparisons.append(comp)
         if not comp.empty:
             named = part.baseline if part.baseline in set(comp["baseline"]) else None
             md += ["### Paired comparison with the best baseline"
