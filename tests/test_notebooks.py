@@ -11,7 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["cold_start_recommendation", "few_shot_molecules", "benchmark_report"]
+NAMES = ["cold_start_recommendation", "few_shot_molecules", "benchmark_report", "active_few_shot"]
 
 
 def test_every_notebook_is_tested():
