@@ -91,7 +91,28 @@ def tasks_hidden(encoder: nn.Module, task_names: Sequence[str]) -> Iterator[None
         hide(())
 
 
-class TableEncoder(nn.Module):
+class LastLayerSplit:
+    """Mixin of an encoder that is ``forward_trunk`` followed by one linear layer ``self.last``:
+    the last-layer split of the contract above (``last_layer_names``, ``forward_last``,
+    ``forward``), written once. Put it before ``nn.Module`` in the bases."""
+
+    last: nn.Linear
+
+    def last_layer_names(self) -> list[str]:
+        return ["last.weight", "last.bias"]
+
+    def forward_last(self, hidden: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
+        """``[n, hidden] -> [n, out_dim]`` with the last layer's own or the given parameters."""
+        if params is None:
+            return self.last(hidden)
+        return F.linear(hidden, params["last.weight"], params["last.bias"])
+
+    def forward(self, example_ids: Tensor) -> Tensor:
+        """``LongTensor[n] -> FloatTensor[n, out_dim]``."""
+        return self.forward_last(self.forward_trunk(example_ids))
+
+
+class TableEncoder(LastLayerSplit, nn.Module):
     """An MLP over a fixed feature table: ``features[ids] -> [n, out_dim]``.
 
     ``depth`` linear layers: ``depth - 1`` blocks of Linear -> LayerNorm -> ReLU -> Dropout
@@ -179,19 +200,6 @@ class TableEncoder(nn.Module):
             store_features=bool(config.get("store_features", True)),
         )
 
-    def last_layer_names(self) -> list[str]:
-        return ["last.weight", "last.bias"]
-
     def forward_trunk(self, example_ids: Tensor) -> Tensor:
         """``[n] -> [n, hidden]`` (``[n, f]`` when ``depth == 1``)."""
         return self.trunk(self.features[example_ids])
-
-    def forward_last(self, hidden: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
-        """``[n, hidden] -> [n, out_dim]`` with the last layer's own or the given parameters."""
-        if params is None:
-            return self.last(hidden)
-        return F.linear(hidden, params["last.weight"], params["last.bias"])
-
-    def forward(self, example_ids: Tensor) -> Tensor:
-        """``LongTensor[n] -> FloatTensor[n, out_dim]``."""
-        return self.forward_last(self.forward_trunk(example_ids))

@@ -29,6 +29,7 @@ from torch_geometric.nn import (
 )
 
 from fewshot_apps.core.config import constructor_defaults, settings_like
+from fewshot_apps.core.encoders import LastLayerSplit
 from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.errors import FewshotError
 
@@ -49,7 +50,7 @@ class CategoricalEmbedding(nn.Module):
         return sum(table(x[:, i]) for i, table in enumerate(self.tables))
 
 
-class MoleculeEncoder(nn.Module):
+class MoleculeEncoder(LastLayerSplit, nn.Module):
     """Molecule ids -> embeddings ``[n, out_dim]``.
 
     Args:
@@ -150,9 +151,6 @@ class MoleculeEncoder(nn.Module):
         if self.fingerprint_branch is not None and self.store is not None:
             self.fingerprint_branch.fit_normalization(self.store, ids)
 
-    def last_layer_names(self) -> list[str]:
-        return ["last.weight", "last.bias"]
-
     def forward_trunk(self, example_ids: Tensor) -> Tensor:
         """``[n] -> [n, hidden (+ ecfp_hidden)]``: GNN readout (and ECFP branch)."""
         if self.store is None:
@@ -173,12 +171,3 @@ class MoleculeEncoder(nn.Module):
             return graph
         fingerprints = self.store.fingerprints(ids).to(device, non_blocking=True)
         return torch.cat([graph, self.ecfp_mlp(fingerprints)], dim=1)
-
-    def forward_last(self, hidden: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
-        if params is None:
-            return self.last(hidden)
-        return F.linear(hidden, params["last.weight"], params["last.bias"])
-
-    def forward(self, example_ids: Tensor) -> Tensor:
-        """``LongTensor[n] -> FloatTensor[n, out_dim]``."""
-        return self.forward_last(self.forward_trunk(example_ids))

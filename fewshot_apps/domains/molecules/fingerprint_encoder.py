@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fewshot_apps.core.config import constructor_defaults, settings_like
+from fewshot_apps.core.encoders import LastLayerSplit
 from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.errors import FewshotError
 
@@ -101,7 +102,7 @@ def _nanstd(values: np.ndarray) -> np.ndarray:
         return np.nan_to_num(np.nanstd(values, axis=0), nan=1.0).astype(np.float32)
 
 
-class FingerprintEncoder(nn.Module):
+class FingerprintEncoder(LastLayerSplit, nn.Module):
     """Molecule ids -> embeddings ``[n, out_dim]`` from count-ECFP (and descriptors) alone.
 
     :class:`FingerprintBranch` (``bits -> hidden``), ``depth - 1`` more blocks of Linear,
@@ -160,21 +161,9 @@ class FingerprintEncoder(nn.Module):
             raise FewshotError("the fingerprint encoder has no molecules: call set_store(store)")
         return self.store
 
-    def last_layer_names(self) -> list[str]:
-        return ["last.weight", "last.bias"]
-
     def forward_trunk(self, example_ids: Tensor) -> Tensor:
         """``[n] -> [n, hidden]``."""
         return self.blocks(self.branch(self._store(), example_ids))
-
-    def forward_last(self, hidden: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
-        if params is None:
-            return self.last(hidden)
-        return F.linear(hidden, params["last.weight"], params["last.bias"])
-
-    def forward(self, example_ids: Tensor) -> Tensor:
-        """``LongTensor[n] -> FloatTensor[n, out_dim]``."""
-        return self.forward_last(self.forward_trunk(example_ids))
 
 
 __all__ = ["FingerprintBranch", "FingerprintEncoder"]
