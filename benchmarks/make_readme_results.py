@@ -67,6 +67,10 @@ def tox21_section() -> list[str]:
 # Published numbers the reference runs are measured against (quoted, not measured here):
 # FS-Mol (Stanley et al. 2021) ΔAUPRC at support 16; PAR / EGNN 10-shot ROC-AUC on Tox21.
 FSMOL_TARGETS = {"ProtoNet": 0.211, "GNN-MT": 0.117, "RF": 0.098}
+# Issue 14: the count-ECFP prototypical network of ../shared/REFERENCES.md (same 2 cores) and
+# the best published learner (ADKF-IFT) at support 16.
+FINGERPRINT_REFERENCE = {16: 0.209, 32: 0.234, 64: 0.252}
+ISSUE14_BEST = 0.23
 TOX21_TARGET = 0.82
 
 
@@ -151,6 +155,42 @@ def targets_section() -> list[str]:
             "| target | threshold | measured | |", "|---|---|---|---|", *lines, ""]
 
 
+def fingerprint_targets_section() -> list[str]:
+    """Issue 14's FS-Mol targets, measured on the fsmol-fingerprint suite's full run."""
+    folder = RESULTS / "fsmol-fingerprint-full"
+    if not (folder / "summary.csv").exists():
+        return []
+    s = pd.read_csv(folder / "summary.csv")
+    comp = (pd.read_csv(folder / "comparisons.csv") if (folder / "comparisons.csv").exists()
+            else pd.DataFrame(columns=["learner", "baseline", "metric", "support_size"]))
+    lines = []
+    best = _best(s, "delta_auprc", 16)
+    if best is not None:
+        test = comp[(comp["learner"] == best["learner"]) & (comp["baseline"] == "finetune")
+                    & (comp["metric"] == "delta_auprc") & (comp["support_size"] == 16)]
+        tested = (f"; vs finetune: {test.iloc[0]['wins']} tasks better, "
+                  f"{test.iloc[0]['losses']} worse, p = {test.iloc[0]['p_value']:.2g}"
+                  if len(test) else "")
+        above = len(test) and test.iloc[0]["p_value"] < 0.05 and test.iloc[0]["wins"] > \
+            test.iloc[0]["losses"]
+        lines.append(f"| best meta-learner, support 16 | >= {ISSUE14_BEST} and above finetune "
+                     f"(p < 0.05) | {best['learner']} {best['mean']:.3f}{tested} | "
+                     f"{_met(best['mean'] >= ISSUE14_BEST and bool(above))} |")
+    for size, reference in FINGERPRINT_REFERENCE.items():
+        row = s[(s["learner"] == "protonet") & (s["metric"] == "delta_auprc")
+                & (s["support_size"] == size)]
+        if row.empty:
+            continue
+        need = max(reference, FSMOL_TARGETS["ProtoNet"]) if size == 16 else reference
+        lines.append(f"| protonet, support {size} | >= {need} (fingerprint reference "
+                     f"{reference}" + (", published 0.211" if size == 16 else "") +
+                     f") | {row['mean'].iloc[0]:.3f} | {_met(row['mean'].iloc[0] >= need)} |")
+    if not lines:
+        return []
+    return ["### Targets (issue 14), FS-Mol ΔAUPRC on count-ECFP (`fsmol-fingerprint`)", "",
+            "| target | threshold | measured | |", "|---|---|---|---|", *lines, ""]
+
+
 def suite_sections() -> list[str]:
     lines = []
     for summary_path in sorted(RESULTS.glob("*/summary.csv")):
@@ -201,7 +241,8 @@ def main() -> None:
     text = readme.read_text(encoding="utf-8")
     if START not in text or END not in text:
         raise SystemExit(f"README.md has no {START} ... {END} markers")
-    body = targets_section() + tox21_section() + suite_sections()
+    body = (targets_section() + fingerprint_targets_section() + tox21_section()
+            + suite_sections())
     reference = ("fsmol-full", "tox21-full", "muv-full", "movielens-latest-small-full")
     missing = [name for name in reference if not (RESULTS / name).exists()]
     if missing:
