@@ -94,7 +94,7 @@ def suite_without_dataset(tmp_path, capsys):
 def suite_with_unknown_protocol(tmp_path, capsys):
     path = suite_file(tmp_path, GOOD.replace('"k-shot"', '"k_shot"'))
     err = bench(capsys, "--suite", path, "--preset", "smoke", out=tmp_path / "o")
-    return err, [str(path), "unknown protocol 'k_shot'", "k-shot, fsmol, cold-start"]
+    return err, [str(path), "unknown protocol 'k_shot'", "k-shot, fsmol, active, cold-start"]
 
 
 @case

@@ -222,17 +222,24 @@ def test_bad_settings_are_clear_errors():
         planted("classification", kernel="cosine")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_matches_the_cpu():
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_device_copy_matches_the_cpu(device):
+    """Moved to each available device, the learner predicts what its CPU twin predicts, and
+    its loss and meta-gradients live on that device."""
+    import copy
+
     learner, tasks = planted("classification", fit_steps=5)
     ep = RandomSampler(10).sample(tasks[0], 0)
     cpu = learner.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
-    learner.to("cuda")
-    gpu = learner.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
-    np.testing.assert_allclose(gpu, cpu, atol=1e-4)
+    moved = copy.deepcopy(learner).to(device)
+    out = moved.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+    np.testing.assert_allclose(out, cpu, atol=1e-4)
     batch = EpisodeBatch.from_episodes(
         list(sample_episodes(tasks, RandomSampler(6, n_query=6), 3, seed=0))
     )
-    loss = learner.loss(batch)
+    loss = moved.loss(batch.to(device))
     loss.backward()
-    assert loss.device.type == "cuda" and learner.init_raw.grad.device.type == "cuda"
+    assert loss.device.type == device and moved.init_raw.grad.device.type == device
