@@ -213,14 +213,21 @@ def cmd_rec_recommend(args) -> int:
     table = recommend(args.model, args.ratings, k=args.top_k, dataset=args.dataset,
                       min_item_ratings=args.min_item_ratings, item_column=args.item_column, rating_column=args.rating_column,
                       user_column=args.user_column)
+    _write_ranked_table(args, table, "recommendations", hidden=["model"])
+    return 0
+
+
+def _write_ranked_table(args, table, written: str, hidden: list[str], na_rep: str = "NaN") -> None:
+    """Report lines to stderr; the CSV to ``--out`` (saying what was written); the table,
+    less ``hidden`` columns, on stdout unless ``--out`` with ``--quiet``."""
     _print_report(table.attrs["report"])
     if args.out:
         table.to_csv(args.out, index=False)
-        print(f"wrote {len(table)} recommendations to {args.out}", file=sys.stderr)
+        print(f"wrote {len(table)} {written} to {args.out}", file=sys.stderr)
         if args.quiet:
-            return 0
-    print(table.drop(columns=["model"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    return 0
+            return
+    print(table.drop(columns=hidden).to_string(index=False, na_rep=na_rep,
+                                               float_format=lambda v: f"{v:.3f}"))
 
 
 def cmd_rec_onboard(args) -> int:
@@ -228,14 +235,7 @@ def cmd_rec_onboard(args) -> int:
 
     table = onboard(args.dataset, args.n, model=args.model, strategy=args.strategy,
                     seed=args.seed)
-    _print_report(table.attrs["report"])
-    if args.out:
-        table.to_csv(args.out, index=False)
-        print(f"wrote {len(table)} items to ask about to {args.out}", file=sys.stderr)
-        if args.quiet:
-            return 0
-    print(table.drop(columns=["strategy"]).to_string(index=False, na_rep="",
-                                                     float_format=lambda v: f"{v:.3f}"))
+    _write_ranked_table(args, table, "items to ask about", hidden=["strategy"], na_rep="")
     return 0
 
 
