@@ -17,7 +17,7 @@ import pandas as pd
 
 from fewshot_apps.bench.published import PAR_TABLE
 from fewshot_apps.bench.report import BASELINE_FAMILIES, HEADLINE_METRICS, MAIN_METRICS
-from fewshot_apps.bench.suites import load_suites
+from fewshot_apps.bench.suites import load_suites, split_learner_label
 from fewshot_apps.core.metrics import higher_is_better
 from fewshot_apps.core.registry import META_LEARNING_FAMILIES
 
@@ -205,7 +205,8 @@ def suite_sections() -> list[str]:
                   ""]
         suite_learners = [n for part in load_suites(run["suite"], run["preset"])
                           for n in part.learners]
-        missing = [n for n in dict.fromkeys(suite_learners) if n not in set(summary["learner"])]
+        ran = {split_learner_label(label)[0] for label in summary["learner"]}
+        missing = [n for n in dict.fromkeys(suite_learners) if n not in ran]
         if missing:
             lines += [f"Not run yet (the run continues where it stopped): {', '.join(missing)}.",
                       ""]
