@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -62,17 +60,14 @@ def _key(dataset, encoder: nn.Module, steps: int, seed: int) -> str:
 
 
 def _save(path: Path, state: dict) -> None:
-    tmp = None
+    """Cache ``state`` at ``path`` (atomically); an unwritable cache only warns: the run goes
+    on and the next one pre-trains again."""
+    from fewshot_apps.core.checkpoints import write_checkpoint
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".", suffix=".tmp",
-                                         delete=False) as f:
-            tmp = Path(f.name)
-            torch.save(state, f)
-        os.replace(tmp, path)
-    except OSError as exc:  # an unwritable cache: the run goes on, the next one re-trains
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        write_checkpoint(path, state)
+    except OSError as exc:
         warn_cache_unwritable(path.parent, exc)
 
 

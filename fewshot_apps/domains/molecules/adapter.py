@@ -71,7 +71,7 @@ class MoleculeTasks:
         encoder = cls(self.store, **cls.parse_settings(
             {k: v for k, v in settings.items() if k != "kind"}))
         train = self.taskset.train
-        if train:
+        if train and encoder.config().get("descriptors"):  # only descriptors need statistics
             encoder.fit_normalization(np.unique(np.concatenate([t.examples for t in train])))
         return encoder
 
