@@ -13,8 +13,9 @@
   pooled with the others', so the guarantee is marginal over ratings).
 
 The validation episodes are the data set's ``validation_episodes(episode, seed)``: the episodes
-its validator scores during training (molecules: K-shot draws of the validation assays, query
-= the rest; ratings: the cold-start episodes of the validation users). A data set without
+its validator scores during training (molecules: draws of the validation assays with the
+training episodes' kind of support, K-shot or stratified, query = the rest; ratings: the
+cold-start episodes of the validation users). A data set without
 them, or without validation tasks, leaves the model uncalibrated, and its config says why.
 
 A fitted :class:`Calibration` lives on the model (``model.calibration``) and in its saved

@@ -64,6 +64,10 @@ METRICS.add("brier", f"{METRICS_MODULE}:brier", direction="lower", bounds=UNIT,
             label_kind="classification")
 METRICS.add("ece", f"{METRICS_MODULE}:ece", direction="lower", bounds=UNIT,
             label_kind="classification")  # expected calibration error, 15 equal-width bins
+# The ece a perfectly calibrated model would show on the same query (finite-sample bias):
+# a reference to read ece against, not a goal of its own.
+METRICS.add("ece_floor", f"{METRICS_MODULE}:ece_floor", direction="lower", bounds=UNIT,
+            label_kind="classification")
 # Counts of the `active` protocol: actives among the labelled molecules (the initial support's
 # included) / among those acquired after it. f(labels, selected): actives among the selected.
 METRICS.add("actives_found", f"{METRICS_MODULE}:actives_among", direction="higher",

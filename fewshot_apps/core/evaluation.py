@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from fewshot_apps.core.encoders import label_prior
-from fewshot_apps.core.metrics import auprc, brier, ece, roc_auc
+from fewshot_apps.core.metrics import auprc, brier, ece, ece_floor, roc_auc
 from fewshot_apps.core.tasks import (
     BalancedSampler,
     SamplingError,
@@ -30,7 +30,8 @@ from fewshot_apps.core.tasks import (
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """ROC-AUC, AUPRC (average precision) and ΔAUPRC = AUPRC - positive fraction; and, when
-    the scores are probabilities (all in [0, 1]), their calibration: ``brier`` and ``ece``.
+    the scores are probabilities (all in [0, 1]), their calibration: ``brier``, ``ece`` and
+    ``ece_floor`` (the ``ece`` exact probabilities would score on this query).
 
     ``labels [q]`` 0/1 with both classes (one class: ``OneClassError``, a ValueError) and
     ``scores [q]``; the functions live in :mod:`fewshot_apps.core.metrics`.
@@ -43,7 +44,8 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, 
     }
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) and scores.min() >= 0 and scores.max() <= 1:
-        out.update(brier=brier(labels, scores), ece=ece(labels, scores))
+        out.update(brier=brier(labels, scores), ece=ece(labels, scores),
+                   ece_floor=ece_floor(labels, scores))
     return out
 
 
@@ -72,7 +74,7 @@ def draw_episodes(tasks: Sequence[Task], make_sampler: Callable[[int], object],
     every task x size x seed x draw, ``episode`` None (and ``reason`` why) where the draw
     cannot be made (a task with ``metadata["evaluable"] = False``, a task too small, an
     unusable draw). The evaluation and the validation episodes a calibration is fitted on
-    (:func:`k_shot_episodes`) draw through here."""
+    (a data set's ``validation_episodes``) draw through here."""
     for task in tasks:
         for size in sizes:
             for seed in seeds:
@@ -90,14 +92,6 @@ def draw_episodes(tasks: Sequence[Task], make_sampler: Callable[[int], object],
                         yield task, size, seed, draw, None, f"too small: {exc}"
                         continue
                     yield task, size, seed, draw, episode, ""
-
-
-def k_shot_episodes(tasks: Sequence[Task], shots: Sequence[int] = (10,), draws: int = 10,
-                    seeds: Sequence[int] = (0,)) -> list:
-    """The episodes :func:`k_shot_protocol` scores with these arguments (draws that cannot
-    be made left out)."""
-    return [ep for *_, ep, _ in draw_episodes(tasks, lambda k: BalancedSampler(k), shots,
-                                               draws, seeds) if ep is not None]
 
 
 def evaluate_classification(

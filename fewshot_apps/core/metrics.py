@@ -177,6 +177,31 @@ def ece(labels, probabilities, bins: int = 15) -> float:
     return float(np.abs(observed - predicted).sum() / len(labels))
 
 
+#: Label draws :func:`ece_floor` averages over (its own fixed seed: the floor of a draw does
+#: not depend on the run's seed).
+ECE_FLOOR_SIMULATIONS = 64
+
+
+def ece_floor(labels, probabilities, bins: int = 15) -> float:
+    """The :func:`ece` a perfectly calibrated model would show with these predictions on
+    this many examples: the mean ECE over :data:`ECE_FLOOR_SIMULATIONS` label vectors drawn
+    as ``y_i ~ Bernoulli(p_i)``. ECE is biased upwards on a finite sample (each bin's
+    observed rate is noisy), so on a few hundred query molecules even exact probabilities
+    score several hundredths; this is the value to read a draw's ``ece`` against.
+
+    Args: as :func:`ece` (``labels`` only fix the count and are checked)."""
+    labels, probabilities = _probabilities(labels, probabilities)
+    rng = np.random.default_rng(0)
+    which = np.minimum((probabilities * bins).astype(np.int64), bins - 1)
+    predicted = np.bincount(which, weights=probabilities, minlength=bins)
+    draws = rng.random((ECE_FLOOR_SIMULATIONS, len(probabilities))) < probabilities
+    # observed positives per (simulation, bin): one bincount over offset bin indices
+    offset = which[None, :] + bins * np.arange(ECE_FLOOR_SIMULATIONS)[:, None]
+    observed = np.bincount(offset[draws], minlength=bins * ECE_FLOOR_SIMULATIONS)
+    observed = observed.reshape(ECE_FLOOR_SIMULATIONS, bins)
+    return float(np.abs(observed - predicted[None, :]).sum(axis=1).mean() / len(labels))
+
+
 # --------------------------------------------------------------------------------------------
 # regression
 

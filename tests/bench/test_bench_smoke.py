@@ -12,8 +12,8 @@ from fewshot_apps.bench.suites import load_suites, suite_names
 from fewshot_apps.core.registry import MODELS
 from fewshot_apps.errors import CardError, FewshotError
 
-METRICS = {"delta_auprc", "auprc", "roc_auc", "brier", "ece", "mae", "rmse", "ndcg@5", "precision@5",
-           "recall@10", "ndcg@10", "coverage@90", "interval_width"}
+METRICS = {"delta_auprc", "auprc", "roc_auc", "brier", "ece", "ece_floor", "mae", "rmse",
+           "ndcg@5", "precision@5", "recall@10", "ndcg@10", "coverage@90", "interval_width"}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,15 @@ def test_calibration_outputs(demo_run):
     report = (out / "report.md").read_text()
     assert "![reliability diagram](plot_tox21_reliability.png)" in report
     assert "temperature T = " in report and "90% conformal ± " in report
+    # the ECE over all test predictions, per learner, beside the per-draw mean and its floor
+    from fewshot_apps.bench.report import pooled_ece
+
+    pooled = pooled_ece(reliability)
+    assert set(pooled["learner"]) == set(reliability["learner"])
+    assert pooled["ece_pooled"].between(0, 1).all()
+    assert "| learner | ece_pooled@" in report and "ece_floor" in report
+    floors = tox[tox["metric"] == "ece_floor"]["value"]
+    assert len(floors) and floors.between(0, 1).all()
     rec = results[(results["dataset"] == "movielens-latest-small")
                   & (results["item_split"] == "all")]
     coverage = rec[rec["metric"] == "coverage@90"]

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from fewshot_apps.bench.report import paired_comparisons
 from fewshot_apps.bench.runner import RESULT_COLUMNS
@@ -165,3 +166,24 @@ def test_html_report_has_real_tables_and_the_plots(tmp_path):
     assert len(parsed.images) == 1 and parsed.images[0].startswith("data:image/png;base64,")
     assert (tmp_path / "plot_d_roc_auc.png").exists()
     assert "overflow-x: auto" in page and 'class="table-scroll"' in page
+
+
+def test_pooled_ece_sums_the_bins_over_tasks_and_draws_before_taking_the_gap():
+    """Two draws' bins that are each off by 10 actives in opposite bins pool into one table
+    per learner and support size; the pooled ECE is |observed - predicted| summed over the
+    pooled bins, over every prediction."""
+    from fewshot_apps.bench.report import pooled_ece
+
+    rows = pd.DataFrame({
+        "learner": ["a", "a", "a", "a", "b"],
+        "support_size": [16, 16, 16, 64, 16],
+        "bin": [3, 3, 12, 3, 3],
+        "n": [100, 100, 50, 40, 10],
+        "sum_probability": [20.0, 20.0, 40.0, 8.0, 2.0],
+        "sum_label": [30.0, 20.0, 40.0, 8.0, 2.0]})
+    pooled = pooled_ece(rows).set_index(["learner", "support_size"])
+    assert pooled.loc[("a", 16), "ece_pooled"] == pytest.approx(10 / 250)
+    assert pooled.loc[("a", 16), "n"] == 250
+    assert pooled.loc[("a", 64), "ece_pooled"] == 0.0
+    assert pooled.loc[("b", 16), "ece_pooled"] == 0.0
+    assert pooled_ece(rows.iloc[:0]).empty

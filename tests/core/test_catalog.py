@@ -125,7 +125,7 @@ def test_protocols_name_registered_metrics():
 def test_the_report_reads_directions_ranges_and_headlines_from_the_registry():
     from fewshot_apps.bench import report
 
-    assert {"mae", "rmse", "brier", "ece", "interval_width"} == report.LOWER_IS_BETTER
+    assert {"mae", "rmse", "brier", "ece", "ece_floor", "interval_width"} == report.LOWER_IS_BETTER
     expected = {"k-shot": ["roc_auc"], "fsmol": ["delta_auprc"],
                 "active": ["actives_found", "delta_auprc"],
                 "cold-start": ["mae", "recall@10", "ndcg@3"],

@@ -165,7 +165,27 @@ def test_classification_metrics_add_calibration_only_for_probabilities():
 
     labels = np.array([1, 0, 1, 0])
     probs = classification_metrics(labels, np.array([0.8, 0.3, 0.6, 0.1]))
-    assert set(probs) == {"roc_auc", "auprc", "delta_auprc", "brier", "ece"}
+    assert set(probs) == {"roc_auc", "auprc", "delta_auprc", "brier", "ece", "ece_floor"}
     assert probs["brier"] == pytest.approx(np.mean([0.04, 0.09, 0.16, 0.01]))
     logits = classification_metrics(labels, np.array([2.0, -1.0, 0.5, -3.0]))
     assert set(logits) == {"roc_auc", "auprc", "delta_auprc"}
+
+
+def test_ece_floor_is_the_finite_sample_ece_of_exact_probabilities():
+    """Labels drawn from the probabilities themselves still score an ECE above 0 on a small
+    sample; ece_floor estimates it (seeded: the same inputs give the same floor), and it
+    shrinks like 1 / sqrt(n) as the query grows."""
+    from fewshot_apps.core.metrics import ece, ece_floor
+
+    rng = np.random.default_rng(3)
+    small, large = rng.uniform(0, 1, 300), rng.uniform(0, 1, 30_000)
+    observed = [ece((rng.random(300) < small).astype(float), small) for _ in range(400)]
+    floor = ece_floor(np.zeros(300), small)
+    assert floor == ece_floor(np.ones(300), small)  # labels only fix the count
+    assert floor == pytest.approx(np.mean(observed), rel=0.1)
+    assert 0.04 < floor < 0.12
+    assert ece_floor(np.zeros(30_000), large) < floor / 5
+    # predictions of exactly 0 or 1 have no label noise at all
+    assert ece_floor(np.array([0.0, 1.0]), np.array([0.0, 1.0])) == 0.0
+    with pytest.raises(ValueError, match="probabilities in \\[0, 1\\]"):
+        ece_floor(np.zeros(2), np.array([0.5, 1.5]))

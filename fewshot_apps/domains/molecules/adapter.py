@@ -35,9 +35,17 @@ def limit_task(task: Task, limit: int | None, seed: int) -> Task:
     return task.subset(keep)
 
 
-def _validation_shots(episode: dict) -> int:
-    """K of the validation draws: ``shots``, or half the ``support_size``."""
-    return episode.get("shots") or max(1, int(episode["support_size"]) // 2)
+def _validation_draw(episode: dict):
+    """``(make_sampler, size)`` of the validation draws: the kind of support the model trains
+    (and is tested) on. Balanced K-shot (K = ``shots``) for PAR-style training; stratified
+    supports of ``support_size`` (the task's own class balance, as FS-Mol's test draws) for
+    stratified training: a calibration fitted on balanced supports would expect a half of
+    actives that FS-Mol's queries do not have."""
+    from fewshot_apps.core.tasks import BalancedSampler, StratifiedSampler
+
+    if episode.get("shots") is not None:
+        return (lambda k: BalancedSampler(k)), int(episode["shots"])
+    return (lambda n: StratifiedSampler(n)), int(episode["support_size"])
 
 
 class MoleculeTasks:
@@ -87,30 +95,37 @@ class MoleculeTasks:
             raise FewshotError(f"{self.name}: training episodes need shots or support_size")
 
     def validator(self, episode: dict, seed: int):
-        """Mean ROC-AUC over ``valid_draws`` K-shot draws per validation task, query = every
-        other labelled molecule (the test protocol on validation tasks); K = ``shots``, or
-        half the ``support_size``."""
-        from fewshot_apps.core.evaluation import encoded_once, k_shot_protocol, mean_over_tasks
+        """Mean ROC-AUC over ``valid_draws`` draws per validation task, query = every other
+        labelled molecule (the test protocol on validation tasks); supports as in training:
+        K-shot (``shots``) or stratified (``support_size``)."""
+        from fewshot_apps.core.evaluation import (
+            encoded_once,
+            evaluate_classification,
+            mean_over_tasks,
+        )
 
         tasks = self.taskset.valid
-        shots = _validation_shots(episode)
+        make_sampler, size = _validation_draw(episode)
 
         def validate(learner) -> float:
             with encoded_once(learner, tasks):
-                results, _ = k_shot_protocol(learner, tasks, shots=(shots,),
-                                             draws=episode["valid_draws"],
-                                             seeds=(derive_seed(seed, "valid"),))
+                results, _ = evaluate_classification(
+                    learner, tasks, make_sampler, (size,), draws=episode["valid_draws"],
+                    seeds=(derive_seed(seed, "valid"),))
             return mean_over_tasks(results, "roc_auc")
 
         return validate
 
     def validation_episodes(self, episode: dict, seed: int) -> list:
-        """The episodes :meth:`validator` scores (the same K-shot draws of the validation
-        tasks): what a trained model's calibration is fitted on."""
-        from fewshot_apps.core.evaluation import k_shot_episodes
+        """The episodes :meth:`validator` scores (the same draws of the validation tasks):
+        what a trained model's calibration is fitted on."""
+        from fewshot_apps.core.evaluation import draw_episodes
 
-        return k_shot_episodes(self.taskset.valid, shots=(_validation_shots(episode),),
-                               draws=episode["valid_draws"], seeds=(derive_seed(seed, "valid"),))
+        make_sampler, size = _validation_draw(episode)
+        return [ep for *_, ep, _ in draw_episodes(self.taskset.valid, make_sampler, (size,),
+                                                   episode["valid_draws"],
+                                                   (derive_seed(seed, "valid"),))
+                if ep is not None]
 
     def build_baseline(self, name: str, seed: int = 0):
         """A classic baseline: fitted on each support set (``rf`` ...), or built from the

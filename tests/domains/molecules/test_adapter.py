@@ -126,6 +126,22 @@ def test_validation_episodes_are_the_draws_the_validator_scores(data, learner, m
         drawn[0].query_examples.tolist()
 
 
+def test_stratified_training_is_validated_and_calibrated_on_stratified_supports(data, learner):
+    """Training on stratified supports (FS-Mol) means validation draws of the same kind: the
+    support keeps the task's class balance instead of K actives + K inactives, so a
+    calibration fitted on them expects the test queries' balance."""
+    episode = {"shots": None, "support_size": 8, "valid_draws": 2}
+    drawn = data.validation_episodes(episode, seed=5)
+    assert len(drawn) == 2 * len(data.taskset.valid)
+    assert all(len(ep.support_examples) == 8 for ep in drawn)
+    by_name = {t.name: t for t in data.taskset.valid}
+    for ep in drawn:
+        expected = StratifiedSampler(8).sample(by_name[ep.task], 0).support_labels.sum()
+        assert ep.support_labels.sum() == expected  # the stratified count of actives
+    score = data.validator(episode, seed=5)(learner)
+    assert 0 <= score <= 1
+
+
 def test_evaluate_pools_the_reliability_bins_of_its_probabilities(data, learner):
     rows, _ = data.evaluate("k-shot", learner, shots=(2, 3), draws=2, seeds=(0,))
     bins = rows.attrs["reliability"]  # (shots, support_size, bin, n, sum_p, sum_label)
