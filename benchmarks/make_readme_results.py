@@ -72,6 +72,9 @@ FSMOL_TARGETS = {"ProtoNet": 0.211, "GNN-MT": 0.117, "RF": 0.098}
 FINGERPRINT_REFERENCE = {16: 0.209, 32: 0.234, 64: 0.252}
 ISSUE14_BEST = 0.23
 TOX21_TARGET = 0.82
+# Issue 16: ECE of the best FS-Mol learner at support 64, coverage of the 90% rating interval.
+ISSUE16_ECE = 0.05
+ISSUE16_COVERAGE = (0.87, 0.93)
 
 
 def _best(summary: pd.DataFrame, metric: str, size: int, families=META_LEARNING_FAMILIES,
@@ -191,6 +194,91 @@ def fingerprint_targets_section() -> list[str]:
             "| target | threshold | measured | |", "|---|---|---|---|", *lines, ""]
 
 
+def _comparison(folder: Path, metric: str, size: int) -> pd.DataFrame:
+    path = folder / "comparisons.csv"
+    if not path.exists():
+        return pd.DataFrame()
+    comp = pd.read_csv(path)
+    return comp[(comp["metric"] == metric) & (comp["support_size"] == size)]
+
+
+def _strategy_targets(folder: Path, metric: str, size: int, guard: str | None) -> list[str]:
+    """One line per strategy compared with random at ``size``: its gain on ``metric`` and,
+    with ``guard``, its difference on that metric too (met: more, p < 0.05, and ``guard`` not
+    significantly below random's)."""
+    lines = []
+    guarded = _comparison(folder, guard, size).set_index("learner") if guard else None
+    for _, row in _comparison(folder, metric, size).iterrows():
+        ok = row["mean_difference"] > 0 and row["p_value"] < 0.05
+        text = (f"{row['mean_difference']:+.3g} ({row['wins']} better, {row['losses']} worse, "
+                f"p = {row['p_value']:.2g})")
+        if guarded is not None and row["learner"] in guarded.index:
+            g = guarded.loc[row["learner"]]
+            below = g["mean_difference"] < 0 and g["p_value"] < 0.05
+            ok = ok and not below
+            text += f"; {LABELS.get(guard, guard)} {g['mean_difference']:+.3f} (p = {g['p_value']:.2g})"
+        lines.append(f"| {row['learner']} vs {row['baseline']} | {text} | {_met(ok)} |")
+    return lines
+
+
+def uncertainty_targets_section() -> list[str]:
+    """Issue 16's targets from the committed runs that measure them (each one skipped until
+    its run is committed)."""
+    lines = []
+    active = RESULTS / "fsmol-active-fast"
+    if (active / "summary.csv").exists():
+        rounds = pd.read_csv(active / "summary.csv")["support_size"].max()
+        lines += [f"FS-Mol active protocol (`{active.name}`), {rounds} molecules labelled: "
+                  "actives found against random acquisition, and the final ΔAUPRC on the "
+                  "never-acquired rest (met: more actives, p < 0.05, ΔAUPRC not significantly "
+                  "below random's).", "", "| strategy | actives found; ΔAUPRC | |",
+                  "|---|---|---|", *_strategy_targets(active, "actives_found", rounds,
+                                                       "delta_auprc"), ""]
+    calibrated = RESULTS / "fsmol-fingerprint-full"
+    if (calibrated / "summary.csv").exists() and (calibrated / "reliability.csv").exists():
+        from fewshot_apps.bench.report import pooled_ece
+
+        s = pd.read_csv(calibrated / "summary.csv")
+        best = _best(s, "delta_auprc", 64, families=list(META_LEARNING_FAMILIES)
+                     + list(BASELINE_FAMILIES))
+        if best is not None:
+            mean = s[(s["metric"].isin(["ece", "ece_floor"])) & (s["support_size"] == 64)
+                     & (s["learner"] == best["learner"])].set_index("metric")["mean"]
+            pooled = pooled_ece(pd.read_csv(calibrated / "reliability.csv"))
+            pooled = pooled[(pooled["learner"] == best["learner"])
+                            & (pooled["support_size"] == 64)]["ece_pooled"]
+            floor = (f", the floor of exact probabilities on the same queries "
+                     f"{mean['ece_floor']:.3f}" if "ece_floor" in mean else "")
+            if len(pooled):
+                lines += [f"Calibration (`{calibrated.name}`, support 64, best learner by "
+                          f"ΔAUPRC: {best['learner']}): ECE over all "
+                          f"test predictions {pooled.iloc[0]:.3f} (target <= {ISSUE16_ECE}: "
+                          f"{_met(pooled.iloc[0] <= ISSUE16_ECE)}); per draw, the mean ECE is "
+                          f"{mean.get('ece', float('nan')):.3f}{floor} (a few hundred query "
+                          "molecules per draw).", ""]
+    ratings = RESULTS / "movielens-latest-small-full" / "summary.csv"
+    if ratings.exists():
+        s = pd.read_csv(ratings)
+        cov = s[(s["metric"] == "coverage@90") & (s["support_size"] == 10)
+                & s["item_split"].astype("string").fillna("all").eq("all")]
+        if len(cov):
+            low, high = ISSUE16_COVERAGE
+            inside = cov["mean"].between(low, high)
+            lines += ["coverage@90 of the rating intervals, ml-latest-small test users, support "
+                      f"10 (target {low} to {high}): " + ", ".join(
+                          f"{r['learner']} {r['mean']:.3f}" for _, r in cov.iterrows())
+                      + f" ({_met(bool(inside.all()))} for {int(inside.sum())} of {len(cov)}).",
+                      ""]
+    onboarding = RESULTS / "movielens-onboarding-full"
+    if (onboarding / "comparisons.csv").exists():
+        lines += ["Onboarding (`movielens-onboarding-full`), 10 answers: recall@10 of each "
+                  "question strategy against random questions, per learner.", "",
+                  "| strategy | recall@10 | |", "|---|---|---|",
+                  *_strategy_targets(onboarding, "recall@10", 10, None), ""]
+    return ["### Targets (issue 16): uncertainty and what to ask next", "", *lines] \
+        if lines else []
+
+
 def suite_sections() -> list[str]:
     lines = []
     for summary_path in sorted(RESULTS.glob("*/summary.csv")):
@@ -242,8 +330,8 @@ def main() -> None:
     text = readme.read_text(encoding="utf-8")
     if START not in text or END not in text:
         raise SystemExit(f"README.md has no {START} ... {END} markers")
-    body = (targets_section() + fingerprint_targets_section() + tox21_section()
-            + suite_sections())
+    body = (targets_section() + fingerprint_targets_section() + uncertainty_targets_section()
+            + tox21_section() + suite_sections())
     reference = ("fsmol-full", "tox21-full", "muv-full", "movielens-latest-small-full")
     missing = [name for name in reference if not (RESULTS / name).exists()]
     if missing:
