@@ -19,6 +19,7 @@ of their own, stay uncalibrated.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -81,9 +82,12 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
     seed_everything(config.seed)
     enc = dataset.make_encoder(encoder)
     started = {"from": "scratch"}
-    if init == "pretrained" and not (resume and (Path(out_dir) / "checkpoint.pt").exists()):
+    resuming = resume and (Path(out_dir) / "checkpoint.pt").exists()
+    if init == "pretrained" and not resuming:
         started = pretrained_encoder(dataset, enc, steps=init_steps, seed=config.seed,
                                      device=config.device, progress=progress)
+    elif resuming:  # the checkpoint's weights came from there; config.json says how it began
+        started = _recorded_init(out_dir, init)
     learner = build_learner(learner_name, enc, dataset.label_kind, **learner_cfg)
     validate = dataset.validator(episode, config.seed) if ts.valid else None
     result = meta_train(
@@ -96,6 +100,17 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
     if distributed.is_main_process():
         update_model_config(out_dir, calibration=calibration.to_config())
     return learner, result
+
+
+def _recorded_init(out_dir: str | Path, init: str) -> dict:
+    """The ``init`` record of the run being resumed (its ``config.json``, written when it
+    began), so that resuming does not rewrite where the weights started from."""
+    path = Path(out_dir) / "config.json"
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("init")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    return recorded if isinstance(recorded, dict) else {"from": init, "resumed": True}
 
 
 def pretrain_transfer(dataset: DomainDataset, name: str, out_dir: str | Path,

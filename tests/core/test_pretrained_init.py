@@ -77,6 +77,20 @@ def test_a_trained_model_records_where_its_encoder_started(tox21, tmp_path):
     assert config["init"]["from"] == "pretrained" and config["init"]["pretrain_steps"] == 3
 
 
+def test_a_resumed_run_keeps_the_record_of_where_its_encoder_started(tox21, tmp_path):
+    """Resuming skips the pre-training (the checkpoint holds the weights) but must not
+    rewrite config.json's ``init`` as if the run had started from scratch."""
+    settings = {**TINY, "init": "pretrained", "init_pretrain_steps": 3}
+    fit.train_learner(tox21, "protonet", tmp_path, settings, progress=False)
+    first = json.loads((tmp_path / "config.json").read_text())["init"]
+    assert (tmp_path / "checkpoint.pt").exists()
+    fit.train_learner(tox21, "protonet", tmp_path, settings, resume=True, progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["init"] == first
+    (tmp_path / "config.json").write_text("{not json")  # a run without a readable record
+    assert fit._recorded_init(tmp_path, "pretrained") == {"from": "pretrained",
+                                                          "resumed": True}
+
+
 def test_transfer_baselines_ignore_the_init_setting(tox21, tmp_path):
     model = fit.build_model(tox21, "linear-probe", tmp_path, {**TINY, "init": "pretrained"},
                             pretrain_steps=2, progress=False)
