@@ -39,7 +39,8 @@ def make_graph(ratings=RATINGS):
 
 def encoder(graph=None, seed=0, **kw):
     torch.manual_seed(seed)
-    settings = {"hidden": 8, "depth": 2, "out_dim": 4, **kw}
+    # no simulated new items unless asked: the hiding tests below hide users only
+    settings = {"hidden": 8, "depth": 2, "out_dim": 4, "new_item_rate": 0.0, **kw}
     return ItemGraphEncoder(make_graph() if graph is None else graph, **settings).eval()
 
 
@@ -195,7 +196,9 @@ def test_new_item_rate_makes_a_seeded_share_of_rated_items_look_new_during_meta_
     assert draws[0] == draws[1]  # the same seed, the same items
     assert len(set(draws)) > 1 and any(draws)  # other seeds, other items
     assert ItemGraphEncoder.from_config(enc.config(), enc.graph).settings["new_item_rate"] == 0.5
-    assert encoder().settings["new_item_rate"] == 0.0
+    assert ItemGraphEncoder(make_graph()).settings["new_item_rate"] == 0.2  # the default
+    saved_before = {k: v for k, v in enc.config().items() if k != "new_item_rate"}
+    assert ItemGraphEncoder.from_config(saved_before, enc.graph).settings["new_item_rate"] == 0
     with pytest.raises(FewshotError, match="new_item_rate"):
         encoder(new_item_rate=1.0)
 
