@@ -13,6 +13,7 @@ from fewshot_apps.core.encoders import supports_last_layer_split, tasks_hidden
 from fewshot_apps.domains.recsys.encoder import ItemGraphEncoder, graph_shape
 from fewshot_apps.domains.recsys.features import fit_item_features
 from fewshot_apps.domains.recsys.graph import build_graph
+from fewshot_apps.errors import FewshotError
 
 # 7 items (item 5 new, item 6 unrated); meta-train users u1, u4, u5 (vocabulary 1, 4, 5).
 # Item 3 is rated by u1 only.
@@ -38,7 +39,8 @@ def make_graph(ratings=RATINGS):
 
 def encoder(graph=None, seed=0, **kw):
     torch.manual_seed(seed)
-    settings = {"hidden": 8, "depth": 2, "out_dim": 4, **kw}
+    # no simulated new items unless asked: the hiding tests below hide users only
+    settings = {"hidden": 8, "depth": 2, "out_dim": 4, "new_item_rate": 0.0, **kw}
     return ItemGraphEncoder(make_graph() if graph is None else graph, **settings).eval()
 
 
@@ -168,6 +170,37 @@ def test_hiding_a_user_removes_their_ratings_then_shows_them_again():
     enc.hide_tasks(["someone-else"])
     torch.testing.assert_close(enc(ALL), before, rtol=0, atol=0)
     enc.hide_tasks(())
+
+
+def test_new_item_rate_makes_a_seeded_share_of_rated_items_look_new_during_meta_training():
+    """With ``new_item_rate``, each meta-batch also hides every rating of some rated items:
+    their prior falls back to the global mean as a new item's does; the draw follows torch's
+    seed; ``()`` shows everything again; the setting round-trips through the config."""
+    enc = encoder(new_item_rate=0.5)
+    prior = enc.label_prior(ALL)
+    rated = {0, 1, 2, 3}
+    draws = []
+    for seed in (0, 0, 1, 2, 3):
+        torch.manual_seed(seed)
+        enc.hide_tasks(["not-a-graph-user"])  # no user hidden: only the simulated new items
+        kept = set(enc._view["rates"][1].tolist()) if enc._view is not None else rated
+        now_new = rated - kept
+        hidden_prior = enc.label_prior(ALL)
+        for i in now_new:
+            assert hidden_prior[i].item() == pytest.approx(enc.graph.rating_mean)
+        for i in kept | {4, 5, 6}:
+            assert hidden_prior[i] == prior[i]
+        draws.append(frozenset(now_new))
+        enc.hide_tasks(())
+        torch.testing.assert_close(enc.label_prior(ALL), prior, rtol=0, atol=0)
+    assert draws[0] == draws[1]  # the same seed, the same items
+    assert len(set(draws)) > 1 and any(draws)  # other seeds, other items
+    assert ItemGraphEncoder.from_config(enc.config(), enc.graph).settings["new_item_rate"] == 0.5
+    assert ItemGraphEncoder(make_graph()).settings["new_item_rate"] == 0.2  # the default
+    saved_before = {k: v for k, v in enc.config().items() if k != "new_item_rate"}
+    assert ItemGraphEncoder.from_config(saved_before, enc.graph).settings["new_item_rate"] == 0
+    with pytest.raises(FewshotError, match="new_item_rate"):
+        encoder(new_item_rate=1.0)
 
 
 def test_a_hidden_users_ratings_do_not_reach_the_embeddings():
