@@ -246,7 +246,8 @@ def _plot(summary: pd.DataFrame, metric: str, title: str) -> bytes | None:
     points, numeric = _plot_points(summary, metric)
     if points.empty:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
+    many = points["learner"].nunique() > 8  # a legend beside the axes, not over the lines
+    fig, ax = plt.subplots(figsize=(8.5, 4) if many else (6, 4))
     ax.set_prop_cycle(color=plt.cm.tab20.colors)  # up to 20 learners, each its own colour
     for learner, group in points.groupby("learner", sort=True):
         ax.errorbar(group["x"], group["mean"], yerr=[group["err_low"], group["err_high"]],
@@ -255,12 +256,19 @@ def _plot(summary: pd.DataFrame, metric: str, title: str) -> bytes | None:
     ax.set_ylabel(metric)
     if numeric:
         ax.set_xscale("log", base=2)
+        # the sizes themselves as ticks: 5 and 10 on a log axis would show only "2^3"
+        sizes = sorted(set(points["x"]))
+        ax.set_xticks(sizes, [f"{v:g}" for v in sizes])
+        ax.minorticks_off()
     else:
         ticks = points.drop_duplicates("x").sort_values("x")
         ax.set_xticks(ticks["x"], ticks["label"])
         ax.set_xlim(ticks["x"].min() - 0.5, ticks["x"].max() + 0.5)
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2)
+    if many:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
