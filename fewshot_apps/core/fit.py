@@ -84,6 +84,7 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
     if init == "pretrained" and not (resume and (Path(out_dir) / "checkpoint.pt").exists()):
         started = pretrained_encoder(dataset, enc, steps=init_steps, seed=config.seed,
                                      device=config.device, progress=progress)
+    learner_cfg = {**domain_learner_defaults(dataset, learner_name), **learner_cfg}
     learner = build_learner(learner_name, enc, dataset.label_kind, **learner_cfg)
     validate = dataset.validator(episode, config.seed) if ts.valid else None
     result = meta_train(
@@ -92,10 +93,39 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
         extra_config={**dataset.saved_model_config(), "encoder": enc.config(),
                       "episode": episode, "init": started},
     )
+    ranking = choose_rank_weight(dataset, learner, episode, config.seed)
     calibration = calibrate(learner, dataset, episode, config.seed, method)
     if distributed.is_main_process():
-        update_model_config(out_dir, calibration=calibration.to_config())
+        entries = {"calibration": calibration.to_config()}
+        if ranking is not None:
+            entries.update(learner=learner.describe(), ranking=ranking)
+        update_model_config(out_dir, **entries)
     return learner, result
+
+
+def domain_learner_defaults(dataset: DomainDataset, learner_name: str) -> dict:
+    """The data set's ``learner_defaults`` (e.g. ratings: the implicit objective's
+    ``rank_loss_weight``) that learner ``learner_name``'s config has; ``--set learner.<key>``
+    overrides them."""
+    from dataclasses import fields
+
+    from fewshot_apps.core.learners import learner_class
+
+    defaults = dict(getattr(dataset, "learner_defaults", None) or {})
+    known = {f.name for f in fields(learner_class(learner_name).Config)}
+    return {k: v for k, v in defaults.items() if k in known}
+
+
+def choose_rank_weight(dataset: DomainDataset, learner, episode: dict, seed: int) -> dict | None:
+    """After training, the data set's choice of how ``fit_rank`` mixes the implicit score
+    with the predicted label (``rank_rating_weight``), on validation tasks: its record for
+    the model's config, or None (no implicit head, a weight given in the settings, no
+    validation tasks, or a domain that ranks nothing)."""
+    choose = getattr(dataset, "choose_rank_weight", None)
+    if (choose is None or getattr(learner, "implicit", None) is None
+            or learner.config.rank_rating_weight is not None or not dataset.taskset.valid):
+        return None
+    return choose(learner, episode, seed)
 
 
 def pretrain_transfer(dataset: DomainDataset, name: str, out_dir: str | Path,

@@ -17,6 +17,11 @@ from fewshot_apps.errors import FewshotError
 
 #: Training episodes: 10 support and 10 query ratings per user; validation: one draw.
 EPISODE_DEFAULTS = {"shots": None, "support_size": 10, "n_query": 10, "valid_draws": 1}
+#: Unrated items drawn per training episode as the implicit objective's negatives.
+N_NEGATIVES = 50
+#: What the learners train on ratings unless told otherwise: the implicit objective (who
+#: rates what) next to the rating loss, at equal weight (``learner.rank_loss_weight``).
+LEARNER_DEFAULTS = {"rank_loss_weight": 1.0}
 RESULT_COLUMNS = ["task", "shots", "support_size", "item_split", "draw", "seed", "metric",
                   "value"]
 
@@ -41,10 +46,26 @@ class RecsysTasks:
 
         return ItemGraphEncoder(self.graph, **ItemGraphEncoder.parse_settings(settings))
 
+    #: Learner settings this domain's meta-learners default to (see :data:`LEARNER_DEFAULTS`).
+    learner_defaults = LEARNER_DEFAULTS
+
     def train_sampler(self, episode: dict):
+        """Cold-start episodes with :data:`N_NEGATIVES` unrated items each (negatives of the
+        learners' implicit objective)."""
         from .episodes import ColdStartSampler
 
-        return ColdStartSampler(int(episode["support_size"]), episode["n_query"])
+        return ColdStartSampler(int(episode["support_size"]), episode["n_query"],
+                                n_negatives=N_NEGATIVES, n_items=len(self.item_vocab))
+
+    def choose_rank_weight(self, learner, episode: dict, seed: int) -> dict | None:
+        """Choose ``learner``'s ``rank_rating_weight`` on the validation users (all-item
+        nDCG@10, :func:`~fewshot_apps.domains.recsys.rank_weight.choose_rank_weight`) and
+        set it; the choice's record for the model's config, or None without validation
+        users."""
+        from .rank_weight import choose_rank_weight
+
+        episodes = self.validation_episodes(episode, seed) if self.taskset.valid else []
+        return choose_rank_weight(learner, episodes, len(self.item_vocab))
 
     def check_trainable(self, episode: dict) -> None:
         """FewshotError, before any model is built, for episodes a rating data set cannot
@@ -187,4 +208,5 @@ class RecsysTasks:
                                   warn=not fingerprint) or fingerprint
 
 
-__all__ = ["EPISODE_DEFAULTS", "RESULT_COLUMNS", "RecsysTasks"]
+__all__ = ["EPISODE_DEFAULTS", "LEARNER_DEFAULTS", "N_NEGATIVES", "RESULT_COLUMNS",
+           "RecsysTasks"]
