@@ -218,6 +218,115 @@ class PopularitySimilarity:
         return (f"training-free default: item popularity blended with item-feature similarity "
                 f"to the rated items (similarity weight {self.weight:g}) on {self.dataset.name}")
 
+    def scores(self, item_index: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+        """float64 ``[n_items]`` for a user who rated ``item_index`` with ``ratings``."""
+        weights = np.asarray(ratings, dtype=np.float64) - self.neutral
+        profile = weights @ self.features[np.asarray(item_index, dtype=np.int64)]
+        norm = np.linalg.norm(profile)
+        similarity = self.features @ (profile / norm) if norm > 0 else 0.0
+        return (1 - self.weight) * self.popularity + self.weight * similarity
+
+
+def default_scorer(dataset, similarity_weight: float = 0.5) -> PopularitySimilarity:
+    """The training-free scorer of ``dataset``, built once per data set object."""
+    cached = getattr(dataset, "_fewshot_default_scorer", None)
+    if cached is not None and cached.weight == similarity_weight:
+        return cached
+    scorer = PopularitySimilarity(dataset, similarity_weight)
+    with contextlib.suppress(AttributeError):
+        dataset._fewshot_default_scorer = scorer
+    return scorer
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Per-user work is tiny (adapt on a few ratings, one pass over the cached item table):
+    torch's intra-op threads cost more in wake-ups than they save. Measured on 2 shared
+    cores: 170 ms per user with 2 threads, 7 ms with 1. Switching costs < 1 us."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _param_version(model) -> tuple:
+    """Changes whenever a parameter is updated in place (optimizer steps, load_state_dict)."""
+    params = getattr(model, "parameters", None)
+    return tuple(p._version for p in params()) if callable(params) else ()
+
+
+class ModelScorer:
+    """A model with ``fit_predict(support_item_indices, ratings, query_item_indices)``.
+
+    For a meta-learner whose encoder splits into trunk and last layer, the trunk outputs of
+    every item are computed once here (one pass over the item graph) and looked up for every
+    user; the meta-learner then adapts only on cached embeddings (~ms per user).
+    """
+
+    def __init__(self, model, dataset):
+        self.model = model
+        self.dataset = dataset
+        self.name = getattr(model, "name", type(model).__name__)
+        self.all_items = np.arange(len(dataset.item_vocab), dtype=np.int64)
+        self._frozen = None
+        self.version = _param_version(model)
+        self.titles = item_titles(dataset)
+        encoder = getattr(model, "encoder", None)
+        if encoder is not None and callable(getattr(encoder, "forward_trunk", None)):
+            from fewshot_apps.core.evaluation import FrozenTrunk
+
+            was_training = model.training
+            model.eval()
+            try:
+                self._frozen = FrozenTrunk(encoder, self.all_items,
+                                           batch_size=max(len(self.all_items), 1))
+            finally:
+                model.train(was_training)
+
+    def describe(self) -> str:
+        saved = getattr(self.model, "saved_config", None) or {}
+        if getattr(self.model, "family", None) == "classic":
+            return f"classic {self.name} baseline fitted on {self.dataset.name}"
+        where = saved.get("dataset") or self.dataset.name
+        return f"meta-learned {self.name} trained on {where}, adapted to the user's ratings"
+
+    def interval(self, item_index: np.ndarray, ratings: np.ndarray, items: np.ndarray,
+                 scores: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(low, high)``: the model's 90% prediction interval of its predicted ratings of
+        ``items`` (clipped to the rating scale), or None when it has none. ``scores``: what
+        :meth:`scores` gave for this user (the predicted ratings, unless the model ranks
+        by ``fit_rank``)."""
+        from fewshot_apps.core.calibration import model_calibration
+
+        calibration = model_calibration(self.model)
+        if not calibration.has_interval:
+            return None
+        items = np.asarray(items, dtype=np.int64)
+        if not self.ranks_by_own_score:
+            predicted = np.asarray(scores, dtype=np.float64)[items]
+        else:
+            predicted = np.asarray(self.model.fit_predict(item_index, ratings, items),
+                                   dtype=np.float64)
+        low, high = calibration.interval(predicted)
+        scale = self.dataset.scale
+        if scale is not None:
+            low, high = np.clip(low, scale.low, scale.high), np.clip(high, scale.low, scale.high)
+        return low, high
+
+    def interval_note(self) -> str | None:
+        """The report line about ``rating_low`` / ``rating_high`` (None without them)."""
+        from fewshot_apps.core.calibration import model_calibration
+
+        calibration = model_calibration(self.model)
+        if not calibration.has_interval:
+            return None
+        return (f"rating_low, rating_high: the {calibration.describe()} (clipped to the "
+                "rating scale)")
+
     @property
     def ranks_by_own_score(self) -> bool:
         """Whether :meth:`scores` are the model's own ranking scores (``fit_rank``) rather
@@ -359,7 +468,7 @@ def recommend_items(
         ``(table, report)``: ``[user,] rank, item, [title,] score, [rating_low,
         rating_high,] model`` (one block per user, in the order users first appear;
         ``score`` is what the items were ranked by: the predicted rating, or the model's
-        own ranking score, ``fit_rank``, which the report's notes name;
+        own ranking score, ``fit_rank``, which a line of the report's notes names;
         ``user`` only when the input had one; the 90% interval of the predicted rating only
         for a model that has one) and a :class:`RecommendReport`. Raises :class:`FewshotError` when no user has a usable
         rating, and :class:`DataError` for a rating outside the data set's scale.
