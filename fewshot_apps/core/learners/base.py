@@ -75,19 +75,28 @@ class LearnerConfig:
             in [0, 1] (1: rank by prediction alone, 0: by the implicit score alone). None:
             chosen on validation tasks after training (the domain's ``choose_rank_weight``);
             still None when ranking (no validation was possible): 0.5.
+        label_loss_weight: weight of the label loss (BCE or MSE on the query labels);
+            0 trains the implicit objective alone (labels that carry nothing, e.g. implicit
+            feedback, every rating 1), which needs ``rank_loss_weight > 0``.
     """
 
     label_scale: float = 1.0
     offset_shrinkage: float = 3.0
     rank_loss_weight: float = 0.0
     rank_rating_weight: float | None = None
+    label_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
         import math
 
-        w = self.rank_loss_weight
-        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0:
-            raise FewshotError(f"rank_loss_weight must be a finite number >= 0, got {w!r}")
+        for key in ("rank_loss_weight", "label_loss_weight"):
+            w = getattr(self, key)
+            if (isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w)
+                    or w < 0):
+                raise FewshotError(f"{key} must be a finite number >= 0, got {w!r}")
+        if self.rank_loss_weight == 0 and self.label_loss_weight == 0:
+            raise FewshotError("label_loss_weight and rank_loss_weight are both 0: nothing "
+                               "to train; give one of them a positive weight")
         a = self.rank_rating_weight
         if a is not None and (isinstance(a, bool) or not isinstance(a, int | float)
                               or not 0.0 <= a <= 1.0):
@@ -374,13 +383,14 @@ class MetaLearner(nn.Module):
         return self._with_implicit(torch.stack(losses).mean(), features, batch)
 
     def _with_implicit(self, label_loss: Tensor, features: Tensor, batch: EpisodeBatch) -> Tensor:
-        """``label_loss + rank_loss_weight * implicit loss`` of the batch (``features``: the
-        batch's ``encode`` output, reused so the encoder runs once); ``label_loss`` alone
-        without a head or without negatives in the batch."""
+        """``label_loss_weight * label_loss + rank_loss_weight * implicit loss`` of the batch
+        (``features``: the batch's ``encode`` output, reused so the encoder runs once);
+        ``label_loss`` alone without a head or without negatives in the batch."""
         if self.implicit is None or batch.negative_index is None:
             return label_loss
         rank_loss = self.implicit_loss(features, batch)
-        return label_loss + self.config.rank_loss_weight * rank_loss
+        cfg = self.config
+        return cfg.label_loss_weight * label_loss + cfg.rank_loss_weight * rank_loss
 
     def implicit_loss(self, features: Tensor, batch: EpisodeBatch) -> Tensor:
         """The implicit head's BPR loss (:meth:`ImplicitHead.loss`): query examples against
@@ -443,14 +453,17 @@ class MetaLearner(nn.Module):
         before it existed) or with ``a = 1``: the predicted labels, the ranking
         :meth:`fit_predict` gives.
         """
-        predicted = self._fit_predict_output(support_ids, support_labels, candidate_ids,
-                                             chunk_size).detach()
         a = self.rank_share
-        if a >= 1.0:
-            return predicted.cpu().double().numpy()
-        implicit = self.implicit_scores(support_ids, candidate_ids, chunk_size)
-        combined = (1.0 - a) * standardized(implicit.double()) + a * standardized(
-            predicted.to(implicit.device).double())
+        if a > 0.0:
+            predicted = self._fit_predict_output(support_ids, support_labels, candidate_ids,
+                                                 chunk_size).detach()
+            if a >= 1.0:
+                return predicted.cpu().double().numpy()
+        implicit = standardized(self.implicit_scores(support_ids, candidate_ids,
+                                                     chunk_size).double())
+        if a == 0.0:  # the implicit score alone: no label predicted at all
+            return implicit.cpu().numpy()
+        combined = (1.0 - a) * implicit + a * standardized(predicted.to(implicit.device).double())
         return combined.cpu().numpy()
 
     @property

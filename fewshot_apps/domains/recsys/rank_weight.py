@@ -42,12 +42,10 @@ def choose_rank_weight(learner, episodes: Sequence, n_items: int,
     used = 0
     with _encode_once(learner, n_items, True) as model:
         for ep in episodes:
-            relevant = ep.extras["heldout_examples"][np.asarray(ep.extras["heldout_relevant"],
-                                                                dtype=bool)]
-            if not len(relevant):
+            found = relevant_candidates(ep, n_items)
+            if found is None:
                 continue
-            candidates = candidate_items(n_items, ep.support_examples)
-            is_relevant = np.isin(candidates, relevant).astype(np.float64)
+            candidates, is_relevant = found
             rating = standardized(torch.as_tensor(model.fit_predict(
                 ep.support_examples, ep.support_labels, candidates), dtype=torch.float64))
             implicit = standardized(
@@ -68,4 +66,37 @@ def choose_rank_weight(learner, episodes: Sequence, n_items: int,
             "recall@10": [round(float(v), 6) for v in recall], "n_episodes": used}
 
 
-__all__ = ["GRID", "choose_rank_weight"]
+def relevant_candidates(episode, n_items: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cold-start protocol's all-item view of an episode: ``(candidates int64 [c], 0/1
+    float64 [c] relevant)`` (candidates: every item but the support's; relevant: the
+    relevant held-out items), or None when nothing relevant is held out."""
+    x = episode.extras
+    relevant = x["heldout_examples"][np.asarray(x["heldout_relevant"], dtype=bool)]
+    if not len(relevant):
+        return None
+    candidates = candidate_items(n_items, episode.support_examples)
+    return candidates, np.isin(candidates, relevant).astype(np.float64)
+
+
+def ranking_validator(episodes: Sequence, n_items: int):
+    """``validate(learner) -> float``: the mean all-item nDCG@10 of ``learner.fit_rank``
+    over ``episodes`` (validation cold-start episodes with a relevant held-out item; NaN
+    when none has one), items encoded once. The model-selection score where ratings
+    carry nothing (implicit feedback)."""
+
+    def validate(learner) -> float:
+        scores = []
+        with _encode_once(learner, n_items, True) as model:
+            for ep in episodes:
+                found = relevant_candidates(ep, n_items)
+                if found is None:
+                    continue
+                candidates, is_relevant = found
+                ranked = model.fit_rank(ep.support_examples, ep.support_labels, candidates)
+                scores.append(ndcg_at_k(is_relevant, np.asarray(ranked), k=10))
+        return float(np.mean(scores)) if scores else float("nan")
+
+    return validate
+
+
+__all__ = ["GRID", "choose_rank_weight", "ranking_validator", "relevant_candidates"]

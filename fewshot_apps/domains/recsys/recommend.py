@@ -345,8 +345,7 @@ class ModelScorer:
         if a is None:
             return f"score: {self.name}'s own ranking score (fit_rank), not a rating"
         return (f"score: {1 - a:g} x the standardized who-watches score + {a:g} x the "
-                "standardized predicted rating (the mix chosen on validation users), not a "
-                "rating")
+                f"standardized predicted rating (rank_rating_weight {a:g}), not a rating")
 
     def scores(self, item_index: np.ndarray, ratings: np.ndarray) -> np.ndarray:
         """The ranking score of every item, float64 ``[n_items]``: the model's own

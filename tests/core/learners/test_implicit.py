@@ -184,10 +184,22 @@ def test_a_config_without_the_new_keys_loads_and_ranks_by_rating(tmp_path):
 
 @pytest.mark.parametrize("bad", [{"rank_loss_weight": -1}, {"rank_loss_weight": "nan"},
                                  {"rank_loss_weight": "lots"}, {"rank_rating_weight": 1.5},
-                                 {"rank_rating_weight": -0.1}])
+                                 {"rank_rating_weight": -0.1}, {"label_loss_weight": -1},
+                                 {"label_loss_weight": 0}])
 def test_bad_rank_settings_are_refused(bad):
-    with pytest.raises(FewshotError, match="rank_"):
+    with pytest.raises(FewshotError, match="rank_|label_loss_weight"):
         make("cnp", **bad)
+
+
+def test_label_loss_weight_0_trains_the_implicit_objective_alone():
+    """No gradient reaches the rating path (cnp's decoder) from the labels."""
+    learner = make("cnp", rank_loss_weight=1.0, label_loss_weight=0.0)
+    batch = EpisodeBatch.from_episodes([watching_episode(np.random.default_rng(i))
+                                        for i in range(3)])
+    learner.loss(batch).backward()
+    decoder = [p.grad for n, p in learner.named_parameters() if n.startswith("decoder")]
+    assert decoder and all(g is None or float(g.abs().sum()) == 0.0 for g in decoder)
+    assert float(next(learner.implicit.parameters()).grad.abs().sum()) > 0
 
 
 def test_implicit_scores_without_a_head_is_a_clear_error():

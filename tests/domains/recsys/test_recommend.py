@@ -371,7 +371,8 @@ def test_a_learner_with_an_implicit_head_recommends_by_fit_rank(ds, name):
     np.testing.assert_allclose(scorer.scores(support, labels),
                                model.fit_rank(support, labels, every), rtol=1e-5, atol=1e-6)
     _, report = recommend_items(scorer, ratings_from_frame(frame(item=[101], rating=[4])), k=3)
-    assert any("0.75 x the standardized who-watches score + 0.25 x" in n for n in report.notes)
+    assert ("score: 0.75 x the standardized who-watches score + 0.25 x the standardized "
+            "predicted rating (rank_rating_weight 0.25), not a rating") in report.notes
     model.config.rank_rating_weight = 1.0
     scorer = ModelScorer(model, ds)
     assert not scorer.ranks_by_own_score
