@@ -146,12 +146,19 @@ def test_a_csv_that_is_neither_names_its_columns_and_what_was_expected(tmp_path,
         api.load_tasks(path)
 
 
-def test_an_implicit_only_csv_asks_for_a_rating_column(tmp_path, capsys):
+def test_a_csv_of_bare_user_item_pairs_is_implicit_feedback(tmp_path, capsys):
     path = write_ratings(tmp_path / "clicks.csv", ("user", "item"))
+    assert main(["data", "inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "plain CSV, implicit feedback: user 'user', item 'item', no timestamp" in out
+
+
+def test_a_csv_with_another_column_but_no_rating_asks_for_a_rating_column(tmp_path, capsys):
+    path = write_ratings(tmp_path / "clicks.csv", ("user", "item", "clicked"))
     assert main(["data", "inspect", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"error: {path}, row 1: user and item columns but no rating column (columns: " \
-           "'user', 'item'); a plain ratings CSV needs one named rating or ratings" in err
+           "'user', 'item', 'clicked'); a plain ratings CSV needs one named rating or ratings" in err
     assert "implicit feedback" in err
 
 
