@@ -75,6 +75,8 @@ class LearnerConfig:
             in [0, 1] (1: rank by prediction alone, 0: by the implicit score alone). None:
             chosen on validation tasks after training (the domain's ``choose_rank_weight``);
             still None when ranking (no validation was possible): 0.5.
+        rank_loss: the implicit loss: ``"bpr"`` (every query example above every negative)
+            or ``"softmax"`` (sampled softmax: each query example against all negatives).
         label_loss_weight: weight of the label loss (BCE or MSE on the query labels);
             0 trains the implicit objective alone (labels that carry nothing, e.g. implicit
             feedback, every rating 1), which needs ``rank_loss_weight > 0``.
@@ -85,6 +87,7 @@ class LearnerConfig:
     rank_loss_weight: float = 0.0
     rank_rating_weight: float | None = None
     label_loss_weight: float = 1.0
+    rank_loss: Literal["bpr", "softmax"] = "bpr"
 
     def __post_init__(self) -> None:
         import math
@@ -401,7 +404,8 @@ class MetaLearner(nn.Module):
         if batch.negative_index is None:
             raise FewshotError("the episode batch has no negatives (its sampler drew none)")
         return self.implicit.loss(self.embed_features(features), batch.support_index,
-                                  batch.query_index, batch.negative_index)
+                                  batch.query_index, batch.negative_index,
+                                  kind=self.config.rank_loss)
 
     def fit_predict(
         self,

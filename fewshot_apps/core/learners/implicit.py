@@ -11,8 +11,10 @@ task at all:
 * score of example ``i``: ``<u, e_i> + b(e_i)``, with ``e_i`` the encoder's embedding and
   ``b`` a linear bias on it, which can learn an example's general appeal (in
   recommendation: popularity, which the item embeddings carry through their statistics);
-* loss: BPR (Rendle et al. 2009), ``mean softplus(s_neg - s_pos)`` over every (query
-  example, negative) pair of an episode, query examples being the positives. The support
+* loss (``rank_loss``): ``"bpr"`` (Rendle et al. 2009), ``mean softplus(s_neg - s_pos)``
+  over every (query example, negative) pair of an episode, or ``"softmax"`` (sampled
+  softmax), ``mean -log(exp(s_pos) / (exp(s_pos) + sum exp(s_neg)))`` over query examples;
+  query examples are the positives. The support
   examples are not scored: the task vector is pooled from them, so scoring them teaches
   self-similarity, and they are never candidates when a task's examples are ranked.
 
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fewshot_apps.core.learners.batched import pad_rows
+from fewshot_apps.errors import FewshotError
 
 
 class ImplicitHead(nn.Module):
@@ -68,8 +71,9 @@ class ImplicitHead(nn.Module):
         support_index: list[Tensor],
         positive_index: list[Tensor],
         negative_index: list[Tensor],
+        kind: str = "bpr",
     ) -> Tensor:
-        """The mean BPR loss over episodes.
+        """The mean BPR (``kind="bpr"``) or sampled-softmax (``"softmax"``) loss over episodes.
 
         Args:
             embeddings: ``[u, d]`` embeddings of the meta-batch's unique examples.
@@ -78,9 +82,12 @@ class ImplicitHead(nn.Module):
 
         Returns:
             a scalar: the mean over episodes of each episode's mean over its (positive,
-            negative) pairs of ``softplus(s_neg - s_pos)``; episodes without a positive or
-            a negative count 0 and are left out of the mean.
+            negative) pairs of ``softplus(s_neg - s_pos)`` (BPR), or over its positives of
+            ``logsumexp(s_pos, s_negs) - s_pos`` (softmax); episodes without a positive or a
+            negative are left out of the mean.
         """
+        if kind not in ("bpr", "softmax"):
+            raise FewshotError(f"unknown implicit loss {kind!r}; expected 'bpr' or 'softmax'")
         s_idx, s_mask = pad_rows(support_index)
         p_idx, p_mask = pad_rows(positive_index)
         n_idx, n_mask = pad_rows(negative_index)
@@ -88,15 +95,26 @@ class ImplicitHead(nn.Module):
         u = self.task_vectors(embeddings[s_idx], s_mask)
         pos = self.scores(u, embeddings[p_idx])  # [T, P]
         neg = self.scores(u, embeddings[n_idx])  # [T, N]
-        pairs = F.softplus(neg[:, None, :] - pos[:, :, None])  # [T, P, N]
-        pair_mask = p_mask[:, :, None] & n_mask[:, None, :]
-        zero = torch.zeros((), dtype=pairs.dtype, device=pairs.device)
-        per_task_n = pair_mask.sum((1, 2))
-        per_task = torch.where(pair_mask, pairs, zero).sum((1, 2))
+        zero = torch.zeros((), dtype=pos.dtype, device=pos.device)
+        if kind == "bpr":
+            pairs = F.softplus(neg[:, None, :] - pos[:, :, None])  # [T, P, N]
+            pair_mask = p_mask[:, :, None] & n_mask[:, None, :]
+            per_task_n = pair_mask.sum((1, 2))
+            per_task = torch.where(pair_mask, pairs, zero).sum((1, 2))
+        else:
+            # Padded negatives leave the normalizer; a padded positive row is masked out.
+            neg = neg.masked_fill(~n_mask, float("-inf"))
+            both = torch.cat([pos[:, :, None], neg[:, None, :].expand(-1, pos.shape[1], -1)],
+                             dim=-1)  # [T, P, 1 + N]
+            per_positive = torch.logsumexp(both, dim=-1) - pos  # [T, P]
+            has_negative = n_mask.any(1, keepdim=True)
+            mask = p_mask & has_negative
+            per_task_n = mask.sum(1)
+            per_task = torch.where(mask, per_positive, zero).sum(1)
         used = per_task_n > 0
         if not bool(used.any()):
             return zero
-        return (per_task[used] / per_task_n[used].to(pairs.dtype)).mean()
+        return (per_task[used] / per_task_n[used].to(pos.dtype)).mean()
 
 
 def standardized(scores: Tensor) -> Tensor:

@@ -61,6 +61,28 @@ def test_head_scores_have_the_documented_shapes():
     assert head.score_examples(torch.randn(4, 5), torch.randn(9, 5)).shape == (9,)
 
 
+def test_both_losses_match_a_hand_computation_and_ignore_padding():
+    torch.manual_seed(0)
+    head = ImplicitHead(3)
+    emb = torch.randn(9, 3)
+    support = [torch.tensor([0, 1]), torch.tensor([2])]
+    positive = [torch.tensor([3]), torch.tensor([4, 5])]
+    negative = [torch.tensor([6, 7, 8]), torch.tensor([6])]
+    want_bpr, want_softmax = [], []
+    for s_i, p_i, n_i in zip(support, positive, negative):
+        scores = head.score_examples(emb[s_i], emb)
+        pos, neg = scores[p_i], scores[n_i]
+        want_bpr.append(torch.nn.functional.softplus(neg[None, :] - pos[:, None]).mean())
+        lse = torch.logsumexp(torch.cat([pos[:, None], neg[None, :].expand(len(pos), -1)], 1), 1)
+        want_softmax.append((lse - pos).mean())
+    got = head.loss(emb, support, positive, negative)
+    assert torch.allclose(got, torch.stack(want_bpr).mean(), atol=1e-6)
+    got = head.loss(emb, support, positive, negative, kind="softmax")
+    assert torch.allclose(got, torch.stack(want_softmax).mean(), atol=1e-6)
+    with pytest.raises(FewshotError, match="unknown implicit loss 'hinge'"):
+        head.loss(emb, support, positive, negative, kind="hinge")
+
+
 def test_batch_carries_the_negatives():
     rng = np.random.default_rng(0)
     episodes = [watching_episode(rng) for _ in range(3)]
@@ -73,10 +95,11 @@ def test_batch_carries_the_negatives():
     assert EpisodeBatch.from_episodes(plain).negative_index is None
 
 
-def test_implicit_objective_learns_who_watches_what():
+@pytest.mark.parametrize("rank_loss", ["bpr", "softmax"])
+def test_implicit_objective_learns_who_watches_what(rank_loss):
     """On clustered items, training the implicit head ranks a user's unseen items of their
     cluster above items of other clusters (AUC near 1 after training, near 0.5 before)."""
-    learner = make("cnp", rank_loss_weight=1.0)
+    learner = make("cnp", rank_loss_weight=1.0, rank_loss=rank_loss)
     rng = np.random.default_rng(1)
     test = [watching_episode(np.random.default_rng(100 + i)) for i in range(20)]
 
@@ -185,7 +208,7 @@ def test_a_config_without_the_new_keys_loads_and_ranks_by_rating(tmp_path):
 @pytest.mark.parametrize("bad", [{"rank_loss_weight": -1}, {"rank_loss_weight": "nan"},
                                  {"rank_loss_weight": "lots"}, {"rank_rating_weight": 1.5},
                                  {"rank_rating_weight": -0.1}, {"label_loss_weight": -1},
-                                 {"label_loss_weight": 0}])
+                                 {"label_loss_weight": 0}, {"rank_loss": "hinge"}])
 def test_bad_rank_settings_are_refused(bad):
     with pytest.raises(FewshotError, match="rank_|label_loss_weight"):
         make("cnp", **bad)
