@@ -52,3 +52,16 @@ def test_bad_settings_are_refused_when_building(ds, bad):  # noqa: F811
 
     with pytest.raises(FewshotError, match="rank_"):
         learner(ds, **bad)
+
+
+def test_the_cold_start_protocol_ranks_by_fit_rank_only_when_it_is_not_the_rating(ds):  # noqa: F811
+    from fewshot_apps.domains.recsys.evaluation import _rank_scores, candidate_items
+
+    ep = ds.evaluation_episodes("test")[0]
+    candidates = candidate_items(len(ds.item_vocab), ep.support_examples)
+    assert _rank_scores(learner(ds), ep, candidates) is None  # no head: rank by rating
+    mixed = learner(ds, rank_loss_weight=1.0, rank_rating_weight=0.5)
+    np.testing.assert_allclose(_rank_scores(mixed, ep, candidates),
+                               mixed.fit_rank(ep.support_examples, ep.support_labels, candidates))
+    mixed.config.rank_rating_weight = 1.0
+    assert _rank_scores(mixed, ep, candidates) is None
