@@ -76,9 +76,14 @@ def test_rec_train_on_a_plain_csv_then_recommend_from_the_saved_model(tmp_path, 
                  "--set", "steps=2", "--set", "eval_every=2", "--set", "encoder.hidden=8",
                  "--set", "encoder.depth=1", "--device", "cpu", "--out", str(out), "--quiet"])
     assert code == 0
-    assert "trained attention on my-ratings: 2 steps" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "trained attention on my-ratings: 2 steps" in printed
     assert (out / "model.pt").is_file()
     config = json.loads((out / "config.json").read_text())
+    # rating data: the implicit objective by default, its mix chosen on validation users
+    a = config["learner"]["config"]["rank_rating_weight"]
+    assert config["learner"]["config"]["rank_loss_weight"] == 1.0 and a in config["ranking"]["grid"]
+    assert f"ranking: {1 - a:g} x the implicit score + {a:g} x the prediction" in printed
     assert config["dataset"] == "my-ratings"
     assert config["dataset_source"] == str(path.absolute())
     assert len(config["item_vocab"]["ids"]) == 50
