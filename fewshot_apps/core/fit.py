@@ -72,6 +72,8 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
     method, settings = calibration_method(settings or {}, dataset.label_kind)
     init, init_steps, settings = init_settings(settings)
     train, episode, encoder, learner_cfg = split_run_settings(dataset, settings)
+    # the data set's defaults (ratings: the implicit objective) under the given settings
+    learner_cfg = {**domain_learner_defaults(dataset, learner_name), **learner_cfg}
     config = TrainConfig.from_dict(train)
     ts = dataset.taskset
     if not ts.train:
@@ -84,7 +86,6 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
     if init == "pretrained" and not (resume and (Path(out_dir) / "checkpoint.pt").exists()):
         started = pretrained_encoder(dataset, enc, steps=init_steps, seed=config.seed,
                                      device=config.device, progress=progress)
-    learner_cfg = {**domain_learner_defaults(dataset, learner_name), **learner_cfg}
     learner = build_learner(learner_name, enc, dataset.label_kind, **learner_cfg)
     validate = dataset.validator(episode, config.seed) if ts.valid else None
     result = meta_train(
