@@ -114,6 +114,10 @@ def _report_training(args, ds, learner) -> None:
     if calibration is not None:  # fitted on the validation tasks after training
         what = "probabilities " if ds.label_kind == "classification" else "rating interval: "
         print(what + calibration.describe())
+    if getattr(learner, "implicit", None) is not None:  # trained with the implicit objective
+        a = learner.rank_share
+        print(f"ranking: {1 - a:g} x the implicit score + {a:g} x the prediction, each "
+              f"standardized (rank_rating_weight {a:g})")
     if args.evaluate:
         results, skipped = api.evaluate(learner, ds, shots=(args.shots or 10,))
         print(api.mean_by_support(results).to_string(index=False))

@@ -76,9 +76,14 @@ def test_rec_train_on_a_plain_csv_then_recommend_from_the_saved_model(tmp_path, 
                  "--set", "steps=2", "--set", "eval_every=2", "--set", "encoder.hidden=8",
                  "--set", "encoder.depth=1", "--device", "cpu", "--out", str(out), "--quiet"])
     assert code == 0
-    assert "trained attention on my-ratings: 2 steps" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "trained attention on my-ratings: 2 steps" in printed
     assert (out / "model.pt").is_file()
     config = json.loads((out / "config.json").read_text())
+    # rating data: the implicit objective by default, its mix chosen on validation users
+    a = config["learner"]["config"]["rank_rating_weight"]
+    assert config["learner"]["config"]["rank_loss_weight"] == 1.0 and a in config["ranking"]["grid"]
+    assert f"ranking: {1 - a:g} x the implicit score + {a:g} x the prediction" in printed
     assert config["dataset"] == "my-ratings"
     assert config["dataset_source"] == str(path.absolute())
     assert len(config["item_vocab"]["ids"]) == 50
@@ -146,12 +151,19 @@ def test_a_csv_that_is_neither_names_its_columns_and_what_was_expected(tmp_path,
         api.load_tasks(path)
 
 
-def test_an_implicit_only_csv_asks_for_a_rating_column(tmp_path, capsys):
+def test_a_csv_of_bare_user_item_pairs_is_implicit_feedback(tmp_path, capsys):
     path = write_ratings(tmp_path / "clicks.csv", ("user", "item"))
+    assert main(["data", "inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "plain CSV, implicit feedback: user 'user', item 'item', no timestamp" in out
+
+
+def test_a_csv_with_another_column_but_no_rating_asks_for_a_rating_column(tmp_path, capsys):
+    path = write_ratings(tmp_path / "clicks.csv", ("user", "item", "clicked"))
     assert main(["data", "inspect", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"error: {path}, row 1: user and item columns but no rating column (columns: " \
-           "'user', 'item'); a plain ratings CSV needs one named rating or ratings" in err
+           "'user', 'item', 'clicked'); a plain ratings CSV needs one named rating or ratings" in err
     assert "implicit feedback" in err
 
 

@@ -77,10 +77,19 @@ def load_checkpoint(
         )
     spec = ckpt.get("learner_spec")
     if spec is not None and _without_engine(spec) != _without_engine(learner.describe()):
+        now = learner.describe()
+        old_c, new_c = _without_engine(spec)["config"], _without_engine(now)["config"]
+        # The settings that differ only (a learner has a dozen; the message stays readable).
+        keys = ([k for k in sorted(set(old_c) | set(new_c)) if old_c.get(k) != new_c.get(k)]
+                if spec["name"] == now["name"] else [])
+
+        def shown(config: dict) -> str:
+            return "".join(f", {k}={config.get(k)!r}" for k in keys)
+
         raise FewshotError(
-            f"{path}: the checkpoint is of learner {spec['name']!r} ({spec['kind']}, "
-            f"{spec['config']}), not {learner.describe()}; resume with the same learner or "
-            "start afresh"
+            f"{path}: the checkpoint is of learner {spec['name']!r} ({spec['kind']}"
+            f"{shown(old_c)}), not {now['name']!r} ({now['kind']}{shown(new_c)}); resume "
+            "with the same learner or start afresh"
         )
     saved = ckpt.get("train_config", {})
     changed = [

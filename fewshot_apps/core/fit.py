@@ -60,6 +60,31 @@ def split_run_settings(dataset: DomainDataset, settings: dict | None):
                                              if v is not None}), encoder, learner
 
 
+def domain_learner_defaults(dataset: DomainDataset, learner_name: str) -> dict:
+    """The data set's ``learner_defaults`` (e.g. ratings: the implicit objective's
+    ``rank_loss_weight``) that learner ``learner_name``'s config has; ``--set learner.<key>``
+    overrides them."""
+    from dataclasses import fields
+
+    from fewshot_apps.core.learners import learner_class
+
+    defaults = dict(getattr(dataset, "learner_defaults", None) or {})
+    known = {f.name for f in fields(learner_class(learner_name).Config)}
+    return {k: v for k, v in defaults.items() if k in known}
+
+
+def choose_rank_weight(dataset: DomainDataset, learner, episode: dict, seed: int) -> dict | None:
+    """After training, the data set's choice of how ``fit_rank`` mixes the implicit score
+    with the predicted label (``rank_rating_weight``), on validation tasks: its record for
+    the model's config, or None (no implicit head, a weight given in the settings, no
+    validation tasks, or a domain that ranks nothing)."""
+    choose = getattr(dataset, "choose_rank_weight", None)
+    if (choose is None or getattr(learner, "implicit", None) is None
+            or learner.config.rank_rating_weight is not None or not dataset.taskset.valid):
+        return None
+    return choose(learner, episode, seed)
+
+
 def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path,
                   settings: dict | None = None, *, resume: bool = False,
                   progress: bool = True) -> tuple[object, TrainResult]:
@@ -73,6 +98,8 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
     method, settings = calibration_method(settings or {}, dataset.label_kind)
     init, init_steps, settings = init_settings(settings)
     train, episode, encoder, learner_cfg = split_run_settings(dataset, settings)
+    # the data set's defaults (ratings: the implicit objective) under the given settings
+    learner_cfg = {**domain_learner_defaults(dataset, learner_name), **learner_cfg}
     config = TrainConfig.from_dict(train)
     ts = dataset.taskset
     if not ts.train:
@@ -96,9 +123,13 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
         extra_config={**dataset.saved_model_config(), "encoder": enc.config(),
                       "episode": episode, "init": started},
     )
+    ranking = choose_rank_weight(dataset, learner, episode, config.seed)
     calibration = calibrate(learner, dataset, episode, config.seed, method)
     if distributed.is_main_process():
-        update_model_config(out_dir, calibration=calibration.to_config())
+        entries = {"calibration": calibration.to_config()}
+        if ranking is not None:
+            entries.update(learner=learner.describe(), ranking=ranking)
+        update_model_config(out_dir, **entries)
     return learner, result
 
 

@@ -51,10 +51,10 @@ DATA_ERRORS = [
     pytest.param("r.csv", "customer,product,amount\nc1,p1,3\n",
                  ["row 1: cannot tell what this CSV holds: no user and item column (columns: "
                   "'customer', 'product', 'amount')", EXPECTED], id="neither-domain"),
-    pytest.param("r.csv", "user,item\nu1,1\nu2,1\n",
-                 ["row 1: user and item columns but no rating column (columns: 'user', 'item'); "
-                  "a plain ratings CSV needs one named rating", "implicit feedback"],
-                 id="implicit-only"),
+    pytest.param("r.csv", "user,item,clicked\nu1,1,1\nu2,1,0\n",
+                 ["row 1: user and item columns but no rating column (columns: 'user', 'item', "
+                  "'clicked'); a plain ratings CSV needs one named rating", "implicit feedback"],
+                 id="no-rating-but-another-column"),
     pytest.param("r.csv", GOOD + "u2,2,great,103\n",
                  ["row 5: rating 'great' is not a number"], id="rating-is-text"),
     pytest.param("r.csv", GOOD + "u2,2,nan,103\n",

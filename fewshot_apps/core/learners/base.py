@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from fewshot_apps.core.config import config_from_dict
 from fewshot_apps.core.encoders import label_prior
+from fewshot_apps.core.learners.implicit import ImplicitHead, standardized
 from fewshot_apps.core.registry import MODELS, meta_learners, registered_meta, registered_name
 from fewshot_apps.core.tasks import Episode
 from fewshot_apps.errors import FewshotError
@@ -63,10 +64,47 @@ class LearnerConfig:
             many more support ratings sat exactly at their prior, so a 5-rating support moves
             the prediction less than a 20-rating one (the learner sees centred targets and
             cannot shrink it itself). 3 is the ``item-mean`` baseline's ``user_prior``.
+        rank_loss_weight: weight of the implicit-feedback loss (BPR of an
+            :class:`~fewshot_apps.core.learners.implicit.ImplicitHead`: which examples
+            belong to a task) added to the label loss during meta-training, on episodes
+            whose sampler draws negatives; 0 (the default in core; a domain with implicit
+            feedback sets its own, see ``learner_defaults``) builds no head, and the model
+            ranks by its label predictions. Models saved before it existed load with 0.
+        rank_rating_weight: share ``a`` of the standardized predicted label in
+            :meth:`MetaLearner.fit_rank`'s score, ``(1 - a) * implicit_z + a * label_z``,
+            in [0, 1] (1: rank by prediction alone, 0: by the implicit score alone). None:
+            chosen on validation tasks after training (the domain's ``choose_rank_weight``);
+            still None when ranking (no validation was possible): 0.5.
+        rank_loss: the implicit loss: ``"bpr"`` (every query example above every negative)
+            or ``"softmax"`` (sampled softmax: each query example against all negatives).
+        label_loss_weight: weight of the label loss (BCE or MSE on the query labels);
+            0 trains the implicit objective alone (labels that carry nothing, e.g. implicit
+            feedback, every rating 1), which needs ``rank_loss_weight > 0``.
     """
 
     label_scale: float = 1.0
     offset_shrinkage: float = 3.0
+    rank_loss_weight: float = 0.0
+    rank_rating_weight: float | None = None
+    label_loss_weight: float = 1.0
+    rank_loss: Literal["bpr", "softmax"] = "bpr"
+
+    def __post_init__(self) -> None:
+        import math
+
+        for key in ("rank_loss_weight", "label_loss_weight"):
+            w = getattr(self, key)
+            if (isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w)
+                    or w < 0):
+                raise FewshotError(f"{key} must be a finite number >= 0, got {w!r}")
+        if self.rank_loss_weight == 0 and self.label_loss_weight == 0:
+            raise FewshotError("label_loss_weight and rank_loss_weight are both 0: nothing "
+                               "to train; give one of them a positive weight")
+        a = self.rank_rating_weight
+        if a is not None and (isinstance(a, bool) or not isinstance(a, int | float)
+                              or not 0.0 <= a <= 1.0):
+            raise FewshotError(f"rank_rating_weight must be none or a number in [0, 1], "
+                               f"got {a!r}")
 
     @classmethod
     def from_dict(cls, values: dict | None = None, *, learner: str = "") -> LearnerConfig:
@@ -103,6 +141,7 @@ class EpisodeBatch:
     query_index: list[Tensor]
     query_labels: list[Tensor]
     tasks: list[str]
+    negative_index: list[Tensor] | None = None
 
     @classmethod
     def from_episodes(cls, episodes: Sequence[Episode]) -> EpisodeBatch:
@@ -110,6 +149,10 @@ class EpisodeBatch:
             raise FewshotError("an episode batch needs at least one episode")
         parts = [np.asarray(e.support_examples, dtype=np.int64) for e in episodes]
         parts += [np.asarray(e.query_examples, dtype=np.int64) for e in episodes]
+        negatives = [e.extras.get("negatives") for e in episodes]
+        has_negatives = any(n is not None and len(n) for n in negatives)
+        if has_negatives:
+            parts += [np.asarray(n if n is not None else [], dtype=np.int64) for n in negatives]
         unique, inverse = np.unique(np.concatenate(parts), return_inverse=True)
         inverse = torch.from_numpy(inverse.astype(np.int64))
         sizes = [len(p) for p in parts]
@@ -121,9 +164,10 @@ class EpisodeBatch:
             support_labels=[
                 torch.as_tensor(e.support_labels, dtype=torch.float32) for e in episodes
             ],
-            query_index=pieces[n:],
+            query_index=pieces[n : 2 * n],
             query_labels=[torch.as_tensor(e.query_labels, dtype=torch.float32) for e in episodes],
             tasks=[e.task for e in episodes],
+            negative_index=pieces[2 * n :] if has_negatives else None,
         )
 
     def __len__(self) -> int:
@@ -140,6 +184,7 @@ class EpisodeBatch:
             move(self.query_index),
             move(self.query_labels),
             list(self.tasks),
+            None if self.negative_index is None else move(self.negative_index),
         )
 
 
@@ -201,6 +246,8 @@ class MetaLearner(nn.Module):
         self.kind: Kind = kind
         self.config = config
         self.embed_dim = out_dim
+        # Built only when trained: a model without the setting keeps its state_dict keys.
+        self.implicit = ImplicitHead(out_dim) if config.rank_loss_weight > 0 else None
 
     # ---- description ---------------------------------------------------------------------
 
@@ -221,6 +268,11 @@ class MetaLearner(nn.Module):
     def encode(self, example_ids: Tensor) -> Tensor:
         """``LongTensor[n] -> [n, ...]`` features computed once per meta-batch."""
         return self.encoder(example_ids)
+
+    def embed_features(self, features: Tensor) -> Tensor:
+        """``encode``'s features ``[n, ...]`` -> the encoder's embeddings ``[n, d]`` (what the
+        implicit head scores); the identity unless ``encode`` returns something else."""
+        return features
 
     def _adapt(self, support: Tensor, targets: Tensor) -> Any:
         """Fit one task: ``support`` features ``[s, ...]``, ``targets`` ``[s]`` (0/1 labels or
@@ -331,7 +383,29 @@ class MetaLearner(nn.Module):
             losses.append(
                 self._episode_loss(features[s_idx], targets, features[q_idx], query_targets)
             )
-        return torch.stack(losses).mean()
+        return self._with_implicit(torch.stack(losses).mean(), features, batch)
+
+    def _with_implicit(self, label_loss: Tensor, features: Tensor, batch: EpisodeBatch) -> Tensor:
+        """``label_loss_weight * label_loss + rank_loss_weight * implicit loss`` of the batch
+        (``features``: the batch's ``encode`` output, reused so the encoder runs once);
+        ``label_loss`` alone without a head or without negatives in the batch."""
+        if self.implicit is None or batch.negative_index is None:
+            return label_loss
+        rank_loss = self.implicit_loss(features, batch)
+        cfg = self.config
+        return cfg.label_loss_weight * label_loss + cfg.rank_loss_weight * rank_loss
+
+    def implicit_loss(self, features: Tensor, batch: EpisodeBatch) -> Tensor:
+        """The implicit head's BPR loss (:meth:`ImplicitHead.loss`): query examples against
+        the sampled negatives, task vectors pooled from the supports."""
+        if self.implicit is None:
+            raise FewshotError(f"learner {self.name!r} has no implicit head "
+                               "(rank_loss_weight is 0)")
+        if batch.negative_index is None:
+            raise FewshotError("the episode batch has no negatives (its sampler drew none)")
+        return self.implicit.loss(self.embed_features(features), batch.support_index,
+                                  batch.query_index, batch.negative_index,
+                                  kind=self.config.rank_loss)
 
     def fit_predict(
         self,
@@ -366,6 +440,67 @@ class MetaLearner(nn.Module):
             raise FewshotError(f"learner {self.name!r}: logits of a {self.kind} model")
         output = self._fit_predict_output(support_ids, support_labels, query_ids, chunk_size)
         return output.detach().cpu().double().numpy()
+
+    def fit_rank(
+        self,
+        support_ids: Tensor | np.ndarray,
+        support_labels: Tensor | np.ndarray,
+        candidate_ids: Tensor | np.ndarray,
+        chunk_size: int | None = 4096,
+    ) -> np.ndarray:
+        """Ranking scores ``[c]`` (float64, higher first) of the candidates for the task of
+        this support set: what the task's owner will pick, not only how they will label it.
+
+        ``(1 - a) * z(implicit score) + a * z(predicted label)``, ``z`` standardizing over
+        the candidates and ``a`` = ``rank_rating_weight`` (chosen on validation tasks; 0.5 if
+        never chosen). Without an implicit head (``rank_loss_weight`` 0, models saved
+        before it existed) or with ``a = 1``: the predicted labels, the ranking
+        :meth:`fit_predict` gives.
+        """
+        a = self.rank_share
+        if a > 0.0:
+            predicted = self._fit_predict_output(support_ids, support_labels, candidate_ids,
+                                                 chunk_size).detach()
+            if a >= 1.0:
+                return predicted.cpu().double().numpy()
+        implicit = standardized(self.implicit_scores(support_ids, candidate_ids,
+                                                     chunk_size).double())
+        if a == 0.0:  # the implicit score alone: no label predicted at all
+            return implicit.cpu().numpy()
+        combined = (1.0 - a) * implicit + a * standardized(predicted.to(implicit.device).double())
+        return combined.cpu().numpy()
+
+    @property
+    def rank_share(self) -> float:
+        """The share ``a`` of the predicted label in :meth:`fit_rank` (1 without a head)."""
+        if self.implicit is None:
+            return 1.0
+        a = self.config.rank_rating_weight
+        return 0.5 if a is None else float(a)
+
+    def implicit_scores(
+        self,
+        support_ids: Tensor | np.ndarray,
+        candidate_ids: Tensor | np.ndarray,
+        chunk_size: int | None = 4096,
+    ) -> Tensor:
+        """``[c]`` the implicit head's scores of the candidates for the support set (eval
+        mode, no autograd; FewshotError without a head)."""
+        if self.implicit is None:
+            raise FewshotError(f"learner {self.name!r} has no implicit head "
+                               "(rank_loss_weight is 0): it ranks by its predictions")
+        support_ids, candidate_ids = self._ids(support_ids), self._ids(candidate_ids)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                support = self.encoder(support_ids)
+                step = chunk_size or max(len(candidate_ids), 1)
+                parts = [self.implicit.score_examples(support, self.encoder(chunk))
+                         for chunk in torch.split(candidate_ids, step)]
+        finally:
+            self.train(was_training)
+        return torch.cat(parts) if parts else torch.zeros(0, device=self.device)
 
     def probabilities(self, logits: Tensor) -> Tensor:
         """Raw logits -> probabilities of activity: ``sigmoid`` of the logits recalibrated

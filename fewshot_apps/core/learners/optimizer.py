@@ -151,6 +151,14 @@ class InnerLoopLearner(VmapEngine, MetaLearner):
             return self.encoder.forward_trunk(example_ids)
         return example_ids
 
+    def embed_features(self, features: Tensor) -> Tensor:
+        """:meth:`encode`'s features -> the (unadapted) encoder's embeddings ``[n, d]``."""
+        if self.adapt_encoder == "none":
+            return features
+        if self._split:
+            return self.encoder.forward_last(features)
+        return self.encoder(features)
+
     def initial_params(self) -> Params:
         """The meta-learned starting point of the inner loop (learner-level names)."""
         params = {f"head.{n}": p for n, p in self.head.named_parameters()}

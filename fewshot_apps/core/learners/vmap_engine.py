@@ -66,7 +66,9 @@ class VmapEngine:
         if not self.uses_vmap:
             return super().loss(batch)
         batch, pseudo_count = self._residual_batch(batch.to(self.device))
-        return self._batched_loss(self._pad(self.encode(batch.example_ids), batch, pseudo_count))
+        features = self.encode(batch.example_ids)
+        label_loss = self._batched_loss(self._pad(features, batch, pseudo_count))
+        return self._with_implicit(label_loss, features, batch)
 
     def fit_predict_many(
         self, episodes: Sequence[EpisodeInput], group_size: int = 64

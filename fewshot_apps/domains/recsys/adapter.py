@@ -17,6 +17,15 @@ from fewshot_apps.errors import FewshotError
 
 #: Training episodes: 10 support and 10 query ratings per user; validation: one draw.
 EPISODE_DEFAULTS = {"shots": None, "support_size": 10, "n_query": 10, "valid_draws": 1}
+#: Unrated items drawn per training episode as the implicit objective's negatives.
+N_NEGATIVES = 50
+#: What the learners train on ratings unless told otherwise: the implicit objective (who
+#: rates what) next to the rating loss, at equal weight (``learner.rank_loss_weight``).
+LEARNER_DEFAULTS = {"rank_loss_weight": 1.0}
+#: On implicit feedback (every rating 1.0) the ratings carry nothing: the implicit
+#: objective alone, and ranking by its score alone.
+IMPLICIT_LEARNER_DEFAULTS = {"rank_loss_weight": 1.0, "label_loss_weight": 0.0,
+                             "rank_rating_weight": 0.0}
 RESULT_COLUMNS = ["task", "shots", "support_size", "item_split", "draw", "seed", "metric",
                   "value"]
 
@@ -29,7 +38,6 @@ class RecsysTasks:
     label_kind = "regression"
     protocols = ("cold-start", "onboarding")
     episode_defaults = EPISODE_DEFAULTS
-    validation_metric = "-RMSE"
 
     @property
     def unvalidated_reason(self) -> str:
@@ -41,10 +49,39 @@ class RecsysTasks:
 
         return ItemGraphEncoder(self.graph, **ItemGraphEncoder.parse_settings(settings))
 
+    @property
+    def implicit(self) -> bool:
+        """Implicit feedback: user-item pairs without ratings (every rating 1.0)."""
+        return bool(self.taskset.metadata.get("implicit", False))
+
+    @property
+    def learner_defaults(self) -> dict:
+        """Learner settings this domain's meta-learners default to: :data:`LEARNER_DEFAULTS`,
+        or :data:`IMPLICIT_LEARNER_DEFAULTS` on implicit feedback."""
+        return dict(IMPLICIT_LEARNER_DEFAULTS if self.implicit else LEARNER_DEFAULTS)
+
+    @property
+    def validation_metric(self) -> str:
+        """-RMSE of the query ratings; all-item nDCG@10 on implicit feedback."""
+        return "all-item nDCG@10" if self.implicit else "-RMSE"
+
     def train_sampler(self, episode: dict):
+        """Cold-start episodes with :data:`N_NEGATIVES` unrated items each (negatives of the
+        learners' implicit objective)."""
         from .episodes import ColdStartSampler
 
-        return ColdStartSampler(int(episode["support_size"]), episode["n_query"])
+        return ColdStartSampler(int(episode["support_size"]), episode["n_query"],
+                                n_negatives=N_NEGATIVES, n_items=len(self.item_vocab))
+
+    def choose_rank_weight(self, learner, episode: dict, seed: int) -> dict | None:
+        """Choose ``learner``'s ``rank_rating_weight`` on the validation users (all-item
+        nDCG@10, :func:`~fewshot_apps.domains.recsys.rank_weight.choose_rank_weight`) and
+        set it; the choice's record for the model's config, or None without validation
+        users."""
+        from .rank_weight import choose_rank_weight
+
+        episodes = self.validation_episodes(episode, seed) if self.taskset.valid else []
+        return choose_rank_weight(learner, episodes, len(self.item_vocab))
 
     def check_trainable(self, episode: dict) -> None:
         """FewshotError, before any model is built, for episodes a rating data set cannot
@@ -68,13 +105,18 @@ class RecsysTasks:
 
     def validator(self, episode: dict, seed: int):
         """Minus the RMSE on the query ratings of validation users (every support size of
-        the protocol), items encoded once per evaluation."""
+        the protocol), items encoded once per evaluation; on implicit feedback, where
+        ratings are all 1, the mean all-item nDCG@10 of ``fit_rank`` instead."""
         from fewshot_apps.core.evaluation import encoded_once
         from fewshot_apps.core.metrics import rmse
 
         episodes = self.validation_episodes(episode, seed)
         if not episodes:
             raise FewshotError(f"{self.name}: no validation user has enough ratings")
+        if self.implicit:
+            from .rank_weight import ranking_validator
+
+            return ranking_validator(episodes, len(self.item_vocab))
         tasks = self.taskset.valid
 
         def validate(learner) -> float:
@@ -187,4 +229,5 @@ class RecsysTasks:
                                   warn=not fingerprint) or fingerprint
 
 
-__all__ = ["EPISODE_DEFAULTS", "RESULT_COLUMNS", "RecsysTasks"]
+__all__ = ["EPISODE_DEFAULTS", "IMPLICIT_LEARNER_DEFAULTS", "LEARNER_DEFAULTS", "N_NEGATIVES", "RESULT_COLUMNS",
+           "RecsysTasks"]

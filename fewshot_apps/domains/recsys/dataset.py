@@ -314,6 +314,16 @@ def check_expected(data: RecsysData, expected: dict, origin: str = "the card") -
 # building
 
 
+def _implicit_config(data: RecsysData, config: ColdStartConfig) -> ColdStartConfig:
+    """``config`` with ``relevance_threshold`` 1 for implicit feedback (every rating is 1.0):
+    every held-out item the user interacted with is relevant to the all-item metrics."""
+    if not data.implicit or config.relevance_threshold == 1.0:
+        return config
+    data.report.note("implicit feedback: every held-out interaction is relevant "
+                     "(relevance_threshold 1)")
+    return dataclasses.replace(config, relevance_threshold=1.0)
+
+
 def _split_config(data: RecsysData, config: ColdStartConfig) -> ColdStartConfig:
     """``config`` with ``split_method = "fixed"`` when the ratings carry their own split (a
     ``split`` column); CardError when the settings ask for another split of such data, or for
@@ -353,6 +363,7 @@ def build_recsys_dataset(
     if (item_index < 0).any() or (user_index < 0).any():
         raise ValueError("ratings refer to ids missing from the vocabularies (reader bug)")
     config = _split_config(data, config)
+    config = _implicit_config(data, config)
     ts = ratings["timestamp"].to_numpy(np.float64)
     if config.split_method == "fixed":
         user_split = fixed_user_split(ratings)

@@ -18,8 +18,9 @@ class RecsysDomain(Domain):
     def card_for_csv(self, csv):
         """A CSV with user, item and rating columns (format ``interactions-csv`` with the
         columns found, the file's delimiter, and the observed rating range as the scale).
-        User and item columns without a rating column are refused: implicit feedback needs
-        a card for now. A ``split`` column (train / valid / test, and optionally ``role``:
+        User and item columns alone (and a timestamp) are implicit feedback, every row a
+        positive (the learners then train their implicit objective only); user and item
+        columns with other columns but no rating are refused. A ``split`` column (train / valid / test, and optionally ``role``:
         support / query) makes it a fixed split
         (:mod:`~fewshot_apps.domains.recsys.readers.fixed_split`)."""
         from fewshot_apps.errors import DataError
@@ -32,14 +33,27 @@ class RecsysDomain(Domain):
         if user is None or item is None:
             return None
         rating = csv.find(RATING_COLUMN_NAMES)
-        if rating is None:
-            raise DataError(
-                csv.path,
-                f"user and item columns but no rating column (columns: {csv.shown}); a plain "
-                f"ratings CSV needs one named {' or '.join(RATING_COLUMN_NAMES)} (implicit "
-                "feedback, user-item pairs without ratings, is not supported from a plain CSV "
-                "for now)", row=1)
         timestamp = csv.find(("timestamp",))
+        if rating is None:
+            # Only bare pairs are implicit feedback: another column (clicked, bought, a 0/1
+            # flag) may say that some rows are NOT positives, which a pair cannot carry.
+            others = [c for c in csv.columns if c not in (user, item, timestamp)]
+            if others:
+                raise DataError(
+                    csv.path,
+                    f"user and item columns but no rating column (columns: {csv.shown}); a "
+                    f"plain ratings CSV needs one named {' or '.join(RATING_COLUMN_NAMES)}, "
+                    "or only user, item [and timestamp] columns for implicit feedback (every "
+                    "row a positive); other columns need a card", row=1)
+            return Card(
+                name=csv.name, domain="recsys", format="interactions-csv",
+                root=csv.path.parent, files={"ratings": csv.path.name}, source=csv.path,
+                title=f"{csv.path.name} (plain CSV, implicit feedback: user {user!r}, item "
+                      f"{item!r}" + (f", timestamp {timestamp!r}" if timestamp
+                                     else ", no timestamp") + ")",
+                options={"user_col": user, "item_col": item, "rating_col": "",
+                         "implicit": True, "timestamp_col": timestamp or "",
+                         "delimiter": csv.delimiter})
         split, role = csv.find(("split",)), csv.find(("role",))
         if role and not split:
             raise DataError(

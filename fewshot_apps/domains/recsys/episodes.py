@@ -50,6 +50,7 @@ from fewshot_apps.core.tasks import (
     derive_seed,
 )
 from fewshot_apps.domains.recsys.config import ColdStartConfig
+from fewshot_apps.errors import FewshotError
 
 
 def relevant(labels: np.ndarray, threshold: float = 4.0) -> np.ndarray:
@@ -94,11 +95,28 @@ def _episode(
 @dataclass(frozen=True)
 class ColdStartSampler:
     """Support = ``support_size`` random ratings; query = ``n_query`` random others; held-out =
-    all non-support ratings. A task needs ``support_size + n_query`` ratings."""
+    all non-support ratings. A task needs ``support_size + n_query`` ratings.
+
+    With ``n_negatives > 0`` (meta-training: the learners' implicit objective) each episode
+    also gets ``extras["negatives"]``, int64 ``[n_negatives]``: items drawn uniformly, without
+    replacement, from the ``n_items`` items the user did NOT rate. Uniform, not by
+    popularity: popular items are then rarely negatives, so the implicit head may learn
+    that popular items get watched, which the all-item view rewards (``popularity`` beats
+    the rating-ranked learners there). They are drawn after the support and query, so the
+    support and query of a seed do not depend on it.
+    """
 
     support_size: int
     n_query: int = 10
     relevance_threshold: float = 4.0
+    n_negatives: int = 0
+    n_items: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_negatives < 0:
+            raise FewshotError(f"n_negatives must be >= 0, got {self.n_negatives}")
+        if self.n_negatives and self.n_items < 1:
+            raise FewshotError("negatives need the number of items (n_items)")
 
     def sample(self, task: Task, seed: int | np.random.Generator) -> Episode:
         rng = as_rng(seed)
@@ -111,7 +129,21 @@ class ColdStartSampler:
         support = np.sort(rng.choice(n, size=self.support_size, replace=False))
         rest = np.setdiff1d(np.arange(n), support)
         query = np.sort(rng.choice(rest, size=self.n_query, replace=False))
-        return _episode(task, support, query, rest, self.relevance_threshold, self.support_size)
+        episode = _episode(task, support, query, rest, self.relevance_threshold,
+                           self.support_size)
+        if self.n_negatives:
+            episode.extras["negatives"] = unrated_items(task, self.n_items, self.n_negatives,
+                                                        rng)
+        return episode
+
+
+def unrated_items(task: Task, n_items: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """int64 ``[min(n, unrated)]``: items drawn uniformly without replacement from the
+    ``n_items`` items ``task``'s user did not rate."""
+    unrated = np.ones(n_items, dtype=bool)
+    unrated[np.asarray(task.examples, dtype=np.int64)] = False
+    pool = np.flatnonzero(unrated)
+    return np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False)).astype(np.int64)
 
 
 @dataclass(frozen=True)

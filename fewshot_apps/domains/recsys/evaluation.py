@@ -236,9 +236,11 @@ def _interval_of(model):
 
 def _rank_scores(model, episode: Episode, candidates: np.ndarray) -> np.ndarray | None:
     """A model's own ranking scores of the candidates (``fit_rank``: what the user will
-    watch, e.g. item-knn's neighbour similarity), or None: rank by predicted rating."""
+    watch, e.g. item-knn's neighbour similarity, a meta-learner's mix of who-watches score
+    and predicted rating), or None: rank by predicted rating (also for a meta-learner whose
+    ``fit_rank`` is its predicted rating, ``rank_share`` 1, which is not predicted twice)."""
     rank = getattr(model, "fit_rank", None)
-    if rank is None:
+    if rank is None or float(getattr(model, "rank_share", 0.0)) >= 1.0:
         return None
     out = np.asarray(rank(episode.support_examples, episode.support_labels, candidates),
                      dtype=np.float64).reshape(-1)

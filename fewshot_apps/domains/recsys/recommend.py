@@ -306,7 +306,7 @@ class ModelScorer:
         if not calibration.has_interval:
             return None
         items = np.asarray(items, dtype=np.int64)
-        if getattr(self.model, "fit_rank", None) is None:
+        if not self.ranks_by_own_score:
             predicted = np.asarray(scores, dtype=np.float64)[items]
         else:
             predicted = np.asarray(self.model.fit_predict(item_index, ratings, items),
@@ -327,22 +327,45 @@ class ModelScorer:
         return (f"rating_low, rating_high: the {calibration.describe()} (clipped to the "
                 "rating scale)")
 
+    @property
+    def ranks_by_own_score(self) -> bool:
+        """Whether :meth:`scores` are the model's own ranking scores (``fit_rank``) rather
+        than its predicted ratings: a model with ``fit_rank`` (item-knn, a meta-learner
+        with an implicit head) unless it ranks by rating alone (``rank_share`` 1: a
+        meta-learner trained without the implicit objective, or saved before it existed)."""
+        if getattr(self.model, "fit_rank", None) is None:
+            return False
+        return float(getattr(self.model, "rank_share", 0.0)) < 1.0
+
+    def ranked_by(self) -> str:
+        """What the ``score`` column is, for the report."""
+        if not self.ranks_by_own_score:
+            return "score: the predicted rating"
+        a = getattr(self.model, "rank_share", None)
+        if a is None:
+            return f"score: {self.name}'s own ranking score (fit_rank), not a rating"
+        return (f"score: {1 - a:g} x the standardized who-watches score + {a:g} x the "
+                f"standardized predicted rating (rank_rating_weight {a:g}), not a rating")
+
     def scores(self, item_index: np.ndarray, ratings: np.ndarray) -> np.ndarray:
         """The ranking score of every item, float64 ``[n_items]``: the model's own
-        (``fit_rank``, e.g. item-knn's neighbour similarity) where it has one, else the
-        predicted rating."""
-        rank = getattr(self.model, "fit_rank", None)
-        if rank is not None:
-            return np.asarray(rank(item_index, ratings, self.all_items), dtype=np.float64)
+        (``fit_rank``, e.g. item-knn's neighbour similarity, a meta-learner's mix of
+        who-watches score and predicted rating; :attr:`ranks_by_own_score`) where it has
+        one, else the predicted rating."""
+        own = self.ranks_by_own_score
         if self._frozen is None:
+            if own:
+                return np.asarray(self.model.fit_rank(item_index, ratings, self.all_items),
+                                  dtype=np.float64)
             return np.asarray(self.model.fit_predict(item_index, ratings, self.all_items))
+        score = self.model.fit_rank if own else self.model.fit_predict
         original = self.model.encoder
         self.model.encoder = self._frozen
         try:
             with _one_torch_thread():
                 # One chunk: the item table is small, and each chunk re-runs the last layer.
-                return self.model.fit_predict(item_index, ratings, self.all_items,
-                                              chunk_size=None)
+                return np.asarray(score(item_index, ratings, self.all_items, chunk_size=None),
+                                  dtype=np.float64)
         finally:
             self.model.encoder = original
 
@@ -443,6 +466,8 @@ def recommend_items(
     Returns:
         ``(table, report)``: ``[user,] rank, item, [title,] score, [rating_low,
         rating_high,] model`` (one block per user, in the order users first appear;
+        ``score`` is what the items were ranked by: the predicted rating, or the model's
+        own ranking score, ``fit_rank``, which a line of the report's notes names;
         ``user`` only when the input had one; the 90% interval of the predicted rating only
         for a model that has one) and a :class:`RecommendReport`. Raises :class:`FewshotError` when no user has a usable
         rating, and :class:`DataError` for a rating outside the data set's scale.
@@ -506,6 +531,9 @@ def recommend_items(
             f"({len(report.unknown_items)} unknown, e.g. {report.unknown_items[0][2]!r}); "
             f"item ids must be {dataset.name} ids (e.g. {vocab.ids[:3]})")
     table = pd.concat(blocks, ignore_index=True)
+    ranked_by = getattr(scorer, "ranked_by", None)
+    if callable(ranked_by):
+        report.notes.append(ranked_by())
     note = getattr(scorer, "interval_note", None)
     note = note() if callable(note) else None
     if note and "rating_low" in table.columns:

@@ -17,7 +17,12 @@ from fewshot_apps.core.encoders import TableEncoder
 from fewshot_apps.core.learners import build_learner
 from fewshot_apps.core.metrics import rmse
 from fewshot_apps.core.persistence import save_model, task_record
-from fewshot_apps.domains.recsys.adapter import EPISODE_DEFAULTS, RESULT_COLUMNS
+from fewshot_apps.domains.recsys.adapter import (
+    EPISODE_DEFAULTS,
+    LEARNER_DEFAULTS,
+    N_NEGATIVES,
+    RESULT_COLUMNS,
+)
 from fewshot_apps.domains.recsys.config import ColdStartConfig
 from fewshot_apps.domains.recsys.dataset import build_recsys_dataset
 from fewshot_apps.domains.recsys.episodes import ColdStartSampler
@@ -104,7 +109,37 @@ def test_what_it_is(ds):
 
 
 def test_the_training_sampler_draws_support_size_ratings(ds):
-    assert ds.train_sampler({"support_size": "6", "n_query": 4}) == ColdStartSampler(6, 4)
+    assert ds.train_sampler({"support_size": "6", "n_query": 4}) == ColdStartSampler(
+        6, 4, n_negatives=N_NEGATIVES, n_items=len(ds.item_vocab))
+
+
+def test_training_episodes_carry_unrated_negatives(ds):
+    """The implicit objective's negatives: items the user did not rate, drawn after the
+    support and query, so those are the evaluation sampler's for the same seed."""
+    sampler = ds.train_sampler({"support_size": 6, "n_query": 4})
+    task = ds.taskset.train[0]
+    episode = sampler.sample(task, 3)
+    negatives = episode.extras["negatives"]
+    unrated = len(ds.item_vocab) - len(np.unique(task.examples))
+    assert len(negatives) == min(N_NEGATIVES, unrated) and len(np.unique(negatives)) == len(negatives)
+    assert not np.isin(negatives, task.examples).any()
+    plain = ColdStartSampler(6, 4).sample(task, 3)
+    assert "negatives" not in plain.extras
+    assert np.array_equal(plain.support_examples, episode.support_examples)
+    assert np.array_equal(plain.query_examples, episode.query_examples)
+
+
+def test_the_learners_default_to_the_implicit_objective(ds):
+    from fewshot_apps.core.fit import domain_learner_defaults
+
+    assert ds.learner_defaults == LEARNER_DEFAULTS == {"rank_loss_weight": 1.0}
+    assert domain_learner_defaults(ds, "cnp") == {"rank_loss_weight": 1.0}
+
+
+@pytest.mark.parametrize("bad", [{"n_negatives": -1}, {"n_negatives": 5, "n_items": 0}])
+def test_bad_negative_settings_are_refused(bad):
+    with pytest.raises(FewshotError, match="n_negatives|n_items"):
+        ColdStartSampler(5, **bad)
 
 
 def test_shots_are_refused_for_ratings(ds):

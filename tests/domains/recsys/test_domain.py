@@ -61,7 +61,7 @@ def test_without_a_timestamp_and_with_another_delimiter():
                           "timestamp; semicolon-separated)")
 
 
-def test_user_and_item_without_ratings_are_refused_as_implicit_feedback():
+def test_user_and_item_with_other_columns_but_no_rating_are_refused():
     csv = plain(["user", "item", "clicked"])
     with pytest.raises(DataError) as caught:
         RecsysDomain().card_for_csv(csv)
@@ -71,6 +71,15 @@ def test_user_and_item_without_ratings_are_refused_as_implicit_feedback():
                                   "'item', 'clicked'); a plain ratings CSV needs one named "
                                   "rating or ratings or score or stars")
     assert "implicit feedback" in err.problem
+
+
+@pytest.mark.parametrize("columns", [["user", "item"], ["userId", "movieId", "timestamp"]])
+def test_bare_user_item_pairs_are_implicit_feedback(columns):
+    card = RecsysDomain().card_for_csv(plain(columns))
+    assert card.format == "interactions-csv" and card.options["implicit"] is True
+    assert card.options["rating_col"] == ""
+    assert card.options["timestamp_col"] == ("timestamp" if "timestamp" in columns else "")
+    assert "implicit feedback" in card.title
 
 
 @pytest.mark.parametrize("columns", [["smiles", "assay", "label"], ["user", "rating"],

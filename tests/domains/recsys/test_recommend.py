@@ -354,3 +354,29 @@ def test_cached_item_embeddings_give_the_same_predictions_as_the_model(ds):
     assert scorer._frozen is not None  # the trunk is computed once, here
     np.testing.assert_allclose(scorer.scores(support, labels), direct, rtol=1e-5, atol=1e-6)
     assert isinstance(model.encoder, TableEncoder)  # the model's own encoder is put back
+
+
+@pytest.mark.parametrize("name", ["anil", "metasgd", "cnp"])
+def test_a_learner_with_an_implicit_head_recommends_by_fit_rank(ds, name):
+    """The ranking mixes who-watches and rating (cached item table or not), and the report
+    says what the score column is; weight 1 ranks by the predicted rating again."""
+    torch.manual_seed(0)
+    features = torch.randn(len(ds.item_vocab), 6)
+    model = build_learner(name, TableEncoder(features, hidden=8, out_dim=4), "regression",
+                          rank_loss_weight=1.0, rank_rating_weight=0.25)
+    support, labels = np.array([0, 2, 5]), np.array([4.0, 1.0, 3.5])
+    every = np.arange(len(ds.item_vocab))
+    scorer = ModelScorer(model, ds)
+    assert scorer.ranks_by_own_score
+    np.testing.assert_allclose(scorer.scores(support, labels),
+                               model.fit_rank(support, labels, every), rtol=1e-5, atol=1e-6)
+    _, report = recommend_items(scorer, ratings_from_frame(frame(item=[101], rating=[4])), k=3)
+    assert ("score: 0.75 x the standardized who-watches score + 0.25 x the standardized "
+            "predicted rating (rank_rating_weight 0.25), not a rating") in report.notes
+    model.config.rank_rating_weight = 1.0
+    scorer = ModelScorer(model, ds)
+    assert not scorer.ranks_by_own_score
+    np.testing.assert_allclose(scorer.scores(support, labels),
+                               model.fit_predict(support, labels, every), rtol=1e-5, atol=1e-6)
+    _, report = recommend_items(scorer, ratings_from_frame(frame(item=[101], rating=[4])), k=3)
+    assert "score: the predicted rating" in report.notes
