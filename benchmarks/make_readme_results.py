@@ -221,6 +221,63 @@ def _strategy_targets(folder: Path, metric: str, size: int, guard: str | None) -
     return lines
 
 
+def _cold_start_row(s: pd.DataFrame, learner: str, metric: str, split: str = "all"):
+    rows = s[(s["learner"] == learner) & (s["metric"] == metric) & (s["support_size"] == 10)
+             & s["item_split"].astype("string").fillna("all").eq(split)]
+    return None if rows.empty else float(rows["mean"].iloc[0])
+
+
+def recommendation_targets_section() -> list[str]:
+    """Issue 15's targets on the movielens-latest-small full run (support 10, paired over
+    users): ranking against item-knn, MAE against mf and item-mean, new-item MAE against
+    item-mean for every meta-learner that has run."""
+    folder = RESULTS / "movielens-latest-small-full"
+    if not (folder / "summary.csv").exists():
+        return []
+    s = pd.read_csv(folder / "summary.csv")
+    lines = []
+    for metric, baseline in (("recall@10", "item-knn"), ("ndcg@10", "item-knn"), ("mae", "mf")):
+        lower = not higher_is_better(metric)
+        best = _best(s, metric, 10, lower_is_better=lower)
+        reference = _cold_start_row(s, baseline, metric)
+        if best is None or reference is None:
+            continue
+        test = _comparison(folder, metric, 10)
+        test = test[(test["learner"] == best["learner"]) & (test["baseline"] == baseline)
+                    & test["item_split"].astype("string").fillna("all").eq("all")]
+        better = best["mean"] < reference if lower else best["mean"] > reference
+        tested = ""
+        if len(test):
+            t = test.iloc[0]
+            tested = f"; {t['wins']} users better, {t['losses']} worse, p = {t['p_value']:.2g}"
+            better = better and t["p_value"] < 0.05
+        extra = ""
+        if metric == "mae":
+            item_mean = _cold_start_row(s, "item-mean", "mae")
+            if item_mean is not None:
+                extra = f" and item-mean ({item_mean:.3f})"
+                better = better and best["mean"] < item_mean
+        lines.append(f"| {metric}, all items | below {baseline}" if lower else
+                     f"| {metric}, all items | above {baseline}")
+        lines[-1] += (f" ({reference:.3f}){extra}, p < 0.05 | {best['learner']} "
+                      f"{best['mean']:.3f}{tested} | {_met(bool(better))} |")
+    item_mean_new = _cold_start_row(s, "item-mean", "mae", "new")
+    if item_mean_new is not None:
+        meta = s[s["family"].isin(META_LEARNING_FAMILIES) & (s["metric"] == "mae")
+                 & (s["support_size"] == 10)
+                 & s["item_split"].astype("string").fillna("all").eq("new")]
+        if len(meta):
+            ok = bool((meta["mean"] <= item_mean_new).all())
+            lines.append(f"| mae, new items, every meta-learner run | at most item-mean's "
+                         f"({item_mean_new:.3f}) | " + ", ".join(
+                             f"{r['learner']} {r['mean']:.3f}" for _, r in meta.iterrows())
+                         + f" | {_met(ok)} |")
+    if not lines:
+        return []
+    return ["### Targets (issue 15), `movielens-latest-small` full, support 10", "",
+            "| target | threshold | measured | |", "|---|---|---|---|", *lines, ""]
+
+
 def uncertainty_targets_section() -> list[str]:
     """Issue 16's targets from the committed runs that measure them (each one skipped until
     its run is committed)."""
@@ -330,7 +387,8 @@ def main() -> None:
     text = readme.read_text(encoding="utf-8")
     if START not in text or END not in text:
         raise SystemExit(f"README.md has no {START} ... {END} markers")
-    body = (targets_section() + fingerprint_targets_section() + uncertainty_targets_section()
+    body = (targets_section() + fingerprint_targets_section()
+            + recommendation_targets_section() + uncertainty_targets_section()
             + tox21_section() + suite_sections())
     reference = ("fsmol-full", "tox21-full", "muv-full", "movielens-latest-small-full")
     missing = [name for name in reference if not (RESULTS / name).exists()]
