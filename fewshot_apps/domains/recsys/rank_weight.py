@@ -40,21 +40,16 @@ def choose_rank_weight(learner, episodes: Sequence, n_items: int,
     ndcg = np.zeros(len(grid))
     recall = np.zeros(len(grid))
     used = 0
-    with _encode_once(learner, n_items, True) as model:
-        for ep in episodes:
-            found = relevant_candidates(ep, n_items)
-            if found is None:
-                continue
-            candidates, is_relevant = found
-            rating = standardized(torch.as_tensor(model.fit_predict(
-                ep.support_examples, ep.support_labels, candidates), dtype=torch.float64))
-            implicit = standardized(
-                model.implicit_scores(ep.support_examples, candidates).double().cpu())
-            for j, a in enumerate(grid):
-                mixed = ((1.0 - a) * implicit + a * rating).numpy()
-                ndcg[j] += ndcg_at_k(is_relevant, mixed, k=10)
-                recall[j] += recall_at_k(is_relevant, mixed, k=10)
-            used += 1
+    for model, ep, candidates, is_relevant in _ranking_episodes(learner, episodes, n_items):
+        rating = standardized(torch.as_tensor(model.fit_predict(
+            ep.support_examples, ep.support_labels, candidates), dtype=torch.float64))
+        implicit = standardized(
+            model.implicit_scores(ep.support_examples, candidates).double().cpu())
+        for j, a in enumerate(grid):
+            mixed = ((1.0 - a) * implicit + a * rating).numpy()
+            ndcg[j] += ndcg_at_k(is_relevant, mixed, k=10)
+            recall[j] += recall_at_k(is_relevant, mixed, k=10)
+        used += 1
     if not used:
         return None
     ndcg, recall = ndcg / used, recall / used
@@ -78,6 +73,16 @@ def relevant_candidates(episode, n_items: int) -> tuple[np.ndarray, np.ndarray] 
     return candidates, np.isin(candidates, relevant).astype(np.float64)
 
 
+def _ranking_episodes(learner, episodes: Sequence, n_items: int):
+    """``(model, episode, candidates, is_relevant)`` for each episode with a relevant
+    held-out item, ``model`` the learner with every item encoded once (for the loop)."""
+    with _encode_once(learner, n_items, True) as model:
+        for ep in episodes:
+            found = relevant_candidates(ep, n_items)
+            if found is not None:
+                yield (model, ep, *found)
+
+
 def ranking_validator(episodes: Sequence, n_items: int):
     """``validate(learner) -> float``: the mean all-item nDCG@10 of ``learner.fit_rank``
     over ``episodes`` (validation cold-start episodes with a relevant held-out item; NaN
@@ -85,15 +90,10 @@ def ranking_validator(episodes: Sequence, n_items: int):
     carry nothing (implicit feedback)."""
 
     def validate(learner) -> float:
-        scores = []
-        with _encode_once(learner, n_items, True) as model:
-            for ep in episodes:
-                found = relevant_candidates(ep, n_items)
-                if found is None:
-                    continue
-                candidates, is_relevant = found
-                ranked = model.fit_rank(ep.support_examples, ep.support_labels, candidates)
-                scores.append(ndcg_at_k(is_relevant, np.asarray(ranked), k=10))
+        scores = [ndcg_at_k(is_relevant, np.asarray(model.fit_rank(
+                      ep.support_examples, ep.support_labels, candidates)), k=10)
+                  for model, ep, candidates, is_relevant
+                  in _ranking_episodes(learner, episodes, n_items)]
         return float(np.mean(scores)) if scores else float("nan")
 
     return validate
