@@ -447,9 +447,13 @@ class MetaLearner(nn.Module):
         support_labels: Tensor | np.ndarray,
         candidate_ids: Tensor | np.ndarray,
         chunk_size: int | None = 4096,
+        *,
+        predicted: np.ndarray | None = None,
     ) -> np.ndarray:
         """Ranking scores ``[c]`` (float64, higher first) of the candidates for the task of
         this support set: what the task's owner will pick, not only how they will label it.
+        ``predicted``: :meth:`fit_predict`'s ratings of the same candidates when the caller
+        has them already (regression only: they are then not predicted a second time).
 
         ``(1 - a) * z(implicit score) + a * z(predicted label)``, ``z`` standardizing over
         the candidates and ``a`` = ``rank_rating_weight`` (chosen on validation tasks; 0.5 if
@@ -459,8 +463,11 @@ class MetaLearner(nn.Module):
         """
         a = self.rank_share
         if a > 0.0:
-            predicted = self._fit_predict_output(support_ids, support_labels, candidate_ids,
-                                                 chunk_size).detach()
+            if predicted is not None and self.kind == "regression":
+                predicted = torch.as_tensor(np.asarray(predicted, dtype=np.float64))
+            else:
+                predicted = self._fit_predict_output(support_ids, support_labels,
+                                                     candidate_ids, chunk_size).detach()
             if a >= 1.0:
                 return predicted.cpu().double().numpy()
         implicit = standardized(self.implicit_scores(support_ids, candidate_ids,

@@ -234,7 +234,8 @@ def _interval_of(model):
     return calibration.interval if calibration.has_interval else None
 
 
-def _rank_scores(model, episode: Episode, candidates: np.ndarray) -> np.ndarray | None:
+def _rank_scores(model, episode: Episode, candidates: np.ndarray,
+                 predicted: np.ndarray | None = None) -> np.ndarray | None:
     """A model's own ranking scores of the candidates (``fit_rank``: what the user will
     watch, e.g. item-knn's neighbour similarity, a meta-learner's mix of who-watches score
     and predicted rating), or None: rank by predicted rating (also for a meta-learner whose
@@ -242,8 +243,11 @@ def _rank_scores(model, episode: Episode, candidates: np.ndarray) -> np.ndarray 
     rank = getattr(model, "fit_rank", None)
     if rank is None or float(getattr(model, "rank_share", 0.0)) >= 1.0:
         return None
-    out = np.asarray(rank(episode.support_examples, episode.support_labels, candidates),
-                     dtype=np.float64).reshape(-1)
+    # a meta-learner mixes in its predicted ratings: hand over the ones already computed
+    given = {"predicted": predicted} if predicted is not None and hasattr(model, "rank_share") \
+        else {}
+    out = np.asarray(rank(episode.support_examples, episode.support_labels, candidates,
+                          **given), dtype=np.float64).reshape(-1)
     if out.shape != candidates.shape or not np.isfinite(out).all():
         raise FewshotError(f"{getattr(model, 'name', type(model).__name__)}: fit_rank gave "
                            f"{out.shape[0]} scores (finite: {np.isfinite(out).all()}) for "
@@ -322,9 +326,9 @@ def evaluate_cold_start(
             key = (ep.task, ep.extras.get("k", ep.support_size), seed, ep.extras.get("draw", 0))
             candidates = candidate_items(n_items, ep.support_examples)
             scores = _scores(m, ep, candidates)
-            values, missing = episode_metrics(ep, candidates, scores,
-                                              new_mask, rank_scores=_rank_scores(m, ep, candidates),
-                                              query_metrics=query_metrics)
+            ranked = _rank_scores(m, ep, candidates, scores)
+            values, missing = episode_metrics(ep, candidates, scores, new_mask,
+                                              rank_scores=ranked, query_metrics=query_metrics)
             if interval is not None:
                 more, unmeasured = interval_metrics(ep, candidates, scores, new_mask, interval)
                 values, missing = values + more, missing + unmeasured

@@ -178,7 +178,7 @@ def evaluate_onboarding(
             scores = _scores(m, ep, candidates)
             values, missing = episode_metrics(ep, candidates, scores, new_mask,
                                               item_splits=ITEM_SPLITS,
-                                              rank_scores=_rank_scores(m, ep, candidates),
+                                              rank_scores=_rank_scores(m, ep, candidates, scores),
                                               query_metrics=QUERY_METRICS)
             n = ep.extras["k"]
             rows += [(ep.task, n, s, seed, draw, metric, v, strategy) for s, metric, v in values]

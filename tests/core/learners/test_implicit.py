@@ -171,6 +171,10 @@ def test_rank_rating_weight_mixes_standardized_scores():
         want = predicted.numpy() if a == 1.0 else (
             (1 - a) * standardized(implicit) + a * standardized(predicted)).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        # ratings already predicted (the cold-start evaluation's) give the same ranking
+        handed = learner.fit_rank(ep.support_examples, ep.support_labels, candidates,
+                                  predicted=predicted.numpy())
+        np.testing.assert_allclose(handed, got, rtol=1e-6, atol=1e-9)
     learner.config.rank_rating_weight = None
     assert learner.rank_share == 0.5
 

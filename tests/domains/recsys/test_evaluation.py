@@ -344,3 +344,26 @@ def test_the_protocol_reports_coverage_for_a_model_with_an_interval_only():
     np.testing.assert_allclose(v.loc[:, "interval_width"], 0.5)
     assert (results.drop(columns="value").merge(plain.drop(columns="value")).shape[0]
             == len(plain))  # the other rows unchanged
+
+
+def test_a_meta_learner_ranks_with_the_ratings_the_evaluation_already_predicted():
+    """The cold-start evaluation hands its predictions to fit_rank, so a learner mixing
+    who-watches score and rating predicts every candidate once, not twice."""
+    from types import SimpleNamespace
+
+    from fewshot_apps.domains.recsys.evaluation import _rank_scores
+
+    seen = {}
+
+    class Mixing:
+        rank_share = 0.5
+
+        def fit_rank(self, support, labels, candidates, *, predicted=None):
+            seen["predicted"] = predicted
+            return np.arange(len(candidates), dtype=np.float64)
+
+    episode = SimpleNamespace(support_examples=np.array([0]), support_labels=np.array([4.0]))
+    candidates = np.array([1, 2, 3])
+    ratings = np.array([3.0, 4.0, 5.0])
+    assert _rank_scores(Mixing(), episode, candidates, ratings).tolist() == [0.0, 1.0, 2.0]
+    assert seen["predicted"] is ratings
