@@ -5,6 +5,9 @@ encoder.kind=fingerprint,gnn``) with the suite's training episodes and preset se
 ``[learner_settings]`` left out, since they are what is being chosen), for ``--steps`` steps,
 and records the data set's validation score (the one training selects checkpoints on: mean
 ROC-AUC over the validation tasks for molecules) at the best step, with the time it took.
+Where the trained model chose how to mix its ranking score on validation users
+(recommendation), the best validation all-item nDCG@10 of that choice is recorded too
+(``valid_ranking_ndcg@10``); ``--order-by`` picks the column the summary ranks by.
 
 The log goes to ``benchmarks/results/<suite>/selection/<learner>.csv`` (one row per
 combination; a rerun skips the rows already there, so a stopped search resumes) and a
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 import tempfile
 import time
@@ -62,6 +66,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, help="default: results/<suite>/selection")
+    parser.add_argument("--order-by", help="the log column to rank by (default: the "
+                        "validation score training selects checkpoints on)")
     args = parser.parse_args()
 
     (suite,) = load_suites(args.suite, args.preset)
@@ -87,14 +93,20 @@ def main() -> None:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             _, result = train_learner(dataset, args.learner, tmp, settings, progress=False)
+            ranking = json.loads((Path(tmp) / "config.json").read_text()).get("ranking")
         row = {"settings": label, "steps": args.steps,
                "valid_" + dataset.validation_metric: result.best_valid,
+               **({"valid_ranking_ndcg@10": max(ranking["ndcg@10"]),
+                   "rank_rating_weight": ranking["rank_rating_weight"]} if ranking else {}),
                "best_step": result.best_step, "seconds": round(time.perf_counter() - start, 1),
                "seed": args.seed, "machine": machine()}
         print(row, flush=True)
         done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
         done.to_csv(log_path, index=False)
-    metric = "valid_" + dataset.validation_metric
+    metric = args.order_by or "valid_" + dataset.validation_metric
+    if metric not in done.columns:
+        sys.exit(f"--order-by {metric!r}: no such column in {log_path} "
+                 f"({', '.join(done.columns)})")
     ranked = done.sort_values(metric, ascending=False)
     lines = [f"# Selection: {suite.name} / {args.learner} (validation tasks only)", "",
              f"`{' '.join(['python', 'benchmarks/select_settings.py'] + sys.argv[1:])}`", "",

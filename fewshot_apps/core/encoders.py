@@ -28,6 +28,15 @@ Optional for regression (ratings):
   predictions (:func:`label_prior`), so a few support ratings personalize a prior instead
   of rebuilding it.
 
+Optional for ranking (which examples a task will take part in):
+
+* ``has_support_affinity: bool`` and ``support_affinity(support_ids [s], candidate_ids [c])
+  -> FloatTensor[c] | None``: a label-free, non-negative structural score of how much each
+  candidate goes with the support examples (in recommendation: the mean co-rating
+  similarity of an item to the user's rated items). The learners' implicit head adds its
+  log, with a learned weight, to its score (:func:`support_affinity`). It is computed from
+  the same inputs as the embeddings, so ``hide_tasks`` applies to it too.
+
 Optional for an encoder built from the training tasks' own labels (a graph whose nodes are
 the training users):
 
@@ -74,6 +83,20 @@ def label_prior(encoder: nn.Module, example_ids: Tensor) -> Tensor | None:
     """``[n]`` the encoder's prior labels of ``example_ids``, or None when it has none."""
     fn = getattr(encoder, "label_prior", None)
     return None if fn is None else fn(example_ids)
+
+
+def has_support_affinity(encoder: nn.Module) -> bool:
+    """Whether ``encoder`` offers :func:`support_affinity` scores."""
+    return bool(getattr(encoder, "has_support_affinity", False))
+
+
+def support_affinity(encoder: nn.Module, support_ids: Tensor,
+                     candidate_ids: Tensor) -> Tensor | None:
+    """``[c]`` the encoder's affinity of each candidate to the support set, or None when it
+    offers none."""
+    if not has_support_affinity(encoder):
+        return None
+    return encoder.support_affinity(support_ids, candidate_ids)
 
 
 @contextlib.contextmanager

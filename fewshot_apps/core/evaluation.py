@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fewshot_apps.core.encoders import label_prior
+from fewshot_apps.core.encoders import has_support_affinity, label_prior, support_affinity
 from fewshot_apps.core.metrics import auprc, brier, ece, ece_floor, roc_auc
 from fewshot_apps.core.tasks import (
     BalancedSampler,
@@ -248,6 +248,15 @@ class FrozenTrunk(torch.nn.Module):
     def label_prior(self, example_ids: torch.Tensor) -> torch.Tensor | None:
         """The wrapped encoder's label prior (not a trunk output: it is looked up live)."""
         return label_prior(self._encoder[0], example_ids)
+
+    @property
+    def has_support_affinity(self) -> bool:
+        return has_support_affinity(self._encoder[0])
+
+    def support_affinity(self, support_ids: torch.Tensor,
+                         candidate_ids: torch.Tensor) -> torch.Tensor | None:
+        """The wrapped encoder's support affinity (computed live, as the label prior)."""
+        return support_affinity(self._encoder[0], support_ids, candidate_ids)
 
     def forward_trunk(self, example_ids: torch.Tensor) -> torch.Tensor:
         rows = self.lookup[example_ids.to(self.lookup.device)]

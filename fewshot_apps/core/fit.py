@@ -52,7 +52,8 @@ def split_run_settings(dataset: DomainDataset, settings: dict | None):
     (older names such as ``k_shot`` read as ``shots``; ``calibration`` is read by
     :func:`~fewshot_apps.core.calibration.calibration_method`, ``init`` by
     :func:`~fewshot_apps.core.pretrained_init.init_settings`)."""
-    keys = dict.fromkeys(("shots", "support_size", "n_query", "valid_draws"))
+    keys = {**dict.fromkeys(("shots", "support_size", "n_query", "valid_draws")),
+            **{k: v for k, v in dataset.episode_defaults.items() if isinstance(v, float)}}
     settings = {k: v for k, v in (settings or {}).items()
                 if k not in ("calibration", "init", "init_pretrain_steps")}
     train, episode, encoder, learner = split_settings(canonical_settings(settings), keys)

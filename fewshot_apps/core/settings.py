@@ -5,6 +5,7 @@ learner settings."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from fewshot_apps.core.config import config_from_dict
@@ -67,11 +68,23 @@ def _whole_number(key: str, value) -> int:
     return int(number)
 
 
+def _number(key: str, value) -> float:
+    """A finite number (``--set`` strings parsed); FewshotError otherwise."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = float("nan")
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise FewshotError(f"setting {key!r} must be a number, not {value!r}")
+    return number
+
+
 def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, dict, dict]:
     """``(train, episode, encoder, learner)`` settings from one flat dict (TOML / ``--set``).
 
     Keys of :class:`TrainConfig` go to ``train``; keys of ``episode_defaults`` (the domain's
-    episode settings, parsed as ints) to ``episode``; ``encoder.<key>`` and ``learner.<key>``
+    episode settings, parsed as ints, or as floats where the default is a float) to
+    ``episode``; ``encoder.<key>`` and ``learner.<key>``
     to ``encoder`` and ``learner``. Any other key is a FewshotError listing the known ones.
     """
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -82,7 +95,9 @@ def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, 
         elif key.startswith("learner."):
             learner[key[len("learner."):]] = value
         elif key in episode_defaults:
-            episode[key] = None if value is None else _whole_number(key, value)
+            episode[key] = (None if value is None
+                            else _number(key, value) if isinstance(episode_defaults[key], float)
+                            else _whole_number(key, value))
         elif key in train_keys:
             train[key] = value
         else:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fewshot_apps.core.config import config_from_dict
-from fewshot_apps.core.encoders import label_prior
+from fewshot_apps.core.encoders import has_support_affinity, label_prior, support_affinity
 from fewshot_apps.core.learners.implicit import ImplicitHead, standardized
 from fewshot_apps.core.registry import MODELS, meta_learners, registered_meta, registered_name
 from fewshot_apps.core.tasks import Episode
@@ -247,7 +247,8 @@ class MetaLearner(nn.Module):
         self.config = config
         self.embed_dim = out_dim
         # Built only when trained: a model without the setting keeps its state_dict keys.
-        self.implicit = ImplicitHead(out_dim) if config.rank_loss_weight > 0 else None
+        self.implicit = (ImplicitHead(out_dim, affinity=has_support_affinity(encoder))
+                         if config.rank_loss_weight > 0 else None)
 
     # ---- description ---------------------------------------------------------------------
 
@@ -403,9 +404,17 @@ class MetaLearner(nn.Module):
                                "(rank_loss_weight is 0)")
         if batch.negative_index is None:
             raise FewshotError("the episode batch has no negatives (its sampler drew none)")
+        pos_affinity = neg_affinity = None
+        if self.implicit.uses_affinity:
+            ids = batch.example_ids
+            pos_affinity = [support_affinity(self.encoder, ids[s], ids[q])
+                            for s, q in zip(batch.support_index, batch.query_index)]
+            neg_affinity = [support_affinity(self.encoder, ids[s], ids[n])
+                            for s, n in zip(batch.support_index, batch.negative_index)]
         return self.implicit.loss(self.embed_features(features), batch.support_index,
                                   batch.query_index, batch.negative_index,
-                                  kind=self.config.rank_loss)
+                                  kind=self.config.rank_loss, positive_affinity=pos_affinity,
+                                  negative_affinity=neg_affinity)
 
     def fit_predict(
         self,
@@ -503,7 +512,9 @@ class MetaLearner(nn.Module):
             with torch.no_grad():
                 support = self.encoder(support_ids)
                 step = chunk_size or max(len(candidate_ids), 1)
-                parts = [self.implicit.score_examples(support, self.encoder(chunk))
+                parts = [self.implicit.score_examples(
+                            support, self.encoder(chunk),
+                            support_affinity(self.encoder, support_ids, chunk))
                          for chunk in torch.split(candidate_ids, step)]
         finally:
             self.train(was_training)

@@ -15,8 +15,11 @@ import pandas as pd
 
 from fewshot_apps.errors import FewshotError
 
-#: Training episodes: 10 support and 10 query ratings per user; validation: one draw.
-EPISODE_DEFAULTS = {"shots": None, "support_size": 10, "n_query": 10, "valid_draws": 1}
+#: Training episodes: 10 support and 10 query ratings per user; validation: one draw;
+#: ``popular_negatives``: the share of the implicit objective's negatives drawn by
+#: popularity (:class:`~fewshot_apps.domains.recsys.episodes.ColdStartSampler`).
+EPISODE_DEFAULTS = {"shots": None, "support_size": 10, "n_query": 10, "valid_draws": 1,
+                    "popular_negatives": 0.5}
 #: Unrated items drawn per training episode as the implicit objective's negatives.
 N_NEGATIVES = 50
 #: What the learners train on ratings unless told otherwise: the implicit objective (who
@@ -70,8 +73,14 @@ class RecsysTasks:
         learners' implicit objective)."""
         from .episodes import ColdStartSampler
 
+        n_items = len(self.item_vocab)
+        counts = np.bincount(np.concatenate([np.asarray(t.examples, dtype=np.int64)
+                                             for t in self.taskset.train] or [[]]).astype(np.int64),
+                             minlength=n_items)
         return ColdStartSampler(int(episode["support_size"]), episode["n_query"],
-                                n_negatives=N_NEGATIVES, n_items=len(self.item_vocab))
+                                n_negatives=N_NEGATIVES, n_items=n_items,
+                                popular_negatives=float(episode.get("popular_negatives", 0.0)),
+                                item_counts=counts)
 
     def choose_rank_weight(self, learner, episode: dict, seed: int) -> dict | None:
         """Choose ``learner``'s ``rank_rating_weight`` on the validation users (all-item

@@ -37,7 +37,7 @@ item.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -98,12 +98,15 @@ class ColdStartSampler:
     all non-support ratings. A task needs ``support_size + n_query`` ratings.
 
     With ``n_negatives > 0`` (meta-training: the learners' implicit objective) each episode
-    also gets ``extras["negatives"]``, int64 ``[n_negatives]``: items drawn uniformly, without
-    replacement, from the ``n_items`` items the user did NOT rate. Uniform, not by
-    popularity: popular items are then rarely negatives, so the implicit head may learn
-    that popular items get watched, which the all-item view rewards (``popularity`` beats
-    the rating-ranked learners there). They are drawn after the support and query, so the
-    support and query of a seed do not depend on it.
+    also gets ``extras["negatives"]``, int64 ``[n_negatives]``: items drawn without
+    replacement from the ``n_items`` items the user did NOT rate; a share
+    ``popular_negatives`` of them with probability proportional to ``item_counts`` (how many
+    meta-train users rated each item), the rest uniformly. Uniform negatives are mostly
+    obscure items, so the implicit head learns that popular items get watched, which the
+    all-item view rewards (``popularity`` beats the rating-ranked learners there), but
+    little about which of the popular items this user will pick, which is where the top
+    of an all-item list is decided; popular negatives teach that. They are drawn after the
+    support and query, so the support and query of a seed do not depend on them.
     """
 
     support_size: int
@@ -111,12 +114,21 @@ class ColdStartSampler:
     relevance_threshold: float = 4.0
     n_negatives: int = 0
     n_items: int = 0
+    popular_negatives: float = 0.0
+    item_counts: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.n_negatives < 0:
             raise FewshotError(f"n_negatives must be >= 0, got {self.n_negatives}")
         if self.n_negatives and self.n_items < 1:
             raise FewshotError("negatives need the number of items (n_items)")
+        if not 0.0 <= self.popular_negatives <= 1.0:
+            raise FewshotError(f"popular_negatives must be in [0, 1], got "
+                               f"{self.popular_negatives}")
+        if self.popular_negatives > 0 and (self.item_counts is None
+                                           or len(self.item_counts) != self.n_items):
+            raise FewshotError("popular negatives need the rating count of each of the "
+                               "n_items items (item_counts)")
 
     def sample(self, task: Task, seed: int | np.random.Generator) -> Episode:
         rng = as_rng(seed)
@@ -132,18 +144,32 @@ class ColdStartSampler:
         episode = _episode(task, support, query, rest, self.relevance_threshold,
                            self.support_size)
         if self.n_negatives:
-            episode.extras["negatives"] = unrated_items(task, self.n_items, self.n_negatives,
-                                                        rng)
+            episode.extras["negatives"] = unrated_items(
+                task, self.n_items, self.n_negatives, rng,
+                popular_share=self.popular_negatives, item_counts=self.item_counts)
         return episode
 
 
-def unrated_items(task: Task, n_items: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """int64 ``[min(n, unrated)]``: items drawn uniformly without replacement from the
-    ``n_items`` items ``task``'s user did not rate."""
+def unrated_items(task: Task, n_items: int, n: int, rng: np.random.Generator, *,
+                  popular_share: float = 0.0,
+                  item_counts: np.ndarray | None = None) -> np.ndarray:
+    """int64 ``[min(n, unrated)]``: distinct items ``task``'s user did not rate, among the
+    ``n_items`` items; ``round(popular_share * n)`` of them drawn with probability
+    proportional to ``item_counts`` (items nobody rated are never drawn this way), the rest
+    uniformly from the remaining ones."""
     unrated = np.ones(n_items, dtype=bool)
     unrated[np.asarray(task.examples, dtype=np.int64)] = False
     pool = np.flatnonzero(unrated)
-    return np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False)).astype(np.int64)
+    n = min(n, len(pool))
+    popular = np.zeros(0, dtype=np.int64)
+    if popular_share > 0 and item_counts is not None:
+        weights = np.asarray(item_counts, dtype=np.float64)[pool]
+        n_popular = min(int(round(popular_share * n)), int(np.count_nonzero(weights)))
+        if n_popular:
+            popular = rng.choice(pool, size=n_popular, replace=False, p=weights / weights.sum())
+            pool = np.setdiff1d(pool, popular)
+    rest = rng.choice(pool, size=n - len(popular), replace=False)
+    return np.sort(np.concatenate([popular, rest])).astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """``item-knn``: item-to-item neighbours, the first recommender an engineer tries.
 
-Two items are similar when the same meta-train users rated them: cosine similarity of their
-columns in the binary user x item matrix, shrunk towards 0 for items rated by few users,
-``sim(i, j) = |U_i & U_j| / (sqrt(|U_i| |U_j|) + shrinkage)``. A new user's items are ranked
+Two items are similar when the same meta-train users rated them
+(:mod:`~fewshot_apps.domains.recsys.co_rating`: cosine of their columns in the binary
+user x item matrix, shrunk towards 0 for items rated by few users). A new user's items are ranked
 by the summed similarity to the items in their support: what they are likely to watch.
 Ratings are predicted as ``item-mean`` predicts them (its shrunk item means plus the user's
 shrunk offset), so the rating view of the benchmark shows item-mean's numbers and the
@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from fewshot_apps.errors import FewshotError
 
 from .baselines import ItemMeanBaseline
+from .co_rating import item_similarity, rated_matrix
 
 
 class ItemKNNBaseline(ItemMeanBaseline):
@@ -38,16 +39,8 @@ class ItemKNNBaseline(ItemMeanBaseline):
     def _fit(self, users, items, ratings) -> None:
         super()._fit(users, items, ratings)
         _, user_rows = np.unique(users, return_inverse=True)
-        rated = sp.csr_matrix((np.ones(len(items), dtype=np.float32), (user_rows, items)),
-                              shape=(int(user_rows.max()) + 1, self.n_items))
-        rated.data[:] = 1.0  # a user who rated an item twice counts once
-        co = (rated.T @ rated).tocoo()
-        keep = co.row != co.col
-        row, col, both = co.row[keep], co.col[keep], co.data[keep]
-        raters = np.asarray(rated.sum(axis=0)).ravel()
-        sim = both / (np.sqrt(raters[row] * raters[col]) + self.shrinkage)
-        self.similarity = sp.csr_matrix((sim.astype(np.float32), (row, col)),
-                                        shape=(self.n_items, self.n_items))
+        rated = rated_matrix(user_rows, items, int(user_rows.max()) + 1, self.n_items)
+        self.similarity = item_similarity(rated, self.shrinkage)
 
     def fit_rank(self, support_ids, support_ratings, query_ids) -> np.ndarray:
         """Ranking scores ``[q]``: each query item's summed similarity to the support items

@@ -233,3 +233,29 @@ def test_implicit_scores_without_a_head_is_a_clear_error():
     learner = make("cnp")
     with pytest.raises(FewshotError, match="no implicit head"):
         learner.implicit_scores([0, 1], [2, 3])
+
+
+def test_a_head_with_affinity_adds_its_weighted_log_and_asks_for_it():
+    from fewshot_apps.core.learners.implicit import AFFINITY_FLOOR
+
+    torch.manual_seed(0)
+    plain, with_affinity = ImplicitHead(4), ImplicitHead(4, affinity=True)
+    with_affinity.load_state_dict({**plain.state_dict(),
+                                   "affinity_weight": torch.tensor(0.5)})
+    support, candidates = torch.randn(3, 4), torch.randn(5, 4)
+    affinity = torch.tensor([0.0, 0.01, 0.1, 0.2, 1.0])
+    expected = plain.score_examples(support, candidates) + 0.5 * torch.log(affinity + AFFINITY_FLOOR)
+    torch.testing.assert_close(with_affinity.score_examples(support, candidates, affinity), expected)
+    with pytest.raises(FewshotError, match="support affinity"):
+        with_affinity.score_examples(support, candidates)
+    # the loss takes per-episode affinities, padded as the indices are
+    embeddings = torch.randn(10, 4)
+    idx = [torch.tensor([0, 1]), torch.tensor([2, 3, 4])]
+    pos = [torch.tensor([5]), torch.tensor([6, 7])]
+    neg = [torch.tensor([8, 9]), torch.tensor([9])]
+    high = [torch.full((len(p),), 1.0) for p in pos]
+    low = [torch.full((len(n),), 1e-3) for n in neg]
+    # positives that go with the support far more than the negatives: a smaller loss
+    assert with_affinity.loss(embeddings, idx, pos, neg, positive_affinity=high,
+                              negative_affinity=low) < with_affinity.loss(
+        embeddings, idx, pos, neg, positive_affinity=low, negative_affinity=high)

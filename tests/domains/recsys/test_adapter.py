@@ -25,7 +25,8 @@ from fewshot_apps.domains.recsys.adapter import (
 )
 from fewshot_apps.domains.recsys.config import ColdStartConfig
 from fewshot_apps.domains.recsys.dataset import build_recsys_dataset
-from fewshot_apps.domains.recsys.episodes import ColdStartSampler
+from fewshot_apps.core.tasks import Task
+from fewshot_apps.domains.recsys.episodes import ColdStartSampler, unrated_items
 from fewshot_apps.domains.recsys.readers import RatingScale, ReadReport, RecsysData
 from fewshot_apps.domains.recsys.vocab import Vocabulary
 from fewshot_apps.errors import FewshotError
@@ -101,7 +102,8 @@ def test_what_it_is(ds):
     assert (ds.domain, ds.label_kind, ds.protocols) == ("recsys", "regression",
                                                         ("cold-start", "onboarding"))
     assert ds.episode_defaults == EPISODE_DEFAULTS == {
-        "shots": None, "support_size": 10, "n_query": 10, "valid_draws": 1}
+        "shots": None, "support_size": 10, "n_query": 10, "valid_draws": 1,
+        "popular_negatives": 0.5}
     assert ds.validation_metric == "-RMSE"
     assert list(RESULT_COLUMNS) == ["task", "shots", "support_size", "item_split", "draw",
                                     "seed", "metric", "value"]
@@ -127,6 +129,44 @@ def test_training_episodes_carry_unrated_negatives(ds):
     assert "negatives" not in plain.extras
     assert np.array_equal(plain.support_examples, episode.support_examples)
     assert np.array_equal(plain.query_examples, episode.query_examples)
+
+
+def test_a_share_of_negatives_is_drawn_by_popularity(ds):
+    """``popular_negatives``: that share of the negatives drawn in proportion to how many
+    meta-train users rated each item (never an item nobody rated), the rest uniformly; all
+    of them distinct and unrated by the user."""
+    counts = np.bincount(np.concatenate([t.examples for t in ds.taskset.train]),
+                         minlength=len(ds.item_vocab))
+    task = ds.taskset.train[0]
+    for share in (0.0, 0.5, 1.0):
+        sampler = ds.train_sampler({"support_size": 6, "n_query": 4, "popular_negatives": share})
+        assert sampler.popular_negatives == share
+        np.testing.assert_array_equal(sampler.item_counts, counts)
+        negatives = sampler.sample(task, 3).extras["negatives"]
+        assert len(np.unique(negatives)) == len(negatives)
+        assert not np.isin(negatives, task.examples).any()
+        if share == 1.0:
+            assert (counts[negatives] > 0).all()
+    rng = np.random.default_rng(0)
+    weights = np.zeros(100)
+    weights[:10] = 1.0
+    tiny = Task("t", np.array([0, 1]), np.array([4.0, 3.0]))
+    drawn = unrated_items(tiny, 100, 20, rng, popular_share=0.5, item_counts=weights)
+    # 10 by popularity (only items 2..9 have a count, so 8 of them), the rest uniformly
+    assert len(drawn) == 20 and set(range(2, 10)) <= set(drawn.tolist())
+    with pytest.raises(FewshotError, match="popular_negatives"):
+        ColdStartSampler(5, n_negatives=5, n_items=10, popular_negatives=1.5)
+    with pytest.raises(FewshotError, match="item_counts"):
+        ColdStartSampler(5, n_negatives=5, n_items=10, popular_negatives=0.5)
+
+
+def test_popular_negatives_is_a_numeric_setting(ds):
+    from fewshot_apps.core.fit import split_run_settings
+
+    _, episode, _, _ = split_run_settings(ds, {"popular_negatives": "0.25", "n_query": "7"})
+    assert episode["popular_negatives"] == 0.25 and episode["n_query"] == 7
+    with pytest.raises(FewshotError, match="'popular_negatives' must be a number"):
+        split_run_settings(ds, {"popular_negatives": "many"})
 
 
 def test_the_learners_default_to_the_implicit_objective(ds):

@@ -226,3 +226,34 @@ def test_dropout_is_active_in_training_only():
     assert not torch.equal(enc(ALL), enc(ALL))
     enc.eval()
     torch.testing.assert_close(enc(ALL), enc(ALL))
+
+
+def test_support_affinity_is_the_mean_shrunk_cosine_over_the_graphs_raters():
+    """By hand on the toy graph (u1: items 0, 1, 3; u4: 1, 2; u5: 0), shrinkage 1: item 0 and
+    item 1 share rater u1, item 0 has 2 raters, item 1 has 2, so sim(0, 1) = 1 / (2 + 1)."""
+    enc = encoder(affinity_shrinkage=1.0)
+    got = enc.support_affinity(torch.tensor([1, 3]), torch.tensor([0, 2, 1, 6]))
+    sim_0_1, sim_0_3 = 1 / (2 + 1), 1 / (np.sqrt(2 * 1) + 1)
+    sim_2_1, sim_2_3 = 1 / (np.sqrt(1 * 2) + 1), 0.0
+    expected = [(sim_0_1 + sim_0_3) / 2, (sim_2_1 + sim_2_3) / 2,
+                (0.0 + 1 / (np.sqrt(2 * 1) + 1)) / 2,  # a support item is not its own match
+                0.0]  # item 6: nobody rated it
+    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float32))
+    # hiding u1 removes every co-rating through u1: nothing is left between 0, 1 and 3
+    with tasks_hidden(enc, ["u1"]):
+        hidden = enc.support_affinity(torch.tensor([1, 3]), torch.tensor([0, 2]))
+    torch.testing.assert_close(hidden, torch.tensor([0.0, (1 / (1 + 1)) / 2]))
+    torch.testing.assert_close(enc.support_affinity(torch.tensor([1, 3]), torch.tensor([0, 2, 1, 6])),
+                               got)  # shown again
+    assert encoder(support_affinity=False).support_affinity(torch.tensor([1]), ALL) is None
+
+
+def test_support_affinity_settings_round_trip_and_old_models_load_without_it():
+    enc = encoder(affinity_shrinkage=50.0)
+    assert enc.has_support_affinity and enc.settings["affinity_shrinkage"] == 50.0
+    assert ItemGraphEncoder.from_config(enc.config(), enc.graph).settings == enc.settings
+    saved_before = {k: v for k, v in enc.config().items()
+                    if k not in ("support_affinity", "affinity_shrinkage")}
+    assert not ItemGraphEncoder.from_config(saved_before, enc.graph).has_support_affinity
+    with pytest.raises(FewshotError, match="affinity_shrinkage"):
+        encoder(affinity_shrinkage=-1.0)

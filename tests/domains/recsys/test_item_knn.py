@@ -80,3 +80,25 @@ def test_on_ml_latest_small_it_ranks_better_than_popularity(data_dir):
         r = results[(results.metric == "recall@10") & (results.item_split == "all")]
         scores[name] = r["value"].mean()
     assert scores["item-knn"] > scores["popularity"] + 0.01
+
+
+def test_the_encoders_support_affinity_ranks_as_item_knn_does():
+    """One computation of the co-rating similarity (domains/recsys/co_rating.py): the mean
+    over a support set is item-knn's sum divided by the support size."""
+    import scipy.sparse as sp
+
+    from fewshot_apps.domains.recsys.co_rating import item_similarity, rated_matrix, support_affinity
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 30, 400), rng.integers(0, 50, 400)
+    rated = rated_matrix(users, items, 30, 50)
+    assert set(np.unique(rated.data)) == {1.0}  # repeats count once
+    sim = item_similarity(rated, 10.0)
+    dense = rated.toarray()
+    co, n = dense.T @ dense, dense.sum(0)
+    brute = co / (np.sqrt(n[:, None] * n[None, :]) + 10.0)
+    np.fill_diagonal(brute, 0.0)
+    np.testing.assert_allclose(sim.toarray(), brute, rtol=1e-5)
+    support, candidates = np.array([3, 7, 11]), np.arange(50)
+    got = support_affinity(sp.csc_matrix(rated), n, support, candidates, 10.0)
+    np.testing.assert_allclose(got, brute[:, support].sum(1) / 3, rtol=1e-5)
