@@ -76,13 +76,18 @@ def domain_learner_defaults(dataset: DomainDataset, learner_name: str) -> dict:
 
 def choose_rank_weight(dataset: DomainDataset, learner, episode: dict, seed: int) -> dict | None:
     """After training, the data set's choice of how ``fit_rank`` mixes the implicit score
-    with the predicted label (``rank_rating_weight``), on validation tasks: its record for
-    the model's config, or None (no implicit head, a weight given in the settings, no
-    validation tasks, or a domain that ranks nothing)."""
+    with the predicted label (``rank_rating_weight``, and ``rank_affinity_scale`` for a head
+    with an affinity term), on validation tasks: its record for the model's config, or None
+    (no implicit head, everything given in the settings, no validation tasks, or a domain
+    that ranks nothing)."""
     choose = getattr(dataset, "choose_rank_weight", None)
-    if (choose is None or getattr(learner, "implicit", None) is None
-            or learner.config.rank_rating_weight is not None or not dataset.taskset.valid):
+    head = getattr(learner, "implicit", None)
+    if choose is None or head is None or not dataset.taskset.valid:
         return None
+    config = learner.config
+    if config.rank_rating_weight is not None and (config.rank_affinity_scale is not None
+                                                  or not head.uses_affinity):
+        return None  # everything given in the settings
     return choose(learner, episode, seed)
 
 

@@ -71,9 +71,10 @@ class ImplicitHead(nn.Module):
         return self.task(torch.einsum("ts,tsd->td", weights, support))
 
     def scores(self, task_vectors: Tensor, examples: Tensor,
-               affinity: Tensor | None = None) -> Tensor:
+               affinity: Tensor | None = None, affinity_scale: float = 1.0) -> Tensor:
         """``task_vectors`` ``[T, d]``, ``examples`` ``[T, n, d]`` embeddings, ``affinity``
-        ``[T, n]`` (needed exactly when the head uses it) -> ``[T, n]``."""
+        ``[T, n]`` (needed exactly when the head uses it; its term multiplied by
+        ``affinity_scale``) -> ``[T, n]``."""
         dot = torch.einsum("td,tnd->tn", task_vectors, examples)
         out = dot + self.bias(examples).squeeze(-1)
         if self.affinity_weight is None:
@@ -82,15 +83,16 @@ class ImplicitHead(nn.Module):
             raise FewshotError("this implicit head scores with the encoder's support affinity, "
                                "but none was given")
         log_affinity = torch.log(affinity.to(out.dtype).clamp_min(0.0) + AFFINITY_FLOOR)
-        return out + self.affinity_weight * log_affinity
+        return out + (affinity_scale * self.affinity_weight) * log_affinity
 
     def score_examples(self, support: Tensor, candidates: Tensor,
-                       affinity: Tensor | None = None) -> Tensor:
+                       affinity: Tensor | None = None, affinity_scale: float = 1.0) -> Tensor:
         """One task: ``support`` ``[s, d]``, ``candidates`` ``[c, d]`` embeddings, ``affinity``
         ``[c]`` -> ``[c]``."""
         mask = torch.ones(1, len(support), dtype=torch.bool, device=support.device)
         u = self.task_vectors(support[None], mask)
-        return self.scores(u, candidates[None], None if affinity is None else affinity[None])[0]
+        return self.scores(u, candidates[None], None if affinity is None else affinity[None],
+                           affinity_scale)[0]
 
     def loss(
         self,

@@ -9,6 +9,10 @@ with the best mean all-item nDCG@10 (candidates and relevant items as in the col
 protocol, :mod:`~fewshot_apps.domains.recsys.evaluation`); ties go to the larger ``a`` (closer
 to ranking by rating, the behaviour before the implicit objective). nDCG@10 rather than
 recall@10: it also rewards the order within the top 10, and it varies less across users.
+
+A head that scores with the encoder's support affinity also gets the factor on its affinity
+weight chosen here, jointly with ``a`` (:data:`AFFINITY_SCALES`): BPR fitted that weight
+against 50 sampled items per episode, and all-item ranking may want it larger.
 """
 
 from __future__ import annotations
@@ -25,40 +29,71 @@ from .evaluation import _encode_once, candidate_items
 
 #: The values of ``rank_rating_weight`` tried (0: who-watches alone, 1: rating alone).
 GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
+#: The values of ``rank_affinity_scale`` tried with each of :data:`GRID`, for a head that
+#: scores with the encoder's support affinity (1: the weight as trained).
+AFFINITY_SCALES = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def choose_rank_weight(learner, episodes: Sequence, n_items: int,
-                       grid: Sequence[float] = GRID) -> dict | None:
-    """Set ``learner.config.rank_rating_weight`` to the best value of ``grid`` on
-    ``episodes`` (validation cold-start episodes) and return the record of the choice:
+                       grid: Sequence[float] = GRID,
+                       scales: Sequence[float] = AFFINITY_SCALES) -> dict | None:
+    """Set ``learner.config.rank_rating_weight`` (and, for a head that uses the support
+    affinity, ``rank_affinity_scale``) to the best pair of ``grid`` x ``scales`` on
+    ``episodes`` (validation cold-start episodes); a value already set in the config is
+    kept and only the other is chosen. Returns the record of the choice:
     ``{"rank_rating_weight", "metric", "grid", "ndcg@10", "recall@10", "n_episodes"}``
-    (per grid value, the mean over episodes with a relevant held-out item). None, with
-    nothing set, for a learner without an implicit head or when no episode has a relevant
-    held-out item."""
+    (per grid value, at the chosen scale, the mean over episodes with a relevant held-out
+    item), plus ``"rank_affinity_scale"``, ``"scales"`` and ``"ndcg@10_by_scale"`` (one row
+    per scale) with an affinity. None, with nothing set, for a learner without an implicit
+    head or when no episode has a relevant held-out item. Ties go to the larger rating share,
+    then to the smaller scale."""
     if getattr(learner, "implicit", None) is None or not episodes:
         return None
-    ndcg = np.zeros(len(grid))
-    recall = np.zeros(len(grid))
+    config = learner.config
+    if config.rank_rating_weight is not None:
+        grid = (float(config.rank_rating_weight),)
+    uses_affinity = learner.implicit.uses_affinity
+    if not uses_affinity:
+        scales = (1.0,)
+    elif config.rank_affinity_scale is not None:
+        scales = (float(config.rank_affinity_scale),)
+    ndcg = np.zeros((len(scales), len(grid)))
+    recall = np.zeros_like(ndcg)
     used = 0
     for model, ep, candidates, is_relevant in _ranking_episodes(learner, episodes, n_items):
         rating = standardized(torch.as_tensor(model.fit_predict(
             ep.support_examples, ep.support_labels, candidates), dtype=torch.float64))
-        implicit = standardized(
-            model.implicit_scores(ep.support_examples, candidates).double().cpu())
-        for j, a in enumerate(grid):
-            mixed = ((1.0 - a) * implicit + a * rating).numpy()
-            ndcg[j] += ndcg_at_k(is_relevant, mixed, k=10)
-            recall[j] += recall_at_k(is_relevant, mixed, k=10)
+        # The score is linear in the scale: two evaluations give every scale.
+        at_1 = model.implicit_scores(ep.support_examples, candidates,
+                                     affinity_scale=1.0).double().cpu()
+        at_0 = (model.implicit_scores(ep.support_examples, candidates,
+                                      affinity_scale=0.0).double().cpu()
+                if uses_affinity else at_1)
+        for i, k in enumerate(scales):
+            implicit = standardized(at_0 + k * (at_1 - at_0))
+            for j, a in enumerate(grid):
+                mixed = ((1.0 - a) * implicit + a * rating).numpy()
+                ndcg[i, j] += ndcg_at_k(is_relevant, mixed, k=10)
+                recall[i, j] += recall_at_k(is_relevant, mixed, k=10)
         used += 1
     if not used:
         return None
     ndcg, recall = ndcg / used, recall / used
-    # the last best: ties go to the larger share of the rating
-    best = len(grid) - 1 - int(np.argmax(ndcg[::-1]))
-    learner.config.rank_rating_weight = float(grid[best])
-    return {"rank_rating_weight": float(grid[best]), "metric": "ndcg@10",
-            "grid": [float(a) for a in grid], "ndcg@10": [round(float(v), 6) for v in ndcg],
-            "recall@10": [round(float(v), 6) for v in recall], "n_episodes": used}
+    # the best pair: ties to the larger rating share (the last column), then the smaller scale
+    flipped = ndcg[:, ::-1]
+    i, j_flipped = np.unravel_index(int(np.argmax(flipped)), flipped.shape)
+    j = len(grid) - 1 - int(j_flipped)
+    config.rank_rating_weight = float(grid[j])
+    record = {"rank_rating_weight": float(grid[j]), "metric": "ndcg@10",
+              "grid": [float(a) for a in grid],
+              "ndcg@10": [round(float(v), 6) for v in ndcg[i]],
+              "recall@10": [round(float(v), 6) for v in recall[i]], "n_episodes": used}
+    if uses_affinity:
+        config.rank_affinity_scale = float(scales[i])
+        record.update({"rank_affinity_scale": float(scales[i]),
+                       "scales": [float(k) for k in scales],
+                       "ndcg@10_by_scale": [[round(float(v), 6) for v in row] for row in ndcg]})
+    return record
 
 
 def relevant_candidates(episode, n_items: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -99,4 +134,4 @@ def ranking_validator(episodes: Sequence, n_items: int):
     return validate
 
 
-__all__ = ["GRID", "choose_rank_weight", "ranking_validator", "relevant_candidates"]
+__all__ = ["AFFINITY_SCALES", "GRID", "choose_rank_weight", "ranking_validator", "relevant_candidates"]

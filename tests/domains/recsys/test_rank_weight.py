@@ -65,3 +65,36 @@ def test_the_cold_start_protocol_ranks_by_fit_rank_only_when_it_is_not_the_ratin
                                mixed.fit_rank(ep.support_examples, ep.support_labels, candidates))
     mixed.config.rank_rating_weight = 1.0
     assert _rank_scores(mixed, ep, candidates) is None
+
+
+def test_with_a_support_affinity_the_scale_is_chosen_with_the_weight(ds):  # noqa: F811
+    from fewshot_apps.domains.recsys.rank_weight import AFFINITY_SCALES
+
+    torch.manual_seed(0)
+    encoder = ds.make_encoder({"hidden": 8, "out_dim": 4, "depth": 1})
+    assert encoder.has_support_affinity
+    model = build_learner("cnp", encoder, "regression", rank_loss_weight=1.0)
+    assert model.implicit.uses_affinity and model.affinity_scale == 1.0
+    episodes = ds.validation_episodes({"valid_draws": 2}, seed=0)
+    record = choose_rank_weight(model, episodes, len(ds.item_vocab))
+    assert record["scales"] == list(AFFINITY_SCALES)
+    table = np.array(record["ndcg@10_by_scale"])
+    assert table.shape == (len(AFFINITY_SCALES), len(GRID))
+    i = AFFINITY_SCALES.index(record["rank_affinity_scale"])
+    j = GRID.index(record["rank_rating_weight"])
+    assert table[i, j] == table.max() and record["ndcg@10"] == list(table[i])
+    assert model.config.rank_affinity_scale == record["rank_affinity_scale"] == model.affinity_scale
+    # the score is linear in the scale, as the choice assumes
+    ep = episodes[0]
+    candidates = np.setdiff1d(np.arange(len(ds.item_vocab)), ep.support_examples)
+    at = {k: model.implicit_scores(ep.support_examples, candidates, affinity_scale=k).double()
+          for k in (0.0, 1.0, 3.0)}
+    torch.testing.assert_close(at[3.0], at[0.0] + 3.0 * (at[1.0] - at[0.0]))
+    # a scale given in the settings is kept; only the weight is chosen
+    fixed = build_learner("cnp", encoder, "regression", rank_loss_weight=1.0,
+                          rank_affinity_scale=2.0)
+    assert choose_rank_weight(fixed, episodes, len(ds.item_vocab))["scales"] == [2.0]
+    assert fixed.config.rank_affinity_scale == 2.0
+    with pytest.raises(Exception, match="rank_affinity_scale"):
+        build_learner("cnp", encoder, "regression", rank_loss_weight=1.0,
+                      rank_affinity_scale=-1.0)
