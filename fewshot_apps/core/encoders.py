@@ -30,9 +30,10 @@ Optional for regression (ratings):
 
 Optional for ranking (which examples a task will take part in):
 
-* ``has_support_affinity: bool`` and ``support_affinity(support_ids [s], candidate_ids [c])
-  -> FloatTensor[c] | None``: a label-free, non-negative structural score of how much each
-  candidate goes with the support examples (in recommendation: the mean co-rating
+* ``has_support_affinity: bool`` and ``support_affinity(support_ids [s], candidate_ids [c],
+  support_weights [s] | None) -> FloatTensor[c] | None``: a label-free, non-negative
+  structural score of how much each candidate goes with the support examples (weighted by
+  ``support_weights``, which sum to 1; None: equally) (in recommendation: the mean co-rating
   similarity of an item to the user's rated items). The learners' implicit head adds its
   log, with a learned weight, to its score (:func:`support_affinity`). It is computed from
   the same inputs as the embeddings, so ``hide_tasks`` applies to it too.
@@ -90,13 +91,16 @@ def has_support_affinity(encoder: nn.Module) -> bool:
     return bool(getattr(encoder, "has_support_affinity", False))
 
 
-def support_affinity(encoder: nn.Module, support_ids: Tensor,
-                     candidate_ids: Tensor) -> Tensor | None:
-    """``[c]`` the encoder's affinity of each candidate to the support set, or None when it
-    offers none."""
+def support_affinity(encoder: nn.Module, support_ids: Tensor, candidate_ids: Tensor,
+                     support_weights: Tensor | None = None) -> Tensor | None:
+    """``[c]`` the encoder's affinity of each candidate to the support set (the support
+    examples weighted by ``support_weights`` ``[s]``, summing to 1; None: equal), or None
+    when it offers none."""
     if not has_support_affinity(encoder):
         return None
-    return encoder.support_affinity(support_ids, candidate_ids)
+    if support_weights is None:
+        return encoder.support_affinity(support_ids, candidate_ids)
+    return encoder.support_affinity(support_ids, candidate_ids, support_weights)
 
 
 @contextlib.contextmanager

@@ -253,10 +253,10 @@ class FrozenTrunk(torch.nn.Module):
     def has_support_affinity(self) -> bool:
         return has_support_affinity(self._encoder[0])
 
-    def support_affinity(self, support_ids: torch.Tensor,
-                         candidate_ids: torch.Tensor) -> torch.Tensor | None:
+    def support_affinity(self, support_ids: torch.Tensor, candidate_ids: torch.Tensor,
+                         support_weights: torch.Tensor | None = None) -> torch.Tensor | None:
         """The wrapped encoder's support affinity (computed live, as the label prior)."""
-        return support_affinity(self._encoder[0], support_ids, candidate_ids)
+        return support_affinity(self._encoder[0], support_ids, candidate_ids, support_weights)
 
     def forward_trunk(self, example_ids: torch.Tensor) -> torch.Tensor:
         rows = self.lookup[example_ids.to(self.lookup.device)]

@@ -53,7 +53,8 @@ def split_run_settings(dataset: DomainDataset, settings: dict | None):
     :func:`~fewshot_apps.core.calibration.calibration_method`, ``init`` by
     :func:`~fewshot_apps.core.pretrained_init.init_settings`)."""
     keys = {**dict.fromkeys(("shots", "support_size", "n_query", "valid_draws")),
-            **{k: v for k, v in dataset.episode_defaults.items() if isinstance(v, float)}}
+            **{k: v for k, v in dataset.episode_defaults.items()
+               if k not in ("shots", "support_size", "n_query", "valid_draws")}}
     settings = {k: v for k, v in (settings or {}).items()
                 if k not in ("calibration", "init", "init_pretrain_steps")}
     train, episode, encoder, learner = split_settings(canonical_settings(settings), keys)
@@ -85,8 +86,10 @@ def choose_rank_weight(dataset: DomainDataset, learner, episode: dict, seed: int
     if choose is None or head is None or not dataset.taskset.valid:
         return None
     config = learner.config
-    if config.rank_rating_weight is not None and (config.rank_affinity_scale is not None
-                                                  or not head.uses_affinity):
+    given = [config.rank_rating_weight]
+    if head.uses_affinity:
+        given += [config.rank_affinity_scale, config.rank_liking]
+    if all(v is not None for v in given):
         return None  # everything given in the settings
     return choose(learner, episode, seed)
 

@@ -81,8 +81,13 @@ class LearnerConfig:
             always uses 1). None: chosen on validation tasks with ``rank_rating_weight``
             (the domain's ``choose_rank_weight``); still None when ranking: 1. BPR fits the
             embedding part of the score on 60 sampled items per episode; over every item
-            of a catalogue the affinity deserves more weight than that (on ml-latest-small
-            the validation nDCG@10 of cnp's head rose from 0.24 at 1 to 0.46 at 4).
+            of a catalogue the affinity can deserve more weight than that.
+        rank_liking: with an affinity term, when ranking: each support example's weight in
+            the affinity is ``exp(rank_liking * (label - support mean) / label_scale)``, so
+            the examples a task's owner rated highly count more (0: all equal, as in
+            training). The all-item view counts liked items only, and neighbours of liked
+            items are more often liked. None: chosen on validation tasks with the other
+            two; still None when ranking: 0.
         rank_loss: the implicit loss: ``"bpr"`` (every query example above every negative)
             or ``"softmax"`` (sampled softmax: each query example against all negatives).
         label_loss_weight: weight of the label loss (BCE or MSE on the query labels);
@@ -95,6 +100,7 @@ class LearnerConfig:
     rank_loss_weight: float = 0.0
     rank_rating_weight: float | None = None
     rank_affinity_scale: float | None = None
+    rank_liking: float | None = None
     label_loss_weight: float = 1.0
     rank_loss: Literal["bpr", "softmax"] = "bpr"
 
@@ -114,11 +120,11 @@ class LearnerConfig:
                               or not 0.0 <= a <= 1.0):
             raise FewshotError(f"rank_rating_weight must be none or a number in [0, 1], "
                                f"got {a!r}")
-        k = self.rank_affinity_scale
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int | float)
-                              or not math.isfinite(k) or k < 0):
-            raise FewshotError(f"rank_affinity_scale must be none or a finite number >= 0, "
-                               f"got {k!r}")
+        for key in ("rank_affinity_scale", "rank_liking"):
+            k = getattr(self, key)
+            if k is not None and (isinstance(k, bool) or not isinstance(k, int | float)
+                                  or not math.isfinite(k) or k < 0):
+                raise FewshotError(f"{key} must be none or a finite number >= 0, got {k!r}")
 
     @classmethod
     def from_dict(cls, values: dict | None = None, *, learner: str = "") -> LearnerConfig:
@@ -493,8 +499,8 @@ class MetaLearner(nn.Module):
                                                      candidate_ids, chunk_size).detach()
             if a >= 1.0:
                 return predicted.cpu().double().numpy()
-        implicit = standardized(self.implicit_scores(support_ids, candidate_ids,
-                                                     chunk_size).double())
+        implicit = standardized(self.implicit_scores(support_ids, candidate_ids, chunk_size,
+                                                     support_labels=support_labels).double())
         if a == 0.0:  # the implicit score alone: no label predicted at all
             return implicit.cpu().numpy()
         combined = (1.0 - a) * implicit + a * standardized(predicted.to(implicit.device).double())
@@ -507,6 +513,23 @@ class MetaLearner(nn.Module):
             return 1.0
         a = self.config.rank_rating_weight
         return 0.5 if a is None else float(a)
+
+    @property
+    def liking(self) -> float:
+        """How much liked support examples count in the affinity when ranking (0 if never
+        chosen)."""
+        k = self.config.rank_liking
+        return 0.0 if k is None else float(k)
+
+    def _support_weights(self, labels, liking: float) -> Tensor | None:
+        """``[s]`` weights summing to 1, ``softmax(liking * (label - mean) / label_scale)``;
+        None (equal weights) without labels, with ``liking`` 0 or without an affinity term."""
+        if labels is None or liking == 0.0 or not self.implicit.uses_affinity:
+            return None
+        y = torch.as_tensor(labels).detach().cpu().double()
+        if len(y) == 0:
+            return None
+        return torch.softmax(liking * (y - y.mean()) / self.config.label_scale, dim=0)
 
     @property
     def affinity_scale(self) -> float:
@@ -522,16 +545,23 @@ class MetaLearner(nn.Module):
         chunk_size: int | None = 4096,
         *,
         affinity_scale: float | None = None,
+        support_labels: Tensor | np.ndarray | None = None,
+        liking: float | None = None,
     ) -> Tensor:
         """``[c]`` the implicit head's scores of the candidates for the support set (eval
         mode, no autograd; FewshotError without a head), the affinity term scaled by
-        ``affinity_scale`` (default: ``rank_affinity_scale``, 1 when never chosen)."""
+        ``affinity_scale`` (default: ``rank_affinity_scale``, 1 when never chosen) and its
+        support examples weighted by their ``support_labels`` with ``liking`` (default:
+        ``rank_liking``, 0 when never chosen; no labels: equal weights)."""
         if affinity_scale is None:
             affinity_scale = self.affinity_scale
+        if liking is None:
+            liking = self.liking
         if self.implicit is None:
             raise FewshotError(f"learner {self.name!r} has no implicit head "
                                "(rank_loss_weight is 0): it ranks by its predictions")
         support_ids, candidate_ids = self._ids(support_ids), self._ids(candidate_ids)
+        weights = self._support_weights(support_labels, liking)
         was_training = self.training
         self.eval()
         try:
@@ -540,7 +570,7 @@ class MetaLearner(nn.Module):
                 step = chunk_size or max(len(candidate_ids), 1)
                 parts = [self.implicit.score_examples(
                             support, self.encoder(chunk),
-                            support_affinity(self.encoder, support_ids, chunk),
+                            support_affinity(self.encoder, support_ids, chunk, weights),
                             affinity_scale=affinity_scale)
                          for chunk in torch.split(candidate_ids, step)]
         finally:

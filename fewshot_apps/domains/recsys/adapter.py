@@ -19,9 +19,10 @@ from fewshot_apps.errors import FewshotError
 #: ``popular_negatives``: the share of the implicit objective's negatives drawn by
 #: popularity (:class:`~fewshot_apps.domains.recsys.episodes.ColdStartSampler`).
 EPISODE_DEFAULTS = {"shots": None, "support_size": 10, "n_query": 10, "valid_draws": 1,
-                    "popular_negatives": 0.5}
-#: Unrated items drawn per training episode as the implicit objective's negatives.
-N_NEGATIVES = 50
+                    "n_negatives": 50, "popular_negatives": 0.5}
+#: Unrated items drawn per training episode as the implicit objective's negatives (the
+#: default of the ``n_negatives`` episode setting).
+N_NEGATIVES = EPISODE_DEFAULTS["n_negatives"]
 #: What the learners train on ratings unless told otherwise: the implicit objective (who
 #: rates what) next to the rating loss, at equal weight (``learner.rank_loss_weight``).
 LEARNER_DEFAULTS = {"rank_loss_weight": 1.0}
@@ -78,7 +79,8 @@ class RecsysTasks:
                                              for t in self.taskset.train] or [[]]).astype(np.int64),
                              minlength=n_items)
         return ColdStartSampler(int(episode["support_size"]), episode["n_query"],
-                                n_negatives=N_NEGATIVES, n_items=n_items,
+                                n_negatives=int(episode.get("n_negatives", N_NEGATIVES)),
+                                n_items=n_items,
                                 popular_negatives=float(episode.get("popular_negatives", 0.0)),
                                 item_counts=counts)
 

@@ -232,11 +232,13 @@ class ItemGraphEncoder(nn.Module):
         """Whether :meth:`support_affinity` gives scores (the ``support_affinity`` setting)."""
         return bool(self.settings["support_affinity"])
 
-    def support_affinity(self, support_ids: Tensor, candidate_ids: Tensor) -> Tensor | None:
+    def support_affinity(self, support_ids: Tensor, candidate_ids: Tensor,
+                         support_weights: Tensor | None = None) -> Tensor | None:
         """``[s]`` support and ``[c]`` candidate item ids -> float ``[c]``: each candidate's
         mean co-rating similarity to the support items over the graph's users (hidden users
-        and simulated new items left out, as in every other input), on the candidates'
-        device; None without the ``support_affinity`` setting. No gradient flows through it."""
+        and simulated new items left out, as in every other input), weighted by
+        ``support_weights`` ``[s]`` (summing to 1; None: equal), on the candidates' device;
+        None without the ``support_affinity`` setting. No gradient flows through it."""
         if not self.has_support_affinity:
             return None
         if self.graph is None:
@@ -250,7 +252,8 @@ class ItemGraphEncoder(nn.Module):
         rated, raters = self._rated
         scores = co_rating.support_affinity(
             rated, raters, support_ids.cpu().numpy(), candidate_ids.cpu().numpy(),
-            self.settings["affinity_shrinkage"])
+            self.settings["affinity_shrinkage"],
+            None if support_weights is None else support_weights.detach().cpu().double().numpy())
         return torch.as_tensor(scores, dtype=torch.float32, device=candidate_ids.device)
 
     def last_layer_names(self) -> list[str]:

@@ -11,8 +11,10 @@ to ranking by rating, the behaviour before the implicit objective). nDCG@10 rath
 recall@10: it also rewards the order within the top 10, and it varies less across users.
 
 A head that scores with the encoder's support affinity also gets the factor on its affinity
-weight chosen here, jointly with ``a`` (:data:`AFFINITY_SCALES`): BPR fitted that weight
-against 50 sampled items per episode, and all-item ranking may want it larger.
+weight (:data:`AFFINITY_SCALES`: BPR fitted that weight against 50 sampled items per
+episode, and all-item ranking may want it larger) and how much the support items the user
+liked count in it (:data:`LIKINGS`: the view counts liked items only) chosen here, jointly
+with ``a``.
 """
 
 from __future__ import annotations
@@ -32,21 +34,26 @@ GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 #: The values of ``rank_affinity_scale`` tried with each of :data:`GRID`, for a head that
 #: scores with the encoder's support affinity (1: the weight as trained).
 AFFINITY_SCALES = (1.0, 2.0, 4.0, 8.0, 16.0)
+#: The values of ``rank_liking`` tried with those (0: every support item counts the same).
+LIKINGS = (0.0, 0.5, 1.0, 2.0)
 
 
 def choose_rank_weight(learner, episodes: Sequence, n_items: int,
                        grid: Sequence[float] = GRID,
-                       scales: Sequence[float] = AFFINITY_SCALES) -> dict | None:
+                       scales: Sequence[float] = AFFINITY_SCALES,
+                       likings: Sequence[float] = LIKINGS) -> dict | None:
     """Set ``learner.config.rank_rating_weight`` (and, for a head that uses the support
-    affinity, ``rank_affinity_scale``) to the best pair of ``grid`` x ``scales`` on
-    ``episodes`` (validation cold-start episodes); a value already set in the config is
-    kept and only the other is chosen. Returns the record of the choice:
-    ``{"rank_rating_weight", "metric", "grid", "ndcg@10", "recall@10", "n_episodes"}``
-    (per grid value, at the chosen scale, the mean over episodes with a relevant held-out
-    item), plus ``"rank_affinity_scale"``, ``"scales"`` and ``"ndcg@10_by_scale"`` (one row
-    per scale) with an affinity. None, with nothing set, for a learner without an implicit
-    head or when no episode has a relevant held-out item. Ties go to the larger rating share,
-    then to the smaller scale."""
+    affinity, ``rank_affinity_scale`` and ``rank_liking``) to the best combination of
+    ``grid`` x ``scales`` x ``likings`` on ``episodes`` (validation cold-start episodes); a
+    value already set in the config is kept and only the others are chosen. Returns the
+    record of the choice: ``{"rank_rating_weight", "metric", "grid", "ndcg@10",
+    "recall@10", "n_episodes"}`` (per grid value, at the chosen scale and liking, the mean
+    over episodes with a relevant held-out item), plus, with an affinity,
+    ``"rank_affinity_scale"``, ``"scales"``, ``"ndcg@10_by_scale"`` (one row per scale, at the
+    chosen liking), ``"rank_liking"``, ``"likings"`` and ``"best_ndcg@10_by_liking"``. None,
+    with nothing set, for a learner without an implicit head or when no episode has a
+    relevant held-out item. Ties go to the larger rating share, then to the smaller scale,
+    then to the smaller liking."""
     if getattr(learner, "implicit", None) is None or not episodes:
         return None
     config = learner.config
@@ -54,45 +61,56 @@ def choose_rank_weight(learner, episodes: Sequence, n_items: int,
         grid = (float(config.rank_rating_weight),)
     uses_affinity = learner.implicit.uses_affinity
     if not uses_affinity:
-        scales = (1.0,)
-    elif config.rank_affinity_scale is not None:
+        scales, likings = (1.0,), (0.0,)
+    if config.rank_affinity_scale is not None:
         scales = (float(config.rank_affinity_scale),)
-    ndcg = np.zeros((len(scales), len(grid)))
+    if config.rank_liking is not None:
+        likings = (float(config.rank_liking),)
+    ndcg = np.zeros((len(likings), len(scales), len(grid)))
     recall = np.zeros_like(ndcg)
     used = 0
     for model, ep, candidates, is_relevant in _ranking_episodes(learner, episodes, n_items):
         rating = standardized(torch.as_tensor(model.fit_predict(
             ep.support_examples, ep.support_labels, candidates), dtype=torch.float64))
-        # The score is linear in the scale: two evaluations give every scale.
-        at_1 = model.implicit_scores(ep.support_examples, candidates,
-                                     affinity_scale=1.0).double().cpu()
-        at_0 = (model.implicit_scores(ep.support_examples, candidates,
-                                      affinity_scale=0.0).double().cpu()
-                if uses_affinity else at_1)
-        for i, k in enumerate(scales):
-            implicit = standardized(at_0 + k * (at_1 - at_0))
-            for j, a in enumerate(grid):
-                mixed = ((1.0 - a) * implicit + a * rating).numpy()
-                ndcg[i, j] += ndcg_at_k(is_relevant, mixed, k=10)
-                recall[i, j] += recall_at_k(is_relevant, mixed, k=10)
+
+        def implicit(scale: float, liking: float = 0.0) -> torch.Tensor:
+            return model.implicit_scores(ep.support_examples, candidates, affinity_scale=scale,
+                                         support_labels=ep.support_labels,
+                                         liking=liking).double().cpu()
+
+        at_0 = implicit(0.0) if uses_affinity else None
+        for h, liking in enumerate(likings):
+            # The score is linear in the scale: two evaluations give every scale.
+            at_1 = implicit(1.0, liking)
+            for i, k in enumerate(scales):
+                z = standardized(at_1 if at_0 is None else at_0 + k * (at_1 - at_0))
+                for j, a in enumerate(grid):
+                    mixed = ((1.0 - a) * z + a * rating).numpy()
+                    ndcg[h, i, j] += ndcg_at_k(is_relevant, mixed, k=10)
+                    recall[h, i, j] += recall_at_k(is_relevant, mixed, k=10)
         used += 1
     if not used:
         return None
     ndcg, recall = ndcg / used, recall / used
-    # the best pair: ties to the larger rating share (the last column), then the smaller scale
-    flipped = ndcg[:, ::-1]
-    i, j_flipped = np.unravel_index(int(np.argmax(flipped)), flipped.shape)
+    # the best: ties to the larger rating share (the last column), then the smaller scale
+    # and liking (the first rows)
+    flipped = ndcg[:, :, ::-1]
+    h, i, j_flipped = np.unravel_index(int(np.argmax(flipped)), flipped.shape)
     j = len(grid) - 1 - int(j_flipped)
     config.rank_rating_weight = float(grid[j])
     record = {"rank_rating_weight": float(grid[j]), "metric": "ndcg@10",
               "grid": [float(a) for a in grid],
-              "ndcg@10": [round(float(v), 6) for v in ndcg[i]],
-              "recall@10": [round(float(v), 6) for v in recall[i]], "n_episodes": used}
+              "ndcg@10": [round(float(v), 6) for v in ndcg[h, i]],
+              "recall@10": [round(float(v), 6) for v in recall[h, i]], "n_episodes": used}
     if uses_affinity:
         config.rank_affinity_scale = float(scales[i])
-        record.update({"rank_affinity_scale": float(scales[i]),
-                       "scales": [float(k) for k in scales],
-                       "ndcg@10_by_scale": [[round(float(v), 6) for v in row] for row in ndcg]})
+        config.rank_liking = float(likings[h])
+        record.update({
+            "rank_affinity_scale": float(scales[i]), "scales": [float(k) for k in scales],
+            "ndcg@10_by_scale": [[round(float(v), 6) for v in row] for row in ndcg[h]],
+            "rank_liking": float(likings[h]), "likings": [float(b) for b in likings],
+            "best_ndcg@10_by_liking": [round(float(ndcg[b].max()), 6)
+                                       for b in range(len(likings))]})
     return record
 
 
@@ -134,4 +152,4 @@ def ranking_validator(episodes: Sequence, n_items: int):
     return validate
 
 
-__all__ = ["AFFINITY_SCALES", "GRID", "choose_rank_weight", "ranking_validator", "relevant_candidates"]
+__all__ = ["AFFINITY_SCALES", "GRID", "LIKINGS", "choose_rank_weight", "ranking_validator", "relevant_candidates"]

@@ -103,7 +103,7 @@ def test_what_it_is(ds):
                                                         ("cold-start", "onboarding"))
     assert ds.episode_defaults == EPISODE_DEFAULTS == {
         "shots": None, "support_size": 10, "n_query": 10, "valid_draws": 1,
-        "popular_negatives": 0.5}
+        "n_negatives": 50, "popular_negatives": 0.5}
     assert ds.validation_metric == "-RMSE"
     assert list(RESULT_COLUMNS) == ["task", "shots", "support_size", "item_split", "draw",
                                     "seed", "metric", "value"]
