@@ -102,3 +102,6 @@ def test_the_encoders_support_affinity_ranks_as_item_knn_does():
     support, candidates = np.array([3, 7, 11]), np.arange(50)
     got = support_affinity(sp.csc_matrix(rated), n, support, candidates, 10.0)
     np.testing.assert_allclose(got, brute[:, support].sum(1) / 3, rtol=1e-5)
+    weights = np.array([0.7, 0.2, 0.1])
+    weighted = support_affinity(sp.csc_matrix(rated), n, support, candidates, 10.0, weights)
+    np.testing.assert_allclose(weighted, brute[:, support] @ weights, rtol=1e-5)

@@ -68,7 +68,7 @@ def test_the_cold_start_protocol_ranks_by_fit_rank_only_when_it_is_not_the_ratin
 
 
 def test_with_a_support_affinity_the_scale_is_chosen_with_the_weight(ds):  # noqa: F811
-    from fewshot_apps.domains.recsys.rank_weight import AFFINITY_SCALES
+    from fewshot_apps.domains.recsys.rank_weight import AFFINITY_SCALES, LIKINGS
 
     torch.manual_seed(0)
     encoder = ds.make_encoder({"hidden": 8, "out_dim": 4, "depth": 1})
@@ -84,17 +84,51 @@ def test_with_a_support_affinity_the_scale_is_chosen_with_the_weight(ds):  # noq
     j = GRID.index(record["rank_rating_weight"])
     assert table[i, j] == table.max() and record["ndcg@10"] == list(table[i])
     assert model.config.rank_affinity_scale == record["rank_affinity_scale"] == model.affinity_scale
+    assert record["likings"] == list(LIKINGS)
+    assert model.config.rank_liking == record["rank_liking"] == model.liking
+    best_by_liking = record["best_ndcg@10_by_liking"]
+    assert max(best_by_liking) == best_by_liking[LIKINGS.index(record["rank_liking"])] == table.max()
     # the score is linear in the scale, as the choice assumes
     ep = episodes[0]
     candidates = np.setdiff1d(np.arange(len(ds.item_vocab)), ep.support_examples)
     at = {k: model.implicit_scores(ep.support_examples, candidates, affinity_scale=k).double()
           for k in (0.0, 1.0, 3.0)}
     torch.testing.assert_close(at[3.0], at[0.0] + 3.0 * (at[1.0] - at[0.0]))
-    # a scale given in the settings is kept; only the weight is chosen
+    # a scale given in the settings is kept; only the others are chosen
     fixed = build_learner("cnp", encoder, "regression", rank_loss_weight=1.0,
-                          rank_affinity_scale=2.0)
-    assert choose_rank_weight(fixed, episodes, len(ds.item_vocab))["scales"] == [2.0]
-    assert fixed.config.rank_affinity_scale == 2.0
+                          rank_affinity_scale=2.0, rank_liking=0.0)
+    fixed_record = choose_rank_weight(fixed, episodes, len(ds.item_vocab))
+    assert fixed_record["scales"] == [2.0] and fixed_record["likings"] == [0.0]
+    assert fixed.config.rank_affinity_scale == 2.0 and fixed.config.rank_liking == 0.0
     with pytest.raises(Exception, match="rank_affinity_scale"):
         build_learner("cnp", encoder, "regression", rank_loss_weight=1.0,
                       rank_affinity_scale=-1.0)
+
+
+def test_liking_weights_the_support_items_by_their_ratings(ds):  # noqa: F811
+    """``rank_liking`` b: support weights ``softmax(b * (rating - mean) / label_scale)``, so
+    with b > 0 the affinity follows the items the user rated highly; b = 0 (or no labels):
+    every support item the same, as in training."""
+    torch.manual_seed(0)
+    model = build_learner("cnp", ds.make_encoder({"hidden": 8, "out_dim": 4, "depth": 1}),
+                          "regression", rank_loss_weight=1.0, label_scale=2.0)
+    labels = np.array([5.0, 1.0, 3.0])
+    assert model._support_weights(labels, 0.0) is None
+    assert model._support_weights(None, 1.0) is None
+    w = model._support_weights(labels, 1.0)
+    torch.testing.assert_close(w, torch.softmax(torch.tensor([1.0, -1.0, 0.0],
+                                                             dtype=torch.float64), 0))
+    ep = ds.validation_episodes({"valid_draws": 1}, seed=0)[0]
+    # every item (the support's too: in this tiny graph only they are co-rated unevenly)
+    candidates = np.arange(len(ds.item_vocab))
+    plain = model.implicit_scores(ep.support_examples, candidates)
+    same = model.implicit_scores(ep.support_examples, candidates,
+                                 support_labels=ep.support_labels, liking=0.0)
+    torch.testing.assert_close(plain, same)
+    varied = np.linspace(1.0, 5.0, len(ep.support_examples))
+    liked = model.implicit_scores(ep.support_examples, candidates,
+                                  support_labels=varied, liking=2.0)
+    assert liked.shape == plain.shape and not torch.allclose(liked, plain)
+    with pytest.raises(Exception, match="rank_liking"):
+        build_learner("cnp", ds.make_encoder({}), "regression", rank_loss_weight=1.0,
+                      rank_liking=-1.0)
