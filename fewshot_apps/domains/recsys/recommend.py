@@ -344,8 +344,14 @@ class ModelScorer:
         a = getattr(self.model, "rank_share", None)
         if a is None:
             return f"score: {self.name}'s own ranking score (fit_rank), not a rating"
-        return (f"score: {1 - a:g} x the standardized who-watches score + {a:g} x the "
+        text = (f"score: {1 - a:g} x the standardized who-watches score + {a:g} x the "
                 f"standardized predicted rating (rank_rating_weight {a:g}), not a rating")
+        head = getattr(self.model, "implicit", None)
+        if head is not None and head.uses_affinity and a < 1.0:
+            text += (f"; the who-watches score includes the films' co-rating affinity to "
+                     f"your rated films (rank_affinity_scale {self.model.affinity_scale:g}, "
+                     f"rank_liking {self.model.liking:g}: films you rated higher count more)")
+        return text
 
     def scores(self, item_index: np.ndarray, ratings: np.ndarray) -> np.ndarray:
         """The ranking score of every item, float64 ``[n_items]``: the model's own

@@ -380,3 +380,15 @@ def test_a_learner_with_an_implicit_head_recommends_by_fit_rank(ds, name):
                                model.fit_predict(support, labels, every), rtol=1e-5, atol=1e-6)
     _, report = recommend_items(scorer, ratings_from_frame(frame(item=[101], rating=[4])), k=3)
     assert "score: the predicted rating" in report.notes
+
+
+def test_the_report_says_when_the_score_includes_the_co_rating_affinity(ds):
+    torch.manual_seed(0)
+    model = build_learner("cnp", ds.make_encoder({"hidden": 8, "out_dim": 4, "depth": 1}),
+                          "regression", rank_loss_weight=1.0, rank_rating_weight=0.25,
+                          rank_affinity_scale=4.0, rank_liking=1.0)
+    _, report = recommend_items(ModelScorer(model, ds),
+                                ratings_from_frame(frame(item=[101], rating=[4])), k=3)
+    note = next(n for n in report.notes if n.startswith("score: 0.75 x"))
+    assert "co-rating affinity" in note and "rank_affinity_scale 4" in note
+    assert "rank_liking 1" in note
