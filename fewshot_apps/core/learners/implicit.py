@@ -15,7 +15,11 @@ task at all:
   in recommendation the candidate's mean co-rating similarity to the support items, what
   ``item-knn`` ranks by) the score adds ``w * log(affinity + AFFINITY_FLOOR)``, ``w`` learned
   and starting at 1: the head starts as the neighbour ranking times its own
-  ``exp(<u, e_i> + b(e_i))`` and learns how far to trust each;
+  ``exp(<u, e_i> + b(e_i))`` and learns how far to trust each. An example the affinity
+  knows nothing about (NaN: in recommendation, an item nobody in the graph rated, a new
+  item) gets a learned log-affinity instead (``unknown_affinity``, starting at
+  ``log(0.01)``, a typical affinity), so its own embedding decides whether it reaches the
+  top of a list;
 * loss (``rank_loss``): ``"bpr"`` (Rendle et al. 2009), ``mean softplus(s_neg - s_pos)``
   over every (query example, negative) pair of an episode, or ``"softmax"`` (sampled
   softmax), ``mean -log(exp(s_pos) / (exp(s_pos) + sum exp(s_neg)))`` over query examples;
@@ -28,6 +32,8 @@ Everything works on padded ``[T, n, d]`` tensors, all episodes of a meta-batch a
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -39,6 +45,8 @@ from fewshot_apps.errors import FewshotError
 #: item) gets a finite score, about 4 below one with a typical affinity of 0.01 (the mean
 #: shrunk cosine of an item and a support set on ml-latest-small).
 AFFINITY_FLOOR = 1e-4
+#: Where the learned log-affinity of an example the affinity knows nothing about starts.
+TYPICAL_AFFINITY = 1e-2
 
 
 class ImplicitHead(nn.Module):
@@ -55,6 +63,8 @@ class ImplicitHead(nn.Module):
         self.task = nn.Linear(embed_dim, embed_dim)
         self.bias = nn.Linear(embed_dim, 1)
         self.affinity_weight = nn.Parameter(torch.ones(())) if affinity else None
+        self.unknown_affinity = (nn.Parameter(torch.tensor(math.log(TYPICAL_AFFINITY)))
+                                 if affinity else None)
 
     @property
     def uses_affinity(self) -> bool:
@@ -82,7 +92,10 @@ class ImplicitHead(nn.Module):
         if affinity is None:
             raise FewshotError("this implicit head scores with the encoder's support affinity, "
                                "but none was given")
-        log_affinity = torch.log(affinity.to(out.dtype).clamp_min(0.0) + AFFINITY_FLOOR)
+        affinity = affinity.to(out.dtype)
+        unknown = torch.isnan(affinity)
+        log_affinity = torch.log(affinity.nan_to_num(0.0).clamp_min(0.0) + AFFINITY_FLOOR)
+        log_affinity = torch.where(unknown, self.unknown_affinity.to(out.dtype), log_affinity)
         return out + (affinity_scale * self.affinity_weight) * log_affinity
 
     def score_examples(self, support: Tensor, candidates: Tensor,
@@ -161,4 +174,4 @@ def standardized(scores: Tensor) -> Tensor:
     return centred / std if float(std) > 0 else torch.zeros_like(scores)
 
 
-__all__ = ["AFFINITY_FLOOR", "ImplicitHead", "standardized"]
+__all__ = ["AFFINITY_FLOOR", "ImplicitHead", "TYPICAL_AFFINITY", "standardized"]

@@ -48,13 +48,16 @@ def support_affinity(rated: sp.csc_matrix, raters: np.ndarray, support: np.ndarr
     """float64 ``[c]``: each candidate's mean similarity to the ``[s]`` support items (a
     candidate's similarity to itself left out), weighted by ``weights`` ``[s]`` (summing to
     1; None: equal), computed from ``rated`` (csc, so the support's columns are cheap to
-    take) without forming the item x item matrix."""
+    take) without forming the item x item matrix. NaN for a candidate nobody rated: no
+    evidence either way (a new item), not evidence against it."""
     if len(support) == 0 or len(candidates) == 0:
         return np.zeros(len(candidates))
     co = (rated[:, candidates].T @ rated[:, support]).toarray()  # [c, s]
     sim = shrunk_cosine(co, raters[candidates][:, None], raters[support][None, :], shrinkage)
     sim[np.asarray(candidates)[:, None] == np.asarray(support)[None, :]] = 0.0
-    return sim.mean(axis=1) if weights is None else sim @ np.asarray(weights, dtype=np.float64)
+    out = sim.mean(axis=1) if weights is None else sim @ np.asarray(weights, dtype=np.float64)
+    out[raters[candidates] == 0] = np.nan
+    return out
 
 
 __all__ = ["item_similarity", "rated_matrix", "shrunk_cosine", "support_affinity"]

@@ -237,8 +237,9 @@ class ItemGraphEncoder(nn.Module):
         """``[s]`` support and ``[c]`` candidate item ids -> float ``[c]``: each candidate's
         mean co-rating similarity to the support items over the graph's users (hidden users
         and simulated new items left out, as in every other input), weighted by
-        ``support_weights`` ``[s]`` (summing to 1; None: equal), on the candidates' device;
-        None without the ``support_affinity`` setting. No gradient flows through it."""
+        ``support_weights`` ``[s]`` (summing to 1; None: equal), NaN for an item nobody in
+        the graph rated (a new one: no evidence), on the candidates' device; None without
+        the ``support_affinity`` setting. No gradient flows through it."""
         if not self.has_support_affinity:
             return None
         if self.graph is None:

@@ -240,14 +240,20 @@ def test_a_head_with_affinity_adds_its_weighted_log_and_asks_for_it():
 
     torch.manual_seed(0)
     plain, with_affinity = ImplicitHead(4), ImplicitHead(4, affinity=True)
-    with_affinity.load_state_dict({**plain.state_dict(),
-                                   "affinity_weight": torch.tensor(0.5)})
+    with_affinity.load_state_dict({**plain.state_dict(), "affinity_weight": torch.tensor(0.5),
+                                   "unknown_affinity": torch.tensor(-3.0)})
     support, candidates = torch.randn(3, 4), torch.randn(5, 4)
     affinity = torch.tensor([0.0, 0.01, 0.1, 0.2, 1.0])
     expected = plain.score_examples(support, candidates) + 0.5 * torch.log(affinity + AFFINITY_FLOOR)
     torch.testing.assert_close(with_affinity.score_examples(support, candidates, affinity), expected)
     with pytest.raises(FewshotError, match="support affinity"):
         with_affinity.score_examples(support, candidates)
+    # an example the affinity knows nothing about (NaN) gets the learned log-affinity
+    unknown = affinity.clone()
+    unknown[1] = float("nan")
+    got = with_affinity.score_examples(support, candidates, unknown)
+    torch.testing.assert_close(got[1], plain.score_examples(support, candidates)[1] + 0.5 * -3.0)
+    torch.testing.assert_close(got[[0, 2, 3, 4]], expected[[0, 2, 3, 4]])
     # the loss takes per-episode affinities, padded as the indices are
     embeddings = torch.randn(10, 4)
     idx = [torch.tensor([0, 1]), torch.tensor([2, 3, 4])]

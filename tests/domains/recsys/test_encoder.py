@@ -237,14 +237,14 @@ def test_support_affinity_is_the_mean_shrunk_cosine_over_the_graphs_raters():
     sim_2_1, sim_2_3 = 1 / (np.sqrt(1 * 2) + 1), 0.0
     expected = [(sim_0_1 + sim_0_3) / 2, (sim_2_1 + sim_2_3) / 2,
                 (0.0 + 1 / (np.sqrt(2 * 1) + 1)) / 2,  # a support item is not its own match
-                0.0]  # item 6: nobody rated it
-    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float32))
+                float("nan")]  # item 6: nobody rated it, no evidence either way
+    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float32), equal_nan=True)
     # hiding u1 removes every co-rating through u1: nothing is left between 0, 1 and 3
     with tasks_hidden(enc, ["u1"]):
         hidden = enc.support_affinity(torch.tensor([1, 3]), torch.tensor([0, 2]))
     torch.testing.assert_close(hidden, torch.tensor([0.0, (1 / (1 + 1)) / 2]))
     torch.testing.assert_close(enc.support_affinity(torch.tensor([1, 3]), torch.tensor([0, 2, 1, 6])),
-                               got)  # shown again
+                               got, equal_nan=True)  # shown again
     assert encoder(support_affinity=False).support_affinity(torch.tensor([1]), ALL) is None
 
 
