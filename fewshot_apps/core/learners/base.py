@@ -105,8 +105,6 @@ class LearnerConfig:
     rank_loss: Literal["bpr", "softmax"] = "bpr"
 
     def __post_init__(self) -> None:
-        import math
-
         for key in ("rank_loss_weight", "label_loss_weight"):
             w = getattr(self, key)
             if (isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w)

@@ -54,7 +54,7 @@ for _name, _target, _family, _default, _summary in (
 ENCODERS.add("item-graph", "fewshot_apps.domains.recsys.encoder:ItemGraphEncoder",
              domain="recsys")
 PROTOCOLS.add("cold-start", "fewshot_apps.domains.recsys.evaluation:evaluate_cold_start",
-              domain="recsys", main_metrics=("mae", "recall@10", "ndcg@3"),
+              domain="recsys", main_metrics=("mae", "recall@10", "ndcg@10", "ndcg@3"),
               label_kind="regression", support="support_size",
               summary="new users with supports of 5/10/20 ratings (or a published split's "
                       "own); query ratings and all items; nDCG@3 for a published split")

@@ -73,15 +73,10 @@ def choose_rank_weight(learner, episodes: Sequence, n_items: int,
         rating = standardized(torch.as_tensor(model.fit_predict(
             ep.support_examples, ep.support_labels, candidates), dtype=torch.float64))
 
-        def implicit(scale: float, liking: float = 0.0) -> torch.Tensor:
-            return model.implicit_scores(ep.support_examples, candidates, affinity_scale=scale,
-                                         support_labels=ep.support_labels,
-                                         liking=liking).double().cpu()
-
-        at_0 = implicit(0.0) if uses_affinity else None
+        at_0 = _implicit(model, ep, candidates, 0.0) if uses_affinity else None
         for h, liking in enumerate(likings):
             # The score is linear in the scale: two evaluations give every scale.
-            at_1 = implicit(1.0, liking)
+            at_1 = _implicit(model, ep, candidates, 1.0, liking)
             for i, k in enumerate(scales):
                 z = standardized(at_1 if at_0 is None else at_0 + k * (at_1 - at_0))
                 for j, a in enumerate(grid):
@@ -112,6 +107,13 @@ def choose_rank_weight(learner, episodes: Sequence, n_items: int,
             "best_ndcg@10_by_liking": [round(float(ndcg[b].max()), 6)
                                        for b in range(len(likings))]})
     return record
+
+
+def _implicit(model, ep, candidates: np.ndarray, scale: float,
+              liking: float = 0.0) -> torch.Tensor:
+    """float64 ``[c]`` CPU: the model's implicit scores of one episode's candidates."""
+    return model.implicit_scores(ep.support_examples, candidates, affinity_scale=scale,
+                                 support_labels=ep.support_labels, liking=liking).double().cpu()
 
 
 def relevant_candidates(episode, n_items: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -17,6 +17,7 @@ from fewshot_apps.core.encoders import TableEncoder
 from fewshot_apps.core.learners import build_learner
 from fewshot_apps.core.metrics import rmse
 from fewshot_apps.core.persistence import save_model, task_record
+from fewshot_apps.core.tasks import Task
 from fewshot_apps.domains.recsys.adapter import (
     EPISODE_DEFAULTS,
     LEARNER_DEFAULTS,
@@ -25,7 +26,6 @@ from fewshot_apps.domains.recsys.adapter import (
 )
 from fewshot_apps.domains.recsys.config import ColdStartConfig
 from fewshot_apps.domains.recsys.dataset import build_recsys_dataset
-from fewshot_apps.core.tasks import Task
 from fewshot_apps.domains.recsys.episodes import ColdStartSampler, unrated_items
 from fewshot_apps.domains.recsys.readers import RatingScale, ReadReport, RecsysData
 from fewshot_apps.domains.recsys.vocab import Vocabulary

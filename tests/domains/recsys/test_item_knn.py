@@ -87,7 +87,11 @@ def test_the_encoders_support_affinity_ranks_as_item_knn_does():
     over a support set is item-knn's sum divided by the support size."""
     import scipy.sparse as sp
 
-    from fewshot_apps.domains.recsys.co_rating import item_similarity, rated_matrix, support_affinity
+    from fewshot_apps.domains.recsys.co_rating import (
+        item_similarity,
+        rated_matrix,
+        support_affinity,
+    )
 
     rng = np.random.default_rng(0)
     users, items = rng.integers(0, 30, 400), rng.integers(0, 50, 400)
