@@ -83,11 +83,12 @@ def test_a_card_path_as_data_set_writes_plots_with_safe_names(cold_run):
     dataset = results["dataset"].iloc[0]
     assert dataset.endswith("my-cold-start.toml") and "/" in dataset
     plots = _plots(cold_run)
-    assert len(plots) == 2  # mae and recall@10, straight in the output folder
+    assert len(plots) == 3  # mae, recall@10 and nDCG@10, straight in the output folder
     for plot in plots:
         assert plot.parent == cold_run
         assert plot.name.startswith("plot_my-cold-start-") and "/" not in plot.name[5:]
-    assert {p.name.rsplit("_", 1)[-1] for p in plots} == {"mae.png", "recallat10.png"}
+    assert {p.name.rsplit("_", 1)[-1] for p in plots} == {"mae.png", "recallat10.png",
+                                                           "ndcgat10.png"}
     report = (cold_run / "report.md").read_text(encoding="utf-8")
     assert all(f"]({p.name})" in report for p in plots)
     assert "data:image/png;base64," in (cold_run / "report.html").read_text(encoding="utf-8")
@@ -99,7 +100,7 @@ def test_melu_protocol_card_runs_to_the_end(suites, tmp_path):
     summary = run_suite(str(suites["melu"]), out, preset="smoke", device="cpu", progress=False)
     assert set(summary["support_size"]) == {"melu"}
     assert set(pd.read_csv(out / "results.csv")["support_size"]) == {"melu"}
-    assert len(_plots(out)) == 2
+    assert len(_plots(out)) == 3  # mae, recall@10, nDCG@10
     assert "| melu |" in (out / "report.md").read_text(encoding="utf-8")
 
 
