@@ -128,7 +128,7 @@ def test_the_report_reads_directions_ranges_and_headlines_from_the_registry():
     assert {"mae", "rmse", "brier", "ece", "ece_floor", "interval_width"} == report.LOWER_IS_BETTER
     expected = {"k-shot": ["roc_auc"], "fsmol": ["delta_auprc"],
                 "active": ["actives_found", "delta_auprc"],
-                "cold-start": ["mae", "recall@10", "ndcg@3"],
+                "cold-start": ["mae", "recall@10", "ndcg@10", "ndcg@3"],
                 "onboarding": ["recall@10", "ndcg@10", "mae"]}
     assert {name: report.MAIN_METRICS[name] for name in expected} == expected
     assert {m for ms in report.MAIN_METRICS.values() for m in ms} == report.HEADLINE_METRICS
