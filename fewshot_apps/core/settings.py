@@ -56,25 +56,29 @@ class TrainConfig:
 
 
 
+def _parsed(value) -> float:
+    """``value`` (a number or a ``--set`` string) as a float; NaN when it is none."""
+    if isinstance(value, bool):
+        return float("nan")
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return float("nan")
+
+
 def _whole_number(key: str, value) -> int:
     """An episode setting as an int (``"8"``, ``8`` and ``8.0`` alike); FewshotError for
     anything else, e.g. ``"abc"`` or ``2.7``."""
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        number = float("nan")
-    if isinstance(value, bool) or not number.is_integer():
+    number = _parsed(value)
+    if not number.is_integer():
         raise FewshotError(f"setting {key!r} must be a whole number, not {value!r}")
     return int(number)
 
 
 def _number(key: str, value) -> float:
     """A finite number (``--set`` strings parsed); FewshotError otherwise."""
-    try:
-        number = float(str(value).strip())
-    except ValueError:
-        number = float("nan")
-    if isinstance(value, bool) or not math.isfinite(number):
+    number = _parsed(value)
+    if not math.isfinite(number):
         raise FewshotError(f"setting {key!r} must be a number, not {value!r}")
     return number
 

@@ -425,10 +425,12 @@ class MetaLearner(nn.Module):
         pos_affinity = neg_affinity = None
         if self.implicit.uses_affinity:
             ids = batch.example_ids
-            pos_affinity = [support_affinity(self.encoder, ids[s], ids[q])
-                            for s, q in zip(batch.support_index, batch.query_index)]
-            neg_affinity = [support_affinity(self.encoder, ids[s], ids[n])
-                            for s, n in zip(batch.support_index, batch.negative_index)]
+            pos_affinity, neg_affinity = [], []
+            for s, q, n in zip(batch.support_index, batch.query_index, batch.negative_index):
+                # one call per episode: the support's columns are taken once
+                both = support_affinity(self.encoder, ids[s], ids[torch.cat([q, n])])
+                pos_affinity.append(both[: len(q)])
+                neg_affinity.append(both[len(q):])
         return self.implicit.loss(self.embed_features(features), batch.support_index,
                                   batch.query_index, batch.negative_index,
                                   kind=self.config.rank_loss, positive_affinity=pos_affinity,
