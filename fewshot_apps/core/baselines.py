@@ -56,7 +56,7 @@ from torch import Tensor, nn
 
 from fewshot_apps.core.config import config_from_dict
 from fewshot_apps.core.device import resolve_device
-from fewshot_apps.core.encoders import label_prior, supports_last_layer_split
+from fewshot_apps.core.encoders import label_prior, pretraining_hidden, supports_last_layer_split
 from fewshot_apps.core.optim import adamw
 from fewshot_apps.core.registry import MODELS, registered_name
 from fewshot_apps.core.tasks import RandomSampler, StratifiedSampler, Task, derive_seed
@@ -435,12 +435,14 @@ class TransferBaseline(nn.Module):
             losses: list[float] = []
             best_valid, best_step, best_weights, bad, stopped = None, None, None, 0, False
             order = np.zeros(0, dtype=np.int64)
+            task_names = [t.name for t in train_tasks]
             self.train()
             for step in progress_bar(range(1, steps + 1), desc=f"pretrain {self.name}", enabled=progress):
                 epoch, slot = divmod(step - 1, per_epoch)
                 if slot == 0:
                     order = np.random.default_rng(derive_seed(self.seed, "epoch", epoch)).permutation(len(pairs))
-                loss = self._batch_loss(pairs.take(order[slot * batch:(slot + 1) * batch]))
+                with pretraining_hidden(self.encoder, task_names):
+                    loss = self._batch_loss(pairs.take(order[slot * batch:(slot + 1) * batch]))
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise FewshotError(

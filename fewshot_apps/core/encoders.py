@@ -45,6 +45,10 @@ the training users):
   task names before that batch's loss, and with ``()`` after (:func:`tasks_hidden`). The
   encoder then leaves those tasks' labels out of its inputs, so a training episode sees what
   a new task sees: its own query labels nowhere in the encoder's input.
+* ``hides_tasks_in_pretraining: bool``: True for an encoder whose input holds each example's
+  labels in the training tasks (a molecule's assay profile). Multitask pre-training, whose
+  every step mixes all training tasks, then hides all of them (:func:`pretraining_hidden`);
+  without it each task's output would learn to copy its own label.
 
 Learners never know what the ids stand for.
 """
@@ -116,6 +120,14 @@ def tasks_hidden(encoder: nn.Module, task_names: Sequence[str]) -> Iterator[None
         yield
     finally:
         hide(())
+
+
+def pretraining_hidden(encoder: nn.Module, task_names: Sequence[str]):
+    """The context of one multitask pre-training step: :func:`tasks_hidden` of every
+    training task for an encoder with ``hides_tasks_in_pretraining``, nothing otherwise."""
+    if not getattr(encoder, "hides_tasks_in_pretraining", False):
+        return contextlib.nullcontext()
+    return tasks_hidden(encoder, task_names)
 
 
 class LastLayerSplit:

@@ -27,6 +27,10 @@ MODELS.add("label-prior", "fewshot_apps.domains.molecules.label_prior:LabelPrior
            family="classic", label_kinds=("classification",), domain="molecules",
            support_only=False, summary="each molecule's mean label over the training tasks, "
            "ignoring the support set (what assay-split protocols reward)")
+MODELS.add("label-profile", "fewshot_apps.domains.molecules.label_profile:LabelProfileBaseline",
+           family="classic", label_kinds=("classification",), domain="molecules",
+           support_only=False, summary="logistic regression on each molecule's labels in the "
+           "training tasks, fitted on the support set (reads no structure)")
 
 ENCODERS.add("molecule-gin", "fewshot_apps.domains.molecules.encoder:MoleculeEncoder",
              domain="molecules")

@@ -67,7 +67,8 @@ class MoleculeTasks:
         """A new encoder from ``encoder.<key>`` settings: ``kind`` picks the GNN (``gnn``, the
         default; with ``fingerprint=counts`` the fused GNN + count-ECFP encoder) or the
         fingerprint MLP (``fingerprint``); descriptors are normalized on the training
-        molecules."""
+        molecules; ``assay_profile`` reads the molecules' labels in the training assays
+        (:mod:`~fewshot_apps.domains.molecules.assay_profile`)."""
         from .encoder import MoleculeEncoder
         from .fingerprint_encoder import FingerprintEncoder
 
@@ -76,12 +77,34 @@ class MoleculeTasks:
         if kind not in kinds:
             raise FewshotError(f"encoder.kind must be one of {sorted(kinds)}, not {kind!r}")
         cls = kinds[kind]
-        encoder = cls(self.store, **cls.parse_settings(
-            {k: v for k, v in settings.items() if k != "kind"}))
+        parsed = cls.parse_settings({k: v for k, v in settings.items() if k != "kind"})
         train = self.taskset.train
+        if parsed.get("assay_profile"):
+            parsed["profile_assays"] = [task.name for task in train]
+        encoder = cls(self.store, **parsed)
         if train and encoder.config().get("descriptors"):  # only descriptors need statistics
             encoder.fit_normalization(np.unique(np.concatenate([t.examples for t in train])))
+        self._set_assay_profile(encoder)
         return encoder
+
+    def _set_assay_profile(self, encoder, path=None) -> None:
+        """Give an encoder with an assay profile its table for this data set's molecules:
+        their labels in the profile's assays, which must be non-test tasks here (a data set
+        without them, your own CSV, leaves the profile at "not measured", with a note)."""
+        from .assay_profile import profile_table
+
+        branch = getattr(encoder, "profile_branch", None)
+        if branch is None:
+            return
+        known = [*self.taskset.train, *self.taskset.valid]
+        names = {task.name for task in known}
+        if not set(branch.assays) <= names:
+            print(f"note: {path or 'the model'} reads the molecules' labels in the assays "
+                  f"{', '.join(branch.assays)}; {self.name} has no such training assays, so "
+                  "every molecule reads as not measured in them", flush=True)
+            return
+        encoder.set_assay_profile(self.store,
+                                  profile_table(known, branch.assays, len(self.store)))
 
     def train_sampler(self, episode: dict):
         from fewshot_apps.core.tasks import BalancedSampler, StratifiedSampler
@@ -202,6 +225,7 @@ class MoleculeTasks:
             check_model_molecules(path or getattr(model, "model_path", "the model"), "", saved,
                                   self._molecule_variant())
         model.encoder.set_store(self.store)
+        self._set_assay_profile(model.encoder, path)
 
     def check_model_split(self, model_path, suite: str) -> bool:
         """Assay names identify assays in any file (an own CSV too): a model trained or

@@ -33,6 +33,7 @@ from fewshot_apps.core.encoders import LastLayerSplit
 from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.errors import FewshotError
 
+from .assay_profile import AssayProfileInput
 from .featurizer import ATOM_FEATURES, BOND_FEATURES
 from .store import MoleculeStore
 
@@ -50,7 +51,7 @@ class CategoricalEmbedding(nn.Module):
         return sum(table(x[:, i]) for i, table in enumerate(self.tables))
 
 
-class MoleculeEncoder(LastLayerSplit, nn.Module):
+class MoleculeEncoder(AssayProfileInput, LastLayerSplit, nn.Module):
     """Molecule ids -> embeddings ``[n, out_dim]``.
 
     Args:
@@ -60,7 +61,10 @@ class MoleculeEncoder(LastLayerSplit, nn.Module):
         norm: ``layer | graph``; dropout; use_ecfp: add the fingerprint branch of width
         ``ecfp_hidden``; fingerprint: that branch reads ``bits`` (a dense MLP over the
         store's ECFP bits) or ``counts`` (sparse count-ECFP of radius ``ecfp_radius``, with
-        RDKit ``descriptors`` if set); out_dim: embedding width.
+        RDKit ``descriptors`` if set); out_dim: embedding width; assay_profile: concatenate
+        the molecules' labels in the training assays (:mod:`.assay_profile`;
+        ``profile_assays`` is filled in by the data set) through a branch of width
+        ``profile_hidden``.
     """
 
     name = registered_name(ENCODERS)
@@ -80,6 +84,9 @@ class MoleculeEncoder(LastLayerSplit, nn.Module):
         fingerprint: str = "bits",
         ecfp_radius: int = 2,
         descriptors: bool = False,
+        assay_profile: bool = False,
+        profile_hidden: int = 64,
+        profile_assays: list[str] | None = None,
     ):
         super().__init__()
         if pooling not in POOLING:
@@ -124,6 +131,7 @@ class MoleculeEncoder(LastLayerSplit, nn.Module):
             self.fingerprint_branch = FingerprintBranch(ecfp_bits, ecfp_radius, ecfp_hidden,
                                                         counts=True, descriptors=descriptors,
                                                         dropout=dropout)
+        trunk_dim += self._init_assay_profile(assay_profile, profile_assays, profile_hidden)
         self.last = nn.Linear(trunk_dim, out_dim)
 
     def config(self) -> dict:
@@ -134,7 +142,8 @@ class MoleculeEncoder(LastLayerSplit, nn.Module):
         """The encoder's settings: its defaults overridden by ``given`` (``--set
         encoder.<key>=value`` strings parsed to each default's type); FewshotError on an
         unknown key."""
-        return settings_like(constructor_defaults(cls, skip=("store",)), given, "encoder")
+        return settings_like(constructor_defaults(cls, skip=("store", "profile_assays")), given,
+                             "encoder")
 
     @classmethod
     def from_config(cls, config: dict, store: MoleculeStore | None = None) -> MoleculeEncoder:
@@ -152,7 +161,8 @@ class MoleculeEncoder(LastLayerSplit, nn.Module):
             self.fingerprint_branch.fit_normalization(self.store, ids)
 
     def forward_trunk(self, example_ids: Tensor) -> Tensor:
-        """``[n] -> [n, hidden (+ ecfp_hidden)]``: GNN readout (and ECFP branch)."""
+        """``[n] -> [n, hidden (+ ecfp_hidden) (+ profile_hidden)]``: GNN readout (and ECFP
+        branch, assay profile)."""
         if self.store is None:
             raise FewshotError("the molecule encoder has no molecules: call set_store(store)")
         device = self.last.weight.device
@@ -164,10 +174,13 @@ class MoleculeEncoder(LastLayerSplit, nn.Module):
             h = conv(h, batch.edge_index, edge)
             h = norm(h) if isinstance(norm, nn.LayerNorm) else norm(h, batch.batch)
             h = F.dropout(F.relu(h), p=self.dropout, training=self.training)
-        graph = self.pool(h, batch.batch, size=len(ids))
+        parts = [self.pool(h, batch.batch, size=len(ids))]
         if self.fingerprint_branch is not None:
-            return torch.cat([graph, self.fingerprint_branch(self.store, ids)], dim=1)
-        if self.ecfp_mlp is None:
-            return graph
-        fingerprints = self.store.fingerprints(ids).to(device, non_blocking=True)
-        return torch.cat([graph, self.ecfp_mlp(fingerprints)], dim=1)
+            parts.append(self.fingerprint_branch(self.store, ids))
+        elif self.ecfp_mlp is not None:
+            fingerprints = self.store.fingerprints(ids).to(device, non_blocking=True)
+            parts.append(self.ecfp_mlp(fingerprints))
+        profile = self.profile_features(ids)
+        if profile is not None:
+            parts.append(profile)
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)

@@ -32,6 +32,7 @@ from fewshot_apps.core.encoders import LastLayerSplit
 from fewshot_apps.core.registry import ENCODERS, registered_name
 from fewshot_apps.errors import FewshotError
 
+from .assay_profile import AssayProfileInput
 from .representations import descriptor_names, store_count_ecfp, store_descriptors
 from .store import MoleculeStore
 
@@ -102,7 +103,7 @@ def _nanstd(values: np.ndarray) -> np.ndarray:
         return np.nan_to_num(np.nanstd(values, axis=0), nan=1.0).astype(np.float32)
 
 
-class FingerprintEncoder(LastLayerSplit, nn.Module):
+class FingerprintEncoder(AssayProfileInput, LastLayerSplit, nn.Module):
     """Molecule ids -> embeddings ``[n, out_dim]`` from count-ECFP (and descriptors) alone.
 
     :class:`FingerprintBranch` (``bits -> hidden``), ``depth - 1`` more blocks of Linear,
@@ -113,14 +114,17 @@ class FingerprintEncoder(LastLayerSplit, nn.Module):
         store: the molecule pool (set again with :meth:`set_store` for a user's molecules).
         bits, radius: count-ECFP settings; hidden: hidden width; depth: hidden layers (1: the
         sparse layer alone); out_dim: embedding width; dropout; counts: log1p counts (True)
-        or bits; descriptors: add RDKit 2D descriptors.
+        or bits; descriptors: add RDKit 2D descriptors; assay_profile: concatenate the
+        molecules' labels in the training assays (:mod:`.assay_profile`; ``profile_assays``
+        is filled in by the data set) through a branch of width ``profile_hidden``.
     """
 
     name = registered_name(ENCODERS)
 
     def __init__(self, store: MoleculeStore | None = None, bits: int = 2048, radius: int = 2,
                  hidden: int = 1024, depth: int = 1, out_dim: int = 512, dropout: float = 0.1,
-                 counts: bool = True, descriptors: bool = False):
+                 counts: bool = True, descriptors: bool = False, assay_profile: bool = False,
+                 profile_hidden: int = 64, profile_assays: list[str] | None = None):
         super().__init__()
         if depth < 1:
             raise FewshotError(f"encoder.depth must be at least 1, not {depth}")
@@ -134,7 +138,8 @@ class FingerprintEncoder(LastLayerSplit, nn.Module):
             nn.Sequential(nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.ReLU(),
                           nn.Dropout(dropout))
             for _ in range(depth - 1)))
-        self.last = nn.Linear(hidden, out_dim)
+        profile_width = self._init_assay_profile(assay_profile, profile_assays, profile_hidden)
+        self.last = nn.Linear(hidden + profile_width, out_dim)
 
     def config(self) -> dict:
         return {"name": self.name, **self.settings}
@@ -143,7 +148,8 @@ class FingerprintEncoder(LastLayerSplit, nn.Module):
     def parse_settings(cls, given: dict) -> dict:
         """Defaults overridden by ``given`` (strings parsed to each default's type);
         FewshotError on an unknown key."""
-        return settings_like(constructor_defaults(cls, skip=("store",)), given, "encoder")
+        return settings_like(constructor_defaults(cls, skip=("store", "profile_assays")), given,
+                             "encoder")
 
     @classmethod
     def from_config(cls, config: dict, store: MoleculeStore | None = None) -> FingerprintEncoder:
@@ -162,8 +168,10 @@ class FingerprintEncoder(LastLayerSplit, nn.Module):
         return self.store
 
     def forward_trunk(self, example_ids: Tensor) -> Tensor:
-        """``[n] -> [n, hidden]``."""
-        return self.blocks(self.branch(self._store(), example_ids))
+        """``[n] -> [n, hidden (+ profile_hidden)]``."""
+        trunk = self.blocks(self.branch(self._store(), example_ids))
+        profile = self.profile_features(example_ids)
+        return trunk if profile is None else torch.cat([trunk, profile], dim=1)
 
 
 __all__ = ["FingerprintBranch", "FingerprintEncoder"]
