@@ -14,7 +14,8 @@ which checks them (a variant of the data set: ``{ molecules = "disjoint" }``). A
 options labels its rows' ``dataset`` column ``<dataset>:<options>`` (:attr:`Suite.label`), so
 that two variants of one data set stay apart in one results folder. A composite suite's part
 may be another suite under a name of its own (``[part.<name>] suite = "tox21"``), so that one
-suite can be a part twice, with other ``dataset_options`` (and ``published`` rows).
+suite can be a part twice, with other ``dataset_options`` (and ``published`` rows, and
+``settings`` over the preset's for that part).
 
 A protocol with acquisition strategies (``active``: its PROTOCOLS entry's ``strategies``)
 runs each learner with each of the suite's ``strategies`` (default: all of the protocol's);
@@ -52,7 +53,7 @@ SUITE_KEYS = {"name", "dataset", "protocol", "learners", "shots", "support_sizes
               "train_support_size", "strategies",
               "baseline", "published", "presets", "dataset_options", "learner_settings"}
 COMPOSITE_KEYS = {"name", "parts", "part", "presets"}
-PART_KEYS = {"learners", "shots", "suite", "dataset_options", "published"}
+PART_KEYS = {"learners", "shots", "suite", "dataset_options", "published", "settings"}
 PRESET_KEYS = {"steps", "pretrain_steps", "draws", "seeds", "settings", "max_test_tasks",
                "query_limit", "support_sizes", "folds"}
 #: The dataset options of one fold of a cross-validated suite (a preset's ``folds``).
@@ -352,6 +353,11 @@ def _load_suites(name_or_path: str, preset: str) -> list[Suite]:
                 base.dataset_options = _dataset_options(override, f"{origin}: [part.{part}]")
             base.published = override.get("published", base.published)
             base.preset = _preset(raw, preset, origin)
+            if "settings" in override:  # over the preset's settings, for this part only
+                if not isinstance(override["settings"], dict):
+                    raise CardError(f"{origin}: [part.{part}]: settings must be a table")
+                base.preset = replace(base.preset,
+                                      settings={**base.preset.settings, **override["settings"]})
             base.name = raw["name"]
             unknown = [name for name in base.learners if name not in MODELS]
             if unknown:

@@ -53,9 +53,27 @@ def test_the_suite_has_the_published_part_and_its_disjoint_variant():
     assert "label-prior" in tox21.learners
     assert shared.shots == disjoint.shots == tox21.shots and shared.protocol == "k-shot"
     assert (shared.published, disjoint.published) == ("par", "none")
+    assert "label-profile" in tox21.learners
     for preset in ("smoke", "fast", "full"):
-        mine = load_suites("tox21-disjoint", preset)[1].preset
-        assert mine == load_suites("tox21", preset)[0].preset
+        published, variant = (part.preset for part in load_suites("tox21-disjoint", preset))
+        assert published == load_suites("tox21", preset)[0].preset
+        # the disjoint part's own settings: no assay profile (its test molecules have none)
+        assert variant.settings == {**published.settings, "encoder.assay_profile": False}
+        assert (variant.steps, variant.draws, variant.seeds) == (published.steps,
+                                                                 published.draws,
+                                                                 published.seeds)
+
+
+def test_a_part_overrides_preset_settings_and_rejects_a_non_table(tmp_path):
+    body = 'name = "two"\nparts = ["tox21", "other"]\n[part.other]\nsuite = "tox21"\n' \
+           'dataset_options = { molecules = "disjoint" }\n'
+    good = suite_file(tmp_path / "two.toml", body + 'settings = { "lr" = 0.01 }\n')
+    first, second = load_suites(str(good), "smoke")
+    assert "lr" not in first.preset.settings and second.preset.settings["lr"] == 0.01
+    assert second.preset.settings["encoder.hidden"] == 8  # the preset's, kept
+    bad = suite_file(tmp_path / "bad.toml", body + 'settings = "lr=0.01"\n')
+    with pytest.raises(CardError, match=r"\[part.other\]: settings must be a table"):
+        load_suites(str(bad), "smoke")
 
 
 def test_both_variants_write_their_rows(both):
