@@ -126,11 +126,12 @@ def _paired_test(tasks: pd.DataFrame, draws: pd.Series, learner: str, reference:
     return row
 
 
-def paired_comparisons(results: pd.DataFrame, protocol: str, named_baseline: str | None = None,
+def paired_comparisons(results: pd.DataFrame, protocol: str,
+                       named_baseline: str | list[str] | None = None,
                        rng_seed: int = 0) -> pd.DataFrame:
     """Each learner against the best baseline (transfer or classic) per setting and main
     metric, and also against the suite's ``named_baseline`` (its ``baseline`` field, e.g.
-    ``mf``) where that is another one: wins / losses per task, and a Wilcoxon signed-rank
+    ``mf``, or a list of names) where that is another one: wins / losses per task, and a Wilcoxon signed-rank
     test over tasks when there are at least 10, else a paired bootstrap 95% interval of the
     mean difference over task x draw pairs (:func:`_paired_test`)."""
     r = _keys(results)
@@ -144,9 +145,8 @@ def paired_comparisons(results: pd.DataFrame, protocol: str, named_baseline: str
             if base.empty:
                 continue
             best = base.groupby("learner")["value"].mean().mul(sign).idxmax()
-            references = [best]
-            if named_baseline not in (None, best) and named_baseline in set(base["learner"]):
-                references.append(named_baseline)
+            references = [best] + [name for name in _names(named_baseline)
+                                   if name != best and name in set(base["learner"])]
             draws = group.set_index(["task", "seed", "draw", "learner"])["value"]
             for reference in references:
                 for learner in tasks["learner"].unique():
@@ -157,6 +157,13 @@ def paired_comparisons(results: pd.DataFrame, protocol: str, named_baseline: str
                                  "metric": metric, **_paired_test(tasks, draws, learner,
                                                                   reference, sign, rng_seed)})
     return pd.DataFrame(rows)
+
+
+def _names(baseline: str | list[str] | None) -> list[str]:
+    """A suite's ``baseline`` field as a list of names."""
+    if baseline is None:
+        return []
+    return [baseline] if isinstance(baseline, str) else list(baseline)
 
 
 def strategy_comparisons(results: pd.DataFrame, protocol: str, baseline: str | None,
@@ -514,9 +521,9 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
             comp = paired_comparisons(mine, part.protocol, named_baseline=part.baseline)
             comparisons.append(comp)
         if not comp.empty:
-            named = part.baseline if part.baseline in set(comp["baseline"]) else None
+            named = [n for n in _names(part.baseline) if n in set(comp["baseline"])]
             md += ["### Paired comparison with the best baseline"
-                   + (f" and with `{named}`" if named else ""), "",
+                   + (" and with " + ", ".join(f"`{n}`" for n in named) if named else ""), "",
                    _table(comp), ""]
         pub = published_rows(part.published, part.dataset, data_dir or run_info["data_dir"])
         if not pub.empty:

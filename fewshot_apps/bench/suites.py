@@ -260,16 +260,23 @@ def _learner_settings(raw: dict, learners: list[str], where: str) -> dict:
     return {name: dict(table) for name, table in tables.items()}
 
 
-def _strategies(raw: dict, origin: str) -> tuple[list[str] | None, str | None]:
+def _strategies(raw: dict, origin: str) -> tuple[list[str] | None, str | list[str] | None]:
     """The suite's acquisition ``strategies`` and the ``baseline`` strategy, for a protocol
     with strategies (its PROTOCOLS entry's ``strategies``; default all of them, the baseline
-    the entry's ``baseline_strategy``); ``(None, baseline)`` for another protocol."""
+    the entry's ``baseline_strategy``); ``(None, baseline)`` for another protocol, where
+    ``baseline`` may name several learners (each learner is compared with every one)."""
     known = PROTOCOLS.get(raw["protocol"]).meta.get("strategies")
     if not known:
         if "strategies" in raw:
             raise CardError(f"{origin}: strategies: the {raw['protocol']} protocol has no "
                             "acquisition strategies")
-        return None, raw.get("baseline")
+        baseline = raw.get("baseline")
+        if isinstance(baseline, list):  # several named baselines: compared with each
+            if not baseline or not all(isinstance(b, str) for b in baseline):
+                raise CardError(f"{origin}: baseline must be a learner's name or a non-empty "
+                                "list of names")
+            baseline = list(dict.fromkeys(baseline))
+        return None, baseline
     strategies = raw.get("strategies", list(known))
     if (not isinstance(strategies, list) or not strategies
             or not all(isinstance(s, str) for s in strategies)):

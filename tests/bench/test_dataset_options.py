@@ -64,6 +64,14 @@ def test_the_suite_has_the_published_part_and_its_disjoint_variant():
                                                                  published.seeds)
 
 
+def test_tox21_compares_with_several_named_baselines(tmp_path):
+    assert load_suites("tox21", "full")[0].baseline == ["label-prior", "finetune", "rf"]
+    bad = suite_file(tmp_path / "bad.toml", 'name = "b"\ndataset = "tox21"\n'
+                     'protocol = "k-shot"\nlearners = ["rf"]\nbaseline = []\n')
+    with pytest.raises(CardError, match="baseline must be a learner's name or a non-empty"):
+        load_suites(str(bad), "smoke")
+
+
 def test_a_part_overrides_preset_settings_and_rejects_a_non_table(tmp_path):
     body = 'name = "two"\nparts = ["tox21", "other"]\n[part.other]\nsuite = "tox21"\n' \
            'dataset_options = { molecules = "disjoint" }\n'
@@ -107,9 +115,13 @@ def test_the_report_shows_both_and_quotes_published_rows_for_the_published_one(b
     assert "tox21:disjoint (k-shot protocol" in (both / "report.html").read_text()
     comparisons = pd.read_csv(both / "comparisons.csv")
     assert set(comparisons["dataset"]) == VARIANTS
-    # the suite names finetune as its baseline, but this run has none: the heading says so
-    assert "### Paired comparison with the best baseline\n" in report
-    assert "and with `finetune`" not in report
+    # the suite names label-prior, finetune and rf; this run has no finetune: each heading
+    # names the ones it compares with besides the best
+    headings = [line for line in report.splitlines() if line.startswith("### Paired")]
+    assert len(headings) == 2 and all("finetune" not in h for h in headings)
+    assert all(h.startswith("### Paired comparison with the best baseline and with `")
+               for h in headings)
+    assert set(comparisons["baseline"]) == {"rf", "label-prior"}
 
 
 def test_models_of_each_variant_have_their_folder_and_record_it(both):

@@ -39,6 +39,19 @@ def test_lower_is_better_and_named_baseline():
     assert worse["losses"] == 12
 
 
+def test_several_named_baselines_are_each_compared():
+    learners = {"cnp": ("generator", 0.10), "label-profile": ("classic", 0.08),
+                "label-prior": ("classic", 0.02), "rf": ("classic", -0.1),
+                "finetune": ("transfer", 0.0)}
+    comp = paired_comparisons(_results(3, learners, "roc_auc"), "k-shot",
+                              named_baseline=["label-prior", "rf", "label-profile", "absent"])
+    # the best (label-profile) once, then the other named ones that ran; finetune is not named
+    assert set(comp["baseline"]) == {"label-profile", "label-prior", "rf"}
+    mine = comp[comp["learner"] == "cnp"].set_index("baseline")["mean_difference"]
+    assert np.allclose(mine[["label-profile", "label-prior", "rf"]], [0.02, 0.08, 0.20],
+                       atol=0.02)
+
+
 def test_few_tasks_use_a_paired_bootstrap():
     learners = {"protonet": ("metric", 0.05), "rf": ("classic", 0.0)}
     comp = paired_comparisons(_results(3, learners, "roc_auc"), "k-shot")
