@@ -434,7 +434,12 @@ def _meta_scores(model, store: MoleculeStore, support_ids, labels, query_ids, se
         encoder.set_store(previous)
     saved = getattr(model, "saved_config", {}) or {}
     where = f" meta-trained on {saved['dataset']}" if saved.get("dataset") else ""
-    return model.name, f"meta-learned {model.name}{where}, adapted to the support set", scores
+    # The profile's table belongs to the training data set's molecules, not to this file's.
+    profile = ("; the assay-profile input reads every molecule as not measured in the "
+               "training assays" if getattr(encoder, "profile_branch", None) is not None
+               else "")
+    return model.name, (f"meta-learned {model.name}{where}, adapted to the support set"
+                        f"{profile}"), scores
 
 
 def featurizer_of(model) -> FeaturizerConfig:

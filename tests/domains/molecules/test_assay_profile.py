@@ -4,6 +4,7 @@ training assays, as an encoder branch and as the ``label-profile`` baseline."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -87,6 +88,12 @@ def test_saved_profile_encoder_gets_its_table_back(ds, tmp_path):
     mols = torch.tensor([ids["CCO"], ids["CCN"]])
     branch = loaded.encoder.profile_branch
     assert branch.values(ds.store, mols).tolist() == [[1, 1], [-1, 1]]
+    # your own molecules: scored, and told that the profile reads nothing for them
+    support = pd.DataFrame({"smiles": ["CCO", "CCN", "CCCC", "CCCN"], "label": [1, 0, 1, 0]})
+    out = fa.predict_assay(loaded, support, ["CCS", "CCF"])
+    assert out["probability"].notna().all()
+    assert "reads every molecule as not measured" in out.attrs["description"]
+    assert branch.values(ds.store, mols).tolist() == [[1, 1], [-1, 1]]  # restored after
 
 
 def test_label_profile_learns_which_training_assay_the_new_one_follows(ds):
