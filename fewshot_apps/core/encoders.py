@@ -44,7 +44,10 @@ the training users):
 * ``hide_tasks(task_names: Sequence[str])``: meta-training calls it with each meta-batch's
   task names before that batch's loss, and with ``()`` after (:func:`tasks_hidden`). The
   encoder then leaves those tasks' labels out of its inputs, so a training episode sees what
-  a new task sees: its own query labels nowhere in the encoder's input.
+  a new task sees: its own query labels nowhere in the encoder's input. An encoder with
+  ``hides_task_examples = True`` is called ``hide_tasks(task_names, examples)``, with each
+  episode's example ids (support and query), and may hide only those examples' labels in
+  that task (a molecule's label in its episode's assay, not the whole assay).
 * ``hides_tasks_in_pretraining: bool``: True for an encoder whose input holds each example's
   labels in the training tasks (a molecule's assay profile). Multitask pre-training, whose
   every step mixes all training tasks, then hides all of them (:func:`pretraining_hidden`);
@@ -108,14 +111,19 @@ def support_affinity(encoder: nn.Module, support_ids: Tensor, candidate_ids: Ten
 
 
 @contextlib.contextmanager
-def tasks_hidden(encoder: nn.Module, task_names: Sequence[str]) -> Iterator[None]:
+def tasks_hidden(encoder: nn.Module, task_names: Sequence[str],
+                 examples: Sequence | None = None) -> Iterator[None]:
     """Within the block, ``encoder`` hides the named tasks' labels from its inputs (a no-op
-    for an encoder without ``hide_tasks``)."""
+    for an encoder without ``hide_tasks``); ``examples`` (one id array per name) go to an
+    encoder with ``hides_task_examples``."""
     hide = getattr(encoder, "hide_tasks", None)
     if hide is None:
         yield
         return
-    hide(list(task_names))
+    if examples is not None and getattr(encoder, "hides_task_examples", False):
+        hide(list(task_names), list(examples))
+    else:
+        hide(list(task_names))
     try:
         yield
     finally:

@@ -12,11 +12,11 @@ into one score, and a model can use each of them:
   labels stay out, so checkpoint selection scores what a test assay would see).
 * :class:`AssayProfileBranch`: ``[n] ids -> [n, hidden]``, a linear layer over the one-hot
   (active, inactive) pair of every assay, LayerNorm and ReLU. The encoders concatenate it to
-  their trunk (``encoder.assay_profile=true``). Meta-training hides the columns of the
-  meta-batch's own assays (:meth:`AssayProfileBranch.hide`, through the encoder's
-  ``hide_tasks``), so a training episode never reads its own query labels, as a test episode
-  cannot; the transfer baselines' multitask pre-training hides every column (one step there
-  mixes every assay's labels).
+  their trunk (``encoder.assay_profile=true``). Meta-training hides each episode's molecules'
+  labels in that episode's own assay (:meth:`AssayProfileBranch.hide`, through the encoder's
+  ``hide_tasks``), so a training episode never reads its own labels, as a test episode
+  cannot, and reads every other assay, as a test episode does; the transfer baselines'
+  multitask pre-training hides every column (one step there mixes every assay's labels).
 
 Molecules of another pool (your own CSV in ``mol predict``) read "not measured": the table
 belongs to the store it was computed for. In a molecule-disjoint split the test molecules
@@ -74,6 +74,7 @@ class AssayProfileBranch(nn.Module):
         self._store: object | None = None
         self._table: Tensor | None = None
         self._visible = torch.ones(len(self.assays), dtype=torch.bool)
+        self._hidden_pairs: Tensor | None = None  # sorted keys id * assays + column
 
     def set_table(self, store: object, table: Tensor) -> None:
         """Read ``table`` (``[len(store), len(assays)]`` int8) for the ids of ``store``."""
@@ -82,17 +83,34 @@ class AssayProfileBranch(nn.Module):
                                f"branch of {len(self.assays)}")
         self._store, self._table = store, table
 
-    def hide(self, names: Sequence[str]) -> None:
-        """Read the named assays as "not measured" until the next call (``()``: none)."""
-        hidden = set(names)
-        self._visible = torch.tensor([a not in hidden for a in self.assays], dtype=torch.bool)
+    def hide(self, names: Sequence[str], examples: Sequence | None = None) -> None:
+        """Read the named assays as "not measured" until the next call (``()``: none). With
+        ``examples`` (one id array per name: an episode's molecules), only those molecules'
+        labels in that assay: each training episode then reads every other assay, as a test
+        episode reads all of them."""
+        self._hidden_pairs = None
+        if examples is None:
+            hidden = set(names)
+            self._visible = torch.tensor([a not in hidden for a in self.assays],
+                                         dtype=torch.bool)
+            return
+        self._visible = torch.ones(len(self.assays), dtype=torch.bool)
+        column = {name: i for i, name in enumerate(self.assays)}
+        keys = [torch.as_tensor(np.asarray(ids, dtype=np.int64)) * len(self.assays)
+                + column[name] for name, ids in zip(names, examples) if name in column]
+        if keys:
+            self._hidden_pairs = torch.unique(torch.cat(keys))
 
     def values(self, store: object, ids: Tensor) -> Tensor:
         """``[n, assays]`` int8 labels of ``ids`` (zeros for a store without a table)."""
         ids = ids.detach().cpu().long()
         if self._table is None or store is not self._store:
             return torch.zeros(len(ids), len(self.assays), dtype=torch.int8)
-        return self._table[ids] * self._visible.to(torch.int8)
+        values = self._table[ids] * self._visible.to(torch.int8)
+        if self._hidden_pairs is not None:
+            keys = ids[:, None] * len(self.assays) + torch.arange(len(self.assays))
+            values = values * ~torch.isin(keys, self._hidden_pairs)
+        return values
 
     def forward(self, store: object, ids: Tensor) -> Tensor:
         """``[n] -> [n, hidden]``."""
@@ -132,10 +150,14 @@ class AssayProfileInput:
         if self.profile_branch is not None:
             self.profile_branch.set_table(store, table)
 
-    def hide_tasks(self, task_names: Sequence[str]) -> None:
-        """Read the named assays' labels as "not measured" until the next call."""
+    #: ``hide_tasks`` takes each task's examples (:func:`fewshot_apps.core.encoders.tasks_hidden`).
+    hides_task_examples = True
+
+    def hide_tasks(self, task_names: Sequence[str], examples: Sequence | None = None) -> None:
+        """Read the named assays' labels as "not measured" until the next call (with
+        ``examples``, one id array per name: only those molecules' labels)."""
         if self.profile_branch is not None:
-            self.profile_branch.hide(task_names)
+            self.profile_branch.hide(task_names, examples)
 
     def profile_features(self, ids: Tensor) -> Tensor | None:
         """``[n, profile_hidden]`` of the current store's ids, or None without the branch."""

@@ -56,6 +56,43 @@ def test_branch_hides_assays_and_reads_nothing_for_another_store():
         AssayProfileBranch(["A"]).set_table(store, torch.zeros(2, 2, dtype=torch.int8))
 
 
+def test_branch_hides_only_an_episodes_molecules_in_its_own_assay():
+    branch = AssayProfileBranch(["A", "B", "C"], hidden=4)
+    store = object()
+    branch.set_table(store, torch.tensor([[1, -1, 1], [1, 1, -1], [-1, 1, 1]],
+                                         dtype=torch.int8))
+    ids = torch.tensor([0, 1, 2])
+    # episode of A with molecules 0, 1; episode of C with molecule 2; "V" is no column
+    branch.hide(["A", "C", "V"], [np.array([0, 1]), np.array([2]), np.array([0])])
+    assert branch.values(store, ids).tolist() == [[0, -1, 1], [0, 1, -1], [-1, 1, 0]]
+    branch.hide(())
+    assert branch.values(store, ids).tolist() == [[1, -1, 1], [1, 1, -1], [-1, 1, 1]]
+
+
+def test_meta_training_hides_each_episodes_own_labels(ds, tmp_path, monkeypatch):
+    from fewshot_apps.core.fit import train_learner
+
+    calls = []
+    real = AssayProfileBranch.hide
+
+    def spy(self, names, examples=None):
+        calls.append((list(names), examples))
+        return real(self, names, examples)
+
+    monkeypatch.setattr(AssayProfileBranch, "hide", spy)
+    settings = {"steps": 2, "eval_every": 2, "encoder.assay_profile": "true",
+                "encoder.hidden": "16", "encoder.out_dim": "8", "encoder.depth": "1",
+                "shots": 1, "n_query": 2, "valid_draws": 1, "meta_batch_size": 2}
+    train_learner(ds, "protonet", tmp_path / "model", settings, progress=False)
+    steps = [(names, examples) for names, examples in calls if names]
+    assert len(steps) == 2 and len(calls) == 4  # each step's episodes, then () again
+    molecules = {t.name: set(np.asarray(t.examples).tolist()) for t in ds.taskset.train}
+    for names, examples in steps:
+        assert len(names) == len(examples) == 2  # one id array per episode
+        for name, ids in zip(names, examples):
+            assert set(ids.tolist()) <= molecules[name] and len(ids) >= 3
+
+
 @pytest.mark.parametrize("kind", ["gnn", "fingerprint"])
 def test_encoder_reads_the_training_assays_and_hides_them(ds, kind):
     ids = _ids(ds)
