@@ -26,6 +26,48 @@ RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 LABELS = {"roc_auc": "ROC-AUC", "delta_auprc": "ΔAUPRC", "mae": "MAE", "recall@10": "recall@10"}
 HEADLINE = {m: LABELS.get(m, m) for m in HEADLINE_METRICS}
+# A reference run and the folders that continue it: learners run later, at a later revision,
+# with the suite's baselines beside them (the gitignored per-draw rows of the first run are
+# not committed, so a later learner cannot join its report). Where a learner is in several,
+# the later folder's rows count.
+RUN_GROUPS = {
+    "muv-full": ("muv-full", "muv-full-rerun"),
+    "movielens-latest-small-full": ("movielens-latest-small-full",
+                                    "movielens-latest-small-full-more"),
+}
+
+
+def _group(name: str) -> tuple[str, ...]:
+    """The folders of reference run ``name`` (itself alone when nothing continues it)."""
+    return RUN_GROUPS.get(name, (name,))
+
+
+def _group_of(folder: str) -> tuple[str, ...]:
+    """The folders of the run group that ``folder`` belongs to."""
+    return next((group for group in RUN_GROUPS.values() if folder in group), (folder,))
+
+
+def _read_group(name: str, file: str, keys: list[str]) -> pd.DataFrame | None:
+    """``file`` of every folder of reference run ``name``, the later folder's row kept where
+    two share ``keys``; None when no folder has it."""
+    frames = [pd.read_csv(RESULTS / folder / file) for folder in _group(name)
+              if (RESULTS / folder / file).exists()]
+    if not frames:
+        return None
+    table = pd.concat(frames, ignore_index=True)
+    keys = [k for k in keys if k in table.columns]
+    # item_split is empty for molecule runs: NaN keys compare equal in drop_duplicates
+    return table.drop_duplicates(keys, keep="last").reset_index(drop=True)
+
+
+def _summary(name: str) -> pd.DataFrame | None:
+    return _read_group(name, "summary.csv",
+                       ["dataset", "learner", "metric", "support_size", "item_split"])
+
+
+def _comparisons(name: str) -> pd.DataFrame | None:
+    return _read_group(name, "comparisons.csv", ["dataset", "learner", "baseline", "metric",
+                                                  "support_size", "item_split"])
 
 
 def tox21_section() -> list[str]:
@@ -131,10 +173,8 @@ def targets_section() -> list[str]:
             if base is not None:
                 lines.append(f"| Tox21 10-shot ROC-AUC: our best baseline, for context | | "
                              f"{base['learner']} {base['mean']:.3f} | |")
-    folder = RESULTS / "movielens-latest-small-full"
-    if (folder / "summary.csv").exists() and (folder / "comparisons.csv").exists():
-        s = pd.read_csv(folder / "summary.csv")
-        comp = pd.read_csv(folder / "comparisons.csv")
+    s, comp = _summary("movielens-latest-small-full"), _comparisons("movielens-latest-small-full")
+    if s is not None and comp is not None:
         for metric in MAIN_METRICS["cold-start"]:
             lower = not higher_is_better(metric)
             best = _best(s, metric, 10, lower_is_better=lower)
@@ -242,9 +282,8 @@ def moleculenet_targets_section() -> list[str]:
                              f"{best['learner']} {best['mean']:.3f}; "
                              + "; ".join(text for text, _ in tests)
                              + f" | {_met(all(ok for _, ok in tests))} |")
-    path = RESULTS / "muv-full" / "summary.csv"
-    if path.exists():
-        s = pd.read_csv(path)
+    s = _summary("muv-full")  # with muv-full-rerun: learners run again at a later revision
+    if s is not None:
         best = _best(s, "roc_auc", 20)
         rf = s[(s["learner"] == "rf") & (s["metric"] == "roc_auc") & (s["support_size"] == 20)]
         if best is not None and len(rf):
@@ -259,10 +298,10 @@ def moleculenet_targets_section() -> list[str]:
 
 
 def _comparison(folder: Path, metric: str, size: int) -> pd.DataFrame:
-    path = folder / "comparisons.csv"
-    if not path.exists():
+    """The paired tests on ``metric`` at support ``size`` of ``folder``'s run group."""
+    comp = _comparisons(folder.name)
+    if comp is None:
         return pd.DataFrame()
-    comp = pd.read_csv(path)
     return comp[(comp["metric"] == metric) & (comp["support_size"] == size)]
 
 
@@ -296,9 +335,9 @@ def recommendation_targets_section() -> list[str]:
     users): ranking against item-knn, MAE against mf and item-mean, new-item MAE against
     item-mean for every meta-learner that has run."""
     folder = RESULTS / "movielens-latest-small-full"
-    if not (folder / "summary.csv").exists():
+    s = _summary(folder.name)
+    if s is None:
         return []
-    s = pd.read_csv(folder / "summary.csv")
     lines = []
     for metric, baseline in (("recall@10", "item-knn"), ("ndcg@10", "item-knn"), ("mae", "mf")):
         lower = not higher_is_better(metric)
@@ -393,9 +432,8 @@ def uncertainty_targets_section() -> list[str]:
                           f"{_met(pooled.iloc[0] <= ISSUE16_ECE)}); per draw, the mean ECE is "
                           f"{mean.get('ece', float('nan')):.3f}{floor} (a few hundred query "
                           "molecules per draw).", ""]
-    ratings = RESULTS / "movielens-latest-small-full" / "summary.csv"
-    if ratings.exists():
-        s = pd.read_csv(ratings)
+    s = _summary("movielens-latest-small-full")
+    if s is not None:
         cov = s[(s["metric"] == "coverage@90") & (s["support_size"] == 10)
                 & s["item_split"].astype("string").fillna("all").eq("all")]
         if len(cov):
@@ -433,8 +471,16 @@ def suite_sections() -> list[str]:
                   ""]
         suite_learners = [n for part in load_suites(run["suite"], run["preset"])
                           for n in part.learners]
-        ran = {split_learner_label(label)[0] for label in summary["learner"]}
+        group = _group_of(summary_path.parent.name)
+        ran = {split_learner_label(label)[0] for folder in group
+               if (RESULTS / folder / "summary.csv").exists()
+               for label in pd.read_csv(RESULTS / folder / "summary.csv")["learner"]}
         missing = [n for n in dict.fromkeys(suite_learners) if n not in ran]
+        others = [f"`{folder}`" for folder in group if folder != summary_path.parent.name
+                  and (RESULTS / folder / "summary.csv").exists()]
+        if others:
+            lines += [f"The same suite and preset, other learners or a later revision: "
+                      f"{', '.join(others)}.", ""]
         if missing:
             lines += [f"Not run yet (the run continues where it stopped): {', '.join(missing)}.",
                       ""]
