@@ -63,6 +63,16 @@ class MoleculeTasks:
         """The tasks of the default split (every measurement kept)."""
         return self.task_set()
 
+    @property
+    def label_tasks(self) -> list:
+        """The tasks whose labels a model may read for a molecule before any test assay is
+        seen (``label-prior``, ``label-profile``, the assay profile): the training and
+        validation tasks; the training ones alone in the molecule-disjoint variant, whose
+        validation tasks hold test-side molecules."""
+        if getattr(self, "molecule_split", None) is not None:
+            return list(self.taskset.train)
+        return [*self.taskset.train, *self.taskset.valid]
+
     def make_encoder(self, settings: dict):
         """A new encoder from ``encoder.<key>`` settings: ``kind`` picks the GNN (``gnn``, the
         default; with ``fingerprint=counts`` the fused GNN + count-ECFP encoder) or the
@@ -96,7 +106,7 @@ class MoleculeTasks:
         branch = getattr(encoder, "profile_branch", None)
         if branch is None:
             return
-        known = [*self.taskset.train, *self.taskset.valid]
+        known = self.label_tasks
         names = {task.name for task in known}
         if not set(branch.assays) <= names:
             print(f"note: {path or 'the model'} reads the molecules' labels in the assays "

@@ -106,8 +106,8 @@ class MoleculeDataset(MoleculeTasks):
         (ties dropped). Tasks with one class are kept; they carry
         ``metadata["evaluable"] = False`` (usable for training, not for evaluation).
 
-        The molecule-disjoint variant keeps a test task's test-side molecules and a training
-        or validation task's training-side ones; a task with none on its side is left out
+        The molecule-disjoint variant keeps a test or validation task's test-side molecules
+        and a training task's training-side ones; a task with none on its side is left out
         (:meth:`side_counts` lists them).
         """
         if duplicates not in DUPLICATE_POLICIES:
@@ -151,10 +151,13 @@ class MoleculeDataset(MoleculeTasks):
         )
 
     def _side(self, split: str) -> str | None:
-        """The molecule side a split's tasks draw from (None: every molecule)."""
+        """The molecule side a split's tasks draw from (None: every molecule). Validation
+        tasks take the test side: what they score (early stopping, calibration, selection)
+        is then the test tasks' question, molecules no training task labelled; on the
+        training side they would reward a model that remembers its training molecules."""
         if self.molecule_split is None:
             return None
-        return "test" if split == "test" else "train"
+        return "train" if split == "train" else "test"
 
     def side_counts(self) -> pd.DataFrame:
         """Per task of the split: ``split, side, positives, negatives`` on the molecules it
@@ -217,8 +220,8 @@ def load_molecule_dataset(
             training and test assays, as in the published MoleculeNet protocol) or
             ``"disjoint"``: the molecules are split too, by Bemis–Murcko scaffold, about half
             on each side (:func:`~fewshot_apps.domains.molecules.molecule_split.scaffold_split`,
-            seeded by ``molecule_seed``); training and validation tasks keep their
-            training-side molecules, test tasks their test-side ones.
+            seeded by ``molecule_seed``); training tasks keep their training-side molecules,
+            validation and test tasks their test-side ones.
     """
     check_variant(molecules, molecule_seed)
     cache = Path(default_cache_dir(cache_dir)) if use_cache else None

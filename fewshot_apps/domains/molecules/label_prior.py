@@ -38,9 +38,9 @@ class LabelPriorBaseline(ClassicBaseline):
     @classmethod
     def from_dataset(cls, dataset, seed: int = 0) -> LabelPriorBaseline:
         """The prior of ``dataset``'s molecules from the measurements of its non-test tasks
-        (training and validation: both are known before any test assay is seen), as its
-        task set holds them (the molecule-disjoint variant: training-side molecules only)."""
-        tasks = [*dataset.taskset.train, *dataset.taskset.valid]
+        (training and validation: both are known before any test assay is seen; the
+        molecule-disjoint variant: its training tasks, see ``label_tasks``)."""
+        tasks = dataset.label_tasks
         mols = np.concatenate([np.asarray(t.examples, dtype=np.int64) for t in tasks]
                               or [np.zeros(0, dtype=np.int64)])
         labels = np.concatenate([np.asarray(t.labels, dtype=np.float64) for t in tasks]

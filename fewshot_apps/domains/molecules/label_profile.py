@@ -45,10 +45,9 @@ class LabelProfileBaseline(ClassicBaseline):
 
     @classmethod
     def from_dataset(cls, dataset, seed: int = 0) -> LabelProfileBaseline:
-        """The profile of ``dataset``'s molecules over its training and validation tasks (as
-        its task set holds them: in a molecule-disjoint variant, training-side molecules
-        only)."""
-        tasks = [*dataset.taskset.train, *dataset.taskset.valid]
+        """The profile of ``dataset``'s molecules over its training and validation tasks (the
+        molecule-disjoint variant: its training tasks, see ``label_tasks``)."""
+        tasks = dataset.label_tasks
         if not tasks:
             raise FewshotError(f"label-profile: {dataset.name} has no training tasks")
         table = profile_table(tasks, [t.name for t in tasks], len(dataset.store))

@@ -4,8 +4,11 @@ scaffold into a training side and a test side.
 The PAR / Meta-MGNN protocol splits *assays*: a test assay's molecules are labelled in the
 training assays too, so a model can score them from their training labels without the
 support set (``label-prior`` shows it). With ``molecules="disjoint"`` the data set keeps
-its assay split and also splits its molecules: training and validation tasks hold only
-training-side molecules, test tasks only test-side ones (their supports and queries).
+its assay split and also splits its molecules: training tasks hold only training-side
+molecules, validation and test tasks only test-side ones (their supports and queries), so
+that validation scores the question the test asks. Labels a model may read for a molecule
+(``label-prior``, ``label-profile``, the assay profile) come from the training tasks there,
+never from a validation task, whose molecules are test molecules too.
 
 The split (:func:`scaffold_split`) groups molecules by scaffold (an acyclic molecule, whose
 scaffold is empty, is a group of its own), shuffles the groups with the seed and fills the

@@ -97,7 +97,7 @@ def test_a_csv_variant_keeps_each_task_on_its_side_and_reports_what_it_left(tmp_
     smiles = np.asarray(ds.store.smiles)
     for split in ("train", "valid", "test"):
         for task in getattr(ds.taskset, split):
-            assert all(on_test[s] == (split == "test") for s in smiles[task.examples])
+            assert all(on_test[s] == (split != "train") for s in smiles[task.examples])
     assert [t.name for t in ds.taskset.test] == ["T", "V"]  # U: none on the test side
     assert [t.metadata["evaluable"] for t in ds.taskset.test] == [True, False]
     counts = ds.side_counts().set_index("task")
@@ -132,9 +132,12 @@ def tox21_disjoint(data_dir):
 def test_tox21_disjoint_test_molecules_are_never_training_molecules(tox21_disjoint):
     ds = tox21_disjoint
     ts = ds.taskset
-    train = np.concatenate([t.examples for t in ts.train + ts.valid])
+    train = np.concatenate([t.examples for t in ts.train])
     test = np.concatenate([t.examples for t in ts.test])
     assert not set(train.tolist()) & set(test.tolist())
+    # validation asks the test's question: molecules no training task labelled
+    valid = np.concatenate([t.examples for t in ts.valid])
+    assert ds.molecule_split.test_side[valid].all()
     smiles = np.asarray(ds.store.smiles)
     train_scaffolds = {scaffold_key(s) for s in smiles[np.unique(train)]}
     test_scaffolds = {scaffold_key(s) for s in smiles[np.unique(test)]}
@@ -147,11 +150,16 @@ def test_tox21_disjoint_test_molecules_are_never_training_molecules(tox21_disjoi
 
 
 def test_tox21_disjoint_label_prior_is_at_chance(tox21_disjoint):
-    """Its test molecules were never labelled in training: every one gets the same score."""
+    """Its test molecules were never labelled in training: every one gets the same score.
+    The validation assay, which holds test-side molecules, is not read for them."""
     ds = tox21_disjoint
+    assert [t.name for t in ds.label_tasks] == [t.name for t in ds.taskset.train]
     model = ds.build_baseline("label-prior")
     test = np.concatenate([t.examples for t in ds.taskset.test])
     assert len(np.unique(model.prior[test])) == 1
+    profile = ds.build_baseline("label-profile")
+    assert profile.features.shape[1] == 2 * len(ds.taskset.train)
+    assert not profile.features[test].any()
     results, skipped = ds.evaluate("k-shot", model, shots=(10,), draws=3, seeds=(0,))
     assert skipped == 0
     assert 0.4 <= mean_over_tasks(results, "roc_auc") <= 0.6
