@@ -143,11 +143,15 @@ class LinearProbeConfig(PretrainConfig):
     Attributes:
         C: inverse L2 strength of ``LogisticRegression`` (classification) on standardized
             embeddings; 1.0, scikit-learn's default, on features of unit scale.
-        alpha: L2 strength of ``Ridge`` (regression) on standardized embeddings.
+        alpha: L2 strength of ``Ridge`` (regression) on centred embeddings; None (the
+            default): chosen per support set by leave-one-out among ``ALPHAS``.
     """
 
     C: float = 1.0
-    alpha: float = 1.0
+    alpha: float | None = None
+
+    #: The ridge strengths leave-one-out chooses from (regression, ``alpha`` None).
+    ALPHAS = tuple(10.0 ** k for k in range(-2, 6))
 
 
 @dataclass
@@ -661,17 +665,21 @@ class FinetuneBaseline(TransferBaseline):
 class LinearProbeBaseline(TransferBaseline):
     """``linear-probe``: scikit-learn on frozen, standardized embeddings of the encoder.
 
-    Classification: ``LogisticRegression(C, class_weight="balanced", lbfgs)``; regression:
-    ``Ridge(alpha)`` on the ratings (its intercept plays the support mean). The scaler is fit
-    on the support embeddings. Without :meth:`pretrain` it probes the encoder as it is (a
-    random-features ablation).
+    Classification: ``LogisticRegression(C, class_weight="balanced", lbfgs)`` on embeddings
+    standardized on the support. Regression: ridge on the support-centred embeddings, its
+    strength chosen by leave-one-out on the support (``alpha`` None) or fixed; it predicts
+    the residual to the encoder's prior rating, its intercept playing the support's mean.
+    Regression embeddings are not scaled: per-dimension spreads of 5 to 20 support items
+    are too noisy a scale (a dimension nearly constant on the support blew up the query's
+    predictions: MAE 1.10 against item-mean's 0.70 on MovieLens). Without :meth:`pretrain` it
+    probes the encoder as it is (a random-features ablation).
     """
 
     Config = LinearProbeConfig
     config: LinearProbeConfig
 
     def _fit_predict(self, support_ids: np.ndarray, labels: np.ndarray, query_ids: np.ndarray) -> np.ndarray:
-        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
@@ -680,7 +688,10 @@ class LinearProbeBaseline(TransferBaseline):
             model = LogisticRegression(C=self.config.C, class_weight="balanced", max_iter=1000)
             model = make_pipeline(StandardScaler(), model).fit(x, labels.astype(np.int64))
         else:
-            model = make_pipeline(StandardScaler(), Ridge(alpha=self.config.alpha)).fit(x, labels)
+            alpha = self.config.alpha
+            # RidgeCV's default is efficient leave-one-out over the grid
+            ridge = RidgeCV(alphas=self.config.ALPHAS) if alpha is None else Ridge(alpha=alpha)
+            model = make_pipeline(StandardScaler(with_std=False), ridge).fit(x, labels)
         outputs = []
         for chunk in np.array_split(query_ids, max(1, -(-len(query_ids) // max(1, self.config.chunk_size)))):
             q = self._encode(chunk).double().cpu().numpy()
