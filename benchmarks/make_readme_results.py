@@ -464,14 +464,18 @@ def suite_sections() -> list[str]:
         summary = pd.read_csv(summary_path)
         summary = summary[summary["metric"].isin(HEADLINE)
                           & summary["item_split"].astype("string").fillna("all").isin(["all"])]
-        lines += [f"### Suite `{run['suite']}`, preset `{run['preset']}` "
-                  f"(`benchmarks/results/{summary_path.parent.name}/`)", "",
-                  f"`fewshot-apps bench --suite {run['suite']} --preset {run['preset']} "
-                  f"--out benchmarks/results/{summary_path.parent.name}` on {run['machine']}.",
-                  ""]
         suite_learners = [n for part in load_suites(run["suite"], run["preset"])
                           for n in part.learners]
+        # a folder that continues another one ran some of the suite's learners: it says which
         group = _group_of(summary_path.parent.name)
+        here = {split_learner_label(label)[0] for label in summary["learner"]}
+        chosen = (" --learners " + ",".join(n for n in dict.fromkeys(suite_learners) if n in here)
+                  if group.index(summary_path.parent.name) > 0 else "")
+        lines += [f"### Suite `{run['suite']}`, preset `{run['preset']}` "
+                  f"(`benchmarks/results/{summary_path.parent.name}/`)", "",
+                  f"`fewshot-apps bench --suite {run['suite']} --preset {run['preset']}{chosen} "
+                  f"--out benchmarks/results/{summary_path.parent.name}` on {run['machine']}.",
+                  ""]
         ran = {split_learner_label(label)[0] for folder in group
                if (RESULTS / folder / "summary.csv").exists()
                for label in pd.read_csv(RESULTS / folder / "summary.csv")["learner"]}
