@@ -146,7 +146,7 @@ def composite_part_with_unknown_key(tmp_path, capsys):
     path = suite_file(tmp_path, 'name = "both"\nparts = ["tox21"]\n[part.tox21]\nshot = [10]\n'
                       + PRESET)
     err = bench(capsys, "--suite", path, "--preset", "smoke", out=tmp_path / "o")
-    return err, [str(path), "[part.tox21]", "unknown key 'shot'", "allowed: dataset_options, learners, published, shots, suite"]
+    return err, [str(path), "[part.tox21]", "unknown key 'shot'", "allowed: dataset_options, learners, published, settings, shots, suite"]
 
 
 @case
