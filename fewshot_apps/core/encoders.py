@@ -114,8 +114,8 @@ def support_affinity(encoder: nn.Module, support_ids: Tensor, candidate_ids: Ten
 def tasks_hidden(encoder: nn.Module, task_names: Sequence[str],
                  examples: Sequence | None = None) -> Iterator[None]:
     """Within the block, ``encoder`` hides the named tasks' labels from its inputs (a no-op
-    for an encoder without ``hide_tasks``); ``examples`` (one id array per name) go to an
-    encoder with ``hides_task_examples``."""
+    for an encoder without ``hide_tasks``); ``examples`` (one id array per name, any
+    iterable, read only then) go to an encoder with ``hides_task_examples``."""
     hide = getattr(encoder, "hide_tasks", None)
     if hide is None:
         yield

@@ -522,8 +522,9 @@ class _Run:
         """Gradients of the mean query loss over ``episodes`` in ``p.grad``; the loss. The
         encoder hides the whole meta-batch's tasks (every rank the same ones; an encoder
         that can, only each episode's examples in its own task)."""
-        examples = [np.concatenate([ep.support_examples, ep.query_examples])
-                    for ep in episodes]
+        # a generator: only an encoder that takes the examples concatenates them
+        examples = (np.concatenate([ep.support_examples, ep.query_examples])
+                    for ep in episodes)
         with tasks_hidden(self.learner.encoder, [ep.task for ep in episodes], examples):
             return self._batch_backward(episodes)
 

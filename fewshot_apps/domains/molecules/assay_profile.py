@@ -127,8 +127,10 @@ class AssayProfileInput:
     its trunk."""
 
     #: Multitask pre-training hides every training assay from this encoder's inputs (see
-    #: :func:`fewshot_apps.core.encoders.pretraining_hides_tasks`).
+    #: :func:`fewshot_apps.core.encoders.pretraining_hidden`).
     hides_tasks_in_pretraining = True
+    #: ``hide_tasks`` takes each task's examples (:func:`fewshot_apps.core.encoders.tasks_hidden`).
+    hides_task_examples = True
 
     def _init_assay_profile(self, assay_profile: bool, profile_assays: Sequence[str] | None,
                             profile_hidden: int) -> int:
@@ -149,9 +151,6 @@ class AssayProfileInput:
         """The profile ``table`` of ``store``'s molecules (a no-op without the branch)."""
         if self.profile_branch is not None:
             self.profile_branch.set_table(store, table)
-
-    #: ``hide_tasks`` takes each task's examples (:func:`fewshot_apps.core.encoders.tasks_hidden`).
-    hides_task_examples = True
 
     def hide_tasks(self, task_names: Sequence[str], examples: Sequence | None = None) -> None:
         """Read the named assays' labels as "not measured" until the next call (with
