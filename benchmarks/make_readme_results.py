@@ -476,9 +476,7 @@ def suite_sections() -> list[str]:
                   f"`fewshot-apps bench --suite {run['suite']} --preset {run['preset']}{chosen} "
                   f"--out benchmarks/results/{summary_path.parent.name}` on {run['machine']}.",
                   ""]
-        ran = {split_learner_label(label)[0] for folder in group
-               if (RESULTS / folder / "summary.csv").exists()
-               for label in pd.read_csv(RESULTS / folder / "summary.csv")["learner"]}
+        ran = {split_learner_label(label)[0] for label in _summary(group[0])["learner"]}
         missing = [n for n in dict.fromkeys(suite_learners) if n not in ran]
         others = [f"`{folder}`" for folder in group if folder != summary_path.parent.name
                   and (RESULTS / folder / "summary.csv").exists()]
