@@ -223,7 +223,7 @@ def predict_assay(
 
     Args:
         model: a molecule model (loaded, freshly trained, or a saved model's folder) that
-            adapts to the support set; or ``None`` / ``"rf"`` (also ``"knn"``, ``"logreg"``)
+            adapts to the support set; or ``None`` / ``"rf"`` (also ``"knn"``, ``"logreg"``, ``"gp"``)
             for a training-free baseline on ECFP fingerprints fitted on the support set.
         support_df: the labelled molecules: a DataFrame or CSV path with a SMILES column and
             a 0/1 label column (detected by name, or ``smiles_column`` / ``label_column``).

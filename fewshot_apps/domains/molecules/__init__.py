@@ -18,6 +18,8 @@ for _name, _class, _default, _summary in (
      "random forest on ECFP fingerprints, fitted on the support set"),
     ("knn", "TanimotoKNNBaseline", False, "Tanimoto nearest neighbours on ECFP fingerprints"),
     ("logreg", "LogisticRegressionBaseline", False, "logistic regression on ECFP fingerprints"),
+    ("gp", "TanimotoGPBaseline", False,
+     "Gaussian process with the Tanimoto kernel on ECFP fingerprints"),
 ):
     MODELS.add(_name, f"fewshot_apps.domains.molecules.baselines:{_class}", family="classic",
                label_kinds=("classification",), domain="molecules", default=_default,

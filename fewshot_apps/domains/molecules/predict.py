@@ -363,7 +363,7 @@ def score_assay(
     """Fit ``model`` on the support and score the candidates.
 
     Args:
-        model: a classic baseline name (``"rf"``, ``"knn"``, ``"logreg"``; fitted on the
+        model: a classic baseline name (``"rf"``, ``"knn"``, ``"logreg"``, ``"gp"``; fitted on the
             support, no training data needed) or a molecule meta-learner (its encoder reads
             the user's molecules for this call only; its previous store is put back).
         support: ``smiles, label, row`` (:func:`support_from_frame`).

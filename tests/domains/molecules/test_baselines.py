@@ -1,4 +1,4 @@
-"""Classic ECFP baselines (rf, knn, logreg) learn a planted property of real molecules."""
+"""Classic ECFP baselines (rf, knn, logreg, gp) learn a planted property of real molecules."""
 
 from __future__ import annotations
 
@@ -102,16 +102,52 @@ def test_knn_weights_neighbours_by_similarity():
     assert out[1] == pytest.approx(1.0)  # only the positive shares a bit
 
 
+def test_gp_is_the_exact_gp_of_its_maximum_likelihood_settings(molecules):
+    """Against a GP written another way: for the chosen noise ratio, the closed-form mean and
+    scale maximize the Gaussian log-density of the +-1 labels (no better point nearby, none
+    at another ratio), and the score is the probit of the textbook posterior."""
+    from scipy.optimize import minimize
+    from scipy.special import ndtr
+    from scipy.stats import multivariate_normal
+
+    store, task = molecules
+    gp = build_classic_baseline("gp", store)
+    ep = StratifiedSampler(12).sample(task, derive_seed("gp-exact", 0))
+    x = store.fingerprints(ep.support_examples).numpy()
+    y = 2.0 * np.asarray(ep.support_labels, dtype=np.float64) - 1.0
+    gram = tanimoto(x, x).astype(np.float64)
+
+    def best_log_density(ratio: float) -> tuple[float, np.ndarray]:
+        def neg(p):  # p = (mean, log scale)
+            cov = np.exp(p[1]) * (gram + ratio * np.eye(len(y)))
+            return -multivariate_normal(np.full(len(y), p[0]), cov).logpdf(y)
+        fit = minimize(neg, np.array([0.0, 0.0]), method="Nelder-Mead",
+                       options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000})
+        return -fit.fun, fit.x
+
+    ratio = max(gp.NOISE_RATIOS, key=lambda r: best_log_density(r)[0])
+    mean, log_scale = best_log_density(ratio)[1]
+    scale = np.exp(log_scale)
+    query = store.fingerprints(ep.query_examples).numpy()
+    cross = tanimoto(query, x).astype(np.float64)
+    system = scale * (gram + ratio * np.eye(len(y)))
+    latent = mean + scale * cross @ np.linalg.solve(system, y - mean)
+    var = scale - scale**2 * np.einsum("qs,qs->q", cross, np.linalg.solve(system, cross.T).T)
+    expected = ndtr(latent / np.sqrt(1.0 + var))
+    scores = gp.fit_predict(ep.support_examples, ep.support_labels, ep.query_examples)
+    np.testing.assert_allclose(scores, expected, atol=2e-4)
+
+
 def test_one_class_support_and_bad_inputs(molecules):
     store, _ = molecules
-    assert classic_baseline_names() == ["rf", "knn", "logreg"]
+    assert classic_baseline_names() == ["rf", "knn", "logreg", "gp"]
     for name in classic_baseline_names():
         model = build_classic_baseline(name, store, **({"n_estimators": 5} if name == "rf" else {}))
         np.testing.assert_array_equal(model.fit_predict([0, 1], [1, 1], [2, 3, 4]), np.ones(3))
         assert model.fit_predict([0, 1], [0, 1], []).shape == (0,)
         with pytest.raises(FewshotError, match="0/1"):
             model.fit_predict([0, 1], [0.5, 2.0], [2])
-    with pytest.raises(FewshotError, match="unknown classic baseline 'svm'; known: knn, logreg, rf$"):
+    with pytest.raises(FewshotError, match="unknown classic baseline 'svm'; known: gp, knn, logreg, rf$"):
         build_classic_baseline("svm", store)
     with pytest.raises(FewshotError, match="unknown classic baseline 'mf'"):  # another domain's
         build_classic_baseline("mf", store)
