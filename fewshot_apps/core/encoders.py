@@ -38,6 +38,13 @@ Optional for ranking (which examples a task will take part in):
   log, with a learned weight, to its score (:func:`support_affinity`). It is computed from
   the same inputs as the embeddings, so ``hide_tasks`` applies to it too.
 
+Optional, a fixed similarity of examples (used by ``dkt`` with ``fixed_kernel``):
+
+* ``has_similarity: bool``, ``similarity(a_ids [n], b_ids [m]) -> FloatTensor[n, m]`` and
+  ``self_similarity(ids [n]) -> FloatTensor[n]``: a label-free, untrained, positive
+  semi-definite kernel between examples, in ``[0, 1]`` (molecules: Tanimoto of ECFP bits), on
+  the ids' device.
+
 Optional for an encoder built from the training tasks' own labels (a graph whose nodes are
 the training users):
 
@@ -108,6 +115,11 @@ def support_affinity(encoder: nn.Module, support_ids: Tensor, candidate_ids: Ten
     if support_weights is None:
         return encoder.support_affinity(support_ids, candidate_ids)
     return encoder.support_affinity(support_ids, candidate_ids, support_weights)
+
+
+def has_similarity(encoder: nn.Module) -> bool:
+    """Whether ``encoder`` offers a fixed ``similarity`` of examples (see the module)."""
+    return bool(getattr(encoder, "has_similarity", False))
 
 
 @contextlib.contextmanager

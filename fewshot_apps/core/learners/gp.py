@@ -9,6 +9,13 @@ An exact GP regression head over the encoder's embeddings of a task's support se
   ``rbf`` ``s * exp(-|x - y|^2 / 2 l^2)``, ``matern52`` or ``linear`` ``s * x.y / l^2`` (there
   ``l`` and ``s`` are redundant, harmlessly), plus a noise ``n`` on the diagonal and a
   constant mean ``c``. ``l``, ``s``, ``n`` are kept positive by softplus (``n`` above 1e-4).
+* **fixed kernel** (config ``fixed_kernel``): plus ``w * S(x, y)``, the encoder's fixed,
+  untrained similarity of the examples (molecules: Tanimoto of ECFP bits; the encoder
+  contract's ``similarity``), with its own weight ``w``, a fifth hyperparameter fitted with the
+  others. Where the meta-learned embedding does not separate a task's classes and close
+  analogues do, the marginal likelihood moves weight to ``S`` (FS-Mol's single-task GP, inside
+  the meta-learner). ``encode`` then appends each example's id to its embedding (a float
+  column, exact below 2**24 examples), so that the kernel can look the similarity up.
 * **per-task fit**: the four hyperparameters start from meta-learned initial values (a
   parameter of the learner, ``init_raw``) and take ``fit_steps`` Adam steps maximizing the
   exact log marginal likelihood of the support targets, on embeddings detached from the
@@ -62,13 +69,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fewshot_apps.core.encoders import has_similarity
 from fewshot_apps.core.learners.base import AdaptedState, LearnerConfig, MetaLearner
 from fewshot_apps.core.learners.batched import PaddedEpisodes, masked_criterion
 from fewshot_apps.core.learners.vmap_engine import VmapEngine
 from fewshot_apps.errors import FewshotError
 
-# Order of the hyperparameters in ``init_raw`` and in the fitted ``[T, 4]`` tensors.
-LENGTHSCALE, OUTPUTSCALE, NOISE, MEAN = range(4)
+# Order of the hyperparameters in ``init_raw`` and in the fitted ``[T, H]`` tensors (``H`` = 4,
+# or 5 with the fixed kernel's weight).
+LENGTHSCALE, OUTPUTSCALE, NOISE, MEAN, FIXED_SCALE = range(5)
+MAX_EXACT_ID = 2**24  # float32 holds every integer below it exactly
 NOISE_FLOOR = 1e-4
 SCALE_FLOOR = 1e-6
 JITTER_TRIES = 6
@@ -93,6 +103,9 @@ class DKTConfig(LearnerConfig):
         negative log-likelihood of the ``+-1`` / normalized query targets).
     jitter: added to the kernel matrix's diagonal; multiplied by 10 for a task whose
         Cholesky fails.
+    fixed_kernel: add the encoder's fixed similarity of examples with a weight fitted per
+        task (see the module); the encoder must offer one.
+    init_fixed_scale: that weight's initial value.
     """
 
     kernel: Literal["rbf", "matern52", "linear"] = "rbf"
@@ -104,6 +117,8 @@ class DKTConfig(LearnerConfig):
     learn_init: bool = True
     outer_loss: Literal["auto", "criterion", "nll"] = "auto"
     jitter: float = 1e-6
+    fixed_kernel: bool = False
+    init_fixed_scale: float = 1.0
 
 
 @dataclass
@@ -112,6 +127,7 @@ class GPState:
 
     Attributes:
         support: ``[T, S, d]`` embeddings, centred (stationary kernels) by ``center``.
+        support_ids: ``[T, S]`` example ids (with the fixed kernel) or None.
         center: ``[T, 1, d]`` subtracted from support and query embeddings.
         mask: ``[T, S]`` True on real support rows.
         chol: ``[T, S, S]`` Cholesky factor of ``K + (noise + jitter) I`` (identity padding).
@@ -120,6 +136,7 @@ class GPState:
     """
 
     support: Tensor
+    support_ids: Tensor | None
     center: Tensor
     mask: Tensor
     chol: Tensor
@@ -143,17 +160,24 @@ class DeepKernelGP(VmapEngine, MetaLearner):
                 f"{cfg.fit_steps}, {cfg.fit_lr}, {cfg.jitter}"
             )
         lengthscale = cfg.init_lengthscale or math.sqrt(self.embed_dim)
-        if min(lengthscale, cfg.init_outputscale) <= SCALE_FLOOR or cfg.init_noise <= NOISE_FLOOR:
+        scales = [lengthscale, cfg.init_outputscale] + [cfg.init_fixed_scale] * cfg.fixed_kernel
+        if min(scales) <= SCALE_FLOOR or cfg.init_noise <= NOISE_FLOOR:
             raise FewshotError(
-                f"learner {self.name!r}: initial lengthscale and outputscale must exceed "
+                f"learner {self.name!r}: initial lengthscale and scales must exceed "
                 f"{SCALE_FLOOR}, the noise {NOISE_FLOOR}"
+            )
+        if cfg.fixed_kernel and not has_similarity(self.encoder):
+            raise FewshotError(
+                f"learner {self.name!r}: fixed_kernel needs an encoder with a fixed similarity "
+                f"of examples (molecules: Tanimoto of ECFP); {type(self.encoder).__name__} has "
+                "none"
             )
         init = [
             _inverse_softplus(lengthscale - SCALE_FLOOR),
             _inverse_softplus(cfg.init_outputscale - SCALE_FLOOR),
             _inverse_softplus(cfg.init_noise - NOISE_FLOOR),
             0.0,
-        ]
+        ] + [_inverse_softplus(cfg.init_fixed_scale - SCALE_FLOOR)] * cfg.fixed_kernel
         self.init_raw = nn.Parameter(torch.tensor(init), requires_grad=cfg.learn_init)
 
     @property
@@ -164,13 +188,44 @@ class DeepKernelGP(VmapEngine, MetaLearner):
 
     @staticmethod
     def hyperparameters(raw: Tensor) -> dict[str, Tensor]:
-        """``[..., 4]`` unconstrained -> ``{"lengthscale", "outputscale", "noise", "mean"}``."""
-        return {
+        """``[..., H]`` unconstrained -> ``{"lengthscale", "outputscale", "noise", "mean"}``,
+        and ``"fixed_scale"`` when ``H = 5``."""
+        hyp = {
             "lengthscale": SCALE_FLOOR + F.softplus(raw[..., LENGTHSCALE]),
             "outputscale": SCALE_FLOOR + F.softplus(raw[..., OUTPUTSCALE]),
             "noise": NOISE_FLOOR + F.softplus(raw[..., NOISE]),
             "mean": raw[..., MEAN],
         }
+        if raw.shape[-1] > FIXED_SCALE:
+            hyp["fixed_scale"] = SCALE_FLOOR + F.softplus(raw[..., FIXED_SCALE])
+        return hyp
+
+    # ---- the fixed kernel: ids carried beside the embeddings -----------------------------
+
+    def encode(self, example_ids: Tensor) -> Tensor:
+        """``[n] -> [n, d]`` embeddings, or ``[n, d + 1]`` with the ids appended (fixed kernel)."""
+        embeddings = self.encoder(example_ids)
+        if not self.config.fixed_kernel:
+            return embeddings
+        if len(example_ids) and int(example_ids.max()) >= MAX_EXACT_ID:
+            raise FewshotError(
+                f"learner {self.name!r}: the fixed kernel carries example ids as floats, exact "
+                f"below {MAX_EXACT_ID}; this pool has more examples"
+            )
+        return torch.cat([embeddings, example_ids.to(embeddings.dtype)[:, None]], dim=1)
+
+    def embed_features(self, features: Tensor) -> Tensor:
+        return features[:, :-1] if self.config.fixed_kernel else features
+
+    def _split(self, features: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``encode``'s features ``[..., d (+1)]`` -> embeddings ``[..., d]`` and ids or None."""
+        if not self.config.fixed_kernel:
+            return features, None
+        return features[..., :-1], features[..., -1].round().long()
+
+    def _fixed(self, a_ids: Tensor, b_ids: Tensor) -> Tensor:
+        """``[T, n], [T, m] -> [T, n, m]`` the encoder's similarity, task by task."""
+        return torch.stack([self.encoder.similarity(a, b) for a, b in zip(a_ids, b_ids)])
 
     @property
     def _stationary(self) -> bool:
@@ -185,24 +240,35 @@ class DeepKernelGP(VmapEngine, MetaLearner):
         sq = x.pow(2).sum(-1)[..., :, None] + y.pow(2).sum(-1)[..., None, :] - 2.0 * dot
         return sq.clamp_min(0.0)
 
-    def _kernel(self, base: Tensor, hyp: dict[str, Tensor]) -> Tensor:
-        """:meth:`_base` ``[T, n, m]`` -> kernel values with ``[T]`` hyperparameters."""
+    def _kernel(self, base: Tensor, hyp: dict[str, Tensor], fixed: Tensor | None = None) -> Tensor:
+        """:meth:`_base` ``[T, n, m]`` (and the fixed similarity ``[T, n, m]``) -> kernel
+        values with ``[T]`` hyperparameters."""
         ls2 = hyp["lengthscale"].pow(2)[:, None, None]
         scale = hyp["outputscale"][:, None, None]
         r2 = base / ls2
         if self.config.kernel == "rbf":
-            return scale * torch.exp(-0.5 * r2)
-        if self.config.kernel == "matern52":
+            learned = scale * torch.exp(-0.5 * r2)
+        elif self.config.kernel == "matern52":
             r = torch.sqrt(r2.clamp_min(1e-12)) * math.sqrt(5.0)
-            return scale * (1.0 + r + r.pow(2) / 3.0) * torch.exp(-r)
-        return scale * r2
+            learned = scale * (1.0 + r + r.pow(2) / 3.0) * torch.exp(-r)
+        else:
+            learned = scale * r2
+        if fixed is None:
+            return learned
+        return learned + hyp["fixed_scale"][:, None, None] * fixed
 
-    def _prior_variance(self, query: Tensor, hyp: dict[str, Tensor]) -> Tensor:
+    def _prior_variance(self, query: Tensor, hyp: dict[str, Tensor],
+                        query_ids: Tensor | None = None) -> Tensor:
         """``k(q, q)`` ``[T, Q]``."""
         scale = hyp["outputscale"][:, None]
         if self._stationary:
-            return scale.expand(query.shape[:2])
-        return scale * query.pow(2).sum(-1) / hyp["lengthscale"].pow(2)[:, None]
+            var = scale.expand(query.shape[:2])
+        else:
+            var = scale * query.pow(2).sum(-1) / hyp["lengthscale"].pow(2)[:, None]
+        if query_ids is None:
+            return var
+        own = self.encoder.self_similarity(query_ids.reshape(-1)).reshape(query_ids.shape)
+        return var + hyp["fixed_scale"][:, None] * own.to(var.dtype)
 
     # ---- exact GP pieces -----------------------------------------------------------------
 
@@ -233,10 +299,11 @@ class DeepKernelGP(VmapEngine, MetaLearner):
         values = 2.0 * targets - 1.0 if self.kind == "classification" else targets
         return torch.where(mask, values, torch.zeros_like(values))
 
-    def _neg_mll(self, raw: Tensor, base: Tensor, y: Tensor, mask: Tensor) -> Tensor:
+    def _neg_mll(self, raw: Tensor, base: Tensor, y: Tensor, mask: Tensor,
+                 fixed: Tensor | None = None) -> Tensor:
         """``[T]`` negative log marginal likelihoods of the supports, per support row."""
         hyp = self.hyperparameters(raw)
-        chol = self._cholesky(self._kernel(base, hyp), hyp["noise"], mask)
+        chol = self._cholesky(self._kernel(base, hyp, fixed), hyp["noise"], mask)
         resid = torch.where(mask, y - hyp["mean"][:, None], torch.zeros_like(y))
         alpha = torch.cholesky_solve(resid.unsqueeze(-1), chol).squeeze(-1)
         log_diag = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1))
@@ -247,32 +314,37 @@ class DeepKernelGP(VmapEngine, MetaLearner):
     def log_marginal_likelihood(
         self, support: Tensor, targets: Tensor, raw: Tensor | None = None
     ) -> Tensor:
-        """The exact log marginal likelihood (per support row) of one task's embeddings
-        ``[s, d]`` and GP targets ``[s]`` (``+-1`` or normalized ratings) under the
-        unconstrained hyperparameters ``raw`` ``[4]`` (default: the initial values)."""
+        """The exact log marginal likelihood (per support row) of one task's features ``[s,
+        d (+1)]`` (:meth:`encode`'s) and GP targets ``[s]`` (``+-1`` or normalized ratings)
+        under the unconstrained hyperparameters ``raw`` ``[H]`` (default: the initial
+        values)."""
         raw = self.init_raw if raw is None else raw
-        x = support.unsqueeze(0)
+        x, ids = self._split(support.unsqueeze(0))
         if self._stationary:
             x = x - x.mean(1, keepdim=True)
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        return -self._neg_mll(raw.reshape(1, 4), self._base(x, x), targets.reshape(1, -1), mask)[0]
+        fixed = None if ids is None else self._fixed(ids, ids)
+        return -self._neg_mll(raw.reshape(1, -1), self._base(x, x), targets.reshape(1, -1), mask,
+                              fixed)[0]
 
-    def fit_hyperparameters(self, base: Tensor, y: Tensor, mask: Tensor) -> Tensor:
+    def fit_hyperparameters(self, base: Tensor, y: Tensor, mask: Tensor,
+                            fixed: Tensor | None = None) -> Tensor:
         """``fit_steps`` Adam steps on the negative log marginal likelihood of every task from
-        the initial values -> ``[T, 4]`` fitted unconstrained hyperparameters (no graph).
+        the initial values -> ``[T, H]`` fitted unconstrained hyperparameters (no graph).
 
-        ``base`` ``[T, S, S]`` is :meth:`_base` of detached embeddings; Adam acts coordinate
-        by coordinate and task ``t``'s loss depends on row ``t`` only, so every task is
-        fitted exactly as alone.
+        ``base`` ``[T, S, S]`` is :meth:`_base` of detached embeddings (``fixed``: the fixed
+        similarity of the supports); Adam acts coordinate by coordinate and task ``t``'s loss
+        depends on row ``t`` only, so every task is fitted exactly as alone.
         """
         cfg: DKTConfig = self.config
-        raw = self.init_raw.detach().expand(len(y), 4).clone()
+        raw = self.init_raw.detach().expand(len(y), -1).clone()
         first, second = torch.zeros_like(raw), torch.zeros_like(raw)
         beta1, beta2, eps = 0.9, 0.999, 1e-8
         with torch.enable_grad():
             for step in range(1, cfg.fit_steps + 1):
                 current = raw.detach().requires_grad_()
-                (grad,) = torch.autograd.grad(self._neg_mll(current, base, y, mask).sum(), current)
+                loss = self._neg_mll(current, base, y, mask, fixed).sum()
+                (grad,) = torch.autograd.grad(loss, current)
                 first = beta1 * first + (1.0 - beta1) * grad
                 second = beta2 * second + (1.0 - beta2) * grad * grad
                 step_size = cfg.fit_lr / (1.0 - beta1**step)
@@ -281,8 +353,11 @@ class DeepKernelGP(VmapEngine, MetaLearner):
 
     # ---- adapt and predict, batched over tasks ----------------------------------------------
 
-    def _adapt_tensors(self, support: Tensor, targets: Tensor, mask: Tensor) -> GPState:
-        """Supports ``[T, S, d]``, normalized targets ``[T, S]``, mask ``[T, S]`` -> state."""
+    def _adapt_tensors(self, features: Tensor, targets: Tensor, mask: Tensor) -> GPState:
+        """Supports ``[T, S, d (+1)]`` (:meth:`encode`'s features), normalized targets ``[T,
+        S]``, mask ``[T, S]`` -> state."""
+        support, ids = self._split(features)
+        fixed = None if ids is None else self._fixed(ids, ids).to(support.dtype)
         if self._stationary:  # distances are translation invariant; centring limits round-off
             weights = mask.to(support.dtype).unsqueeze(-1)
             center = (support * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True)
@@ -291,25 +366,31 @@ class DeepKernelGP(VmapEngine, MetaLearner):
         support = support - center
         y = self._gp_targets(targets.to(support.dtype), mask)
         detached = support.detach()
-        fitted = self.fit_hyperparameters(self._base(detached, detached), y, mask)
+        fitted = self.fit_hyperparameters(self._base(detached, detached), y, mask, fixed)
         # Constants w.r.t. the encoder; identity Jacobian w.r.t. the initial values.
         raw = self.init_raw + (fitted - self.init_raw.detach())
         hyp = self.hyperparameters(raw)
-        chol = self._cholesky(self._kernel(self._base(support, support), hyp), hyp["noise"], mask)
+        kernel = self._kernel(self._base(support, support), hyp, fixed)
+        chol = self._cholesky(kernel, hyp["noise"], mask)
         resid = torch.where(mask, y - hyp["mean"][:, None], torch.zeros_like(y))
         alpha = torch.cholesky_solve(resid.unsqueeze(-1), chol).squeeze(-1)
-        return GPState(support, center, mask, chol, alpha, raw)
+        return GPState(support, ids, center, mask, chol, alpha, raw)
 
     def posterior(self, state: GPState, query: Tensor) -> tuple[Tensor, Tensor]:
-        """Query embeddings ``[T, Q, d]`` -> the latent GP's mean and variance ``[T, Q]``
+        """Query features ``[T, Q, d (+1)]`` -> the latent GP's mean and variance ``[T, Q]``
         (targets' units: ``+-1`` or normalized ratings; the variance without the noise)."""
         hyp = self.hyperparameters(state.raw)
+        query, query_ids = self._split(query)
         query = query - state.center
-        cross = self._kernel(self._base(query, state.support), hyp)  # [T, Q, S]
+        fixed = None
+        if query_ids is not None:
+            fixed = self._fixed(query_ids, state.support_ids).to(query.dtype)
+        cross = self._kernel(self._base(query, state.support), hyp, fixed)  # [T, Q, S]
         cross = torch.where(state.mask[:, None, :], cross, torch.zeros_like(cross))
         mean = hyp["mean"][:, None] + (cross @ state.alpha.unsqueeze(-1)).squeeze(-1)
         v = torch.linalg.solve_triangular(state.chol, cross.transpose(-1, -2), upper=False)
-        var = (self._prior_variance(query, hyp) - v.pow(2).sum(-2)).clamp_min(0.0)
+        prior = self._prior_variance(query, hyp, query_ids)
+        var = (prior - v.pow(2).sum(-2)).clamp_min(0.0)
         return mean, var
 
     def _output(self, mean: Tensor, var: Tensor) -> Tensor:

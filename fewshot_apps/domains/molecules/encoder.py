@@ -35,6 +35,7 @@ from fewshot_apps.errors import FewshotError
 
 from .assay_profile import AssayProfileInput
 from .featurizer import ATOM_FEATURES, BOND_FEATURES
+from .similarity import TanimotoSimilarity
 from .store import MoleculeStore
 
 POOLING = {"mean": global_mean_pool, "sum": global_add_pool, "max": global_max_pool}
@@ -51,7 +52,7 @@ class CategoricalEmbedding(nn.Module):
         return sum(table(x[:, i]) for i, table in enumerate(self.tables))
 
 
-class MoleculeEncoder(AssayProfileInput, LastLayerSplit, nn.Module):
+class MoleculeEncoder(AssayProfileInput, TanimotoSimilarity, LastLayerSplit, nn.Module):
     """Molecule ids -> embeddings ``[n, out_dim]``.
 
     Args:

@@ -34,6 +34,7 @@ from fewshot_apps.errors import FewshotError
 
 from .assay_profile import AssayProfileInput
 from .representations import descriptor_names, store_count_ecfp, store_descriptors
+from .similarity import TanimotoSimilarity
 from .store import MoleculeStore
 
 _CLIP = 6.0
@@ -103,7 +104,7 @@ def _nanstd(values: np.ndarray) -> np.ndarray:
         return np.nan_to_num(np.nanstd(values, axis=0), nan=1.0).astype(np.float32)
 
 
-class FingerprintEncoder(AssayProfileInput, LastLayerSplit, nn.Module):
+class FingerprintEncoder(AssayProfileInput, TanimotoSimilarity, LastLayerSplit, nn.Module):
     """Molecule ids -> embeddings ``[n, out_dim]`` from count-ECFP (and descriptors) alone.
 
     :class:`FingerprintBranch` (``bits -> hidden``), ``depth - 1`` more blocks of Linear,

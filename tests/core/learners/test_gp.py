@@ -243,3 +243,104 @@ def test_the_device_copy_matches_the_cpu(device):
     loss = moved.loss(batch.to(device))
     loss.backward()
     assert loss.device.type == device and moved.init_raw.grad.device.type == device
+
+
+# ---- the fixed kernel (an encoder's untrained similarity added to the learned kernel) -------
+
+
+class EmbeddingsWithSimilarity(FixedEmbeddings):
+    """Known embeddings plus 0/1 fingerprints whose Tanimoto is the encoder's similarity."""
+
+    has_similarity = True
+
+    def __init__(self, table, bits):
+        super().__init__(table)
+        self.register_buffer("bits", torch.as_tensor(bits, dtype=torch.float32))
+
+    def similarity(self, a, b):
+        x, y = self.bits[a], self.bits[b]
+        inter = x @ y.T
+        return inter / (x.sum(1)[:, None] + y.sum(1)[None, :] - inter)
+
+    def self_similarity(self, ids):
+        return torch.ones(len(ids))
+
+
+def tanimoto_problem(seed=0, n=40, bits=24):
+    """Embeddings of pure noise; labels follow the fingerprints (the first 6 bits of a
+    prototype active, flipped with noise), so only the fixed kernel carries the task."""
+    rng = np.random.default_rng(seed)
+    fps = (rng.random((n, bits)) < 0.25).astype(np.float32)
+    labels = (fps[:, :6].sum(1) >= 2).astype(np.float32)
+    fps[:, 0] = 1.0  # no empty fingerprint
+    return rng.normal(size=(n, 3)), fps, labels
+
+
+W = 0.7
+
+
+def test_the_fixed_kernel_posterior_is_the_exact_gp_of_the_summed_kernel():
+    table, fps, labels = tanimoto_problem()
+    learner = build_learner(
+        "dkt", EmbeddingsWithSimilarity(table, fps), "classification", fit_steps=0, jitter=0.0,
+        init_lengthscale=LENGTHSCALE, init_outputscale=OUTPUTSCALE, init_noise=NOISE,
+        fixed_kernel=True, init_fixed_scale=W,
+    )
+    with torch.no_grad():
+        learner.init_raw[MEAN] = CONST
+    s, q = np.arange(12), np.arange(12, 40)
+    probs = learner.fit_predict(s, labels[s], q)
+
+    def kernel(a, b):  # written out in NumPy: scaled RBF on the embeddings + W * Tanimoto
+        sq = ((table[a][:, None, :] - table[b][None, :, :]) ** 2).sum(-1)
+        inter = fps[a] @ fps[b].T
+        tani = inter / (fps[a].sum(1)[:, None] + fps[b].sum(1)[None, :] - inter)
+        return OUTPUTSCALE * np.exp(-0.5 * sq / LENGTHSCALE**2) + W * tani
+
+    system = kernel(s, s) + NOISE * np.eye(len(s))
+    cross = kernel(q, s)
+    mean = CONST + cross @ np.linalg.solve(system, 2 * labels[s] - 1 - CONST)
+    var = OUTPUTSCALE + W - np.einsum("qs,qs->q", cross, np.linalg.solve(system, cross.T).T)
+    np.testing.assert_allclose(probs, norm.cdf(mean / np.sqrt(1.0 + var)), atol=1e-4)
+    state = learner.adapt(s, labels[s])
+    with torch.no_grad():
+        np.testing.assert_allclose(learner.predictive_variance(state, q).numpy(), var, atol=1e-4)
+        assert learner.embed_features(learner.encode(torch.arange(3))).shape == (3, 3)
+
+
+def test_the_likelihood_moves_weight_to_the_fixed_kernel_when_it_carries_the_task():
+    table, fps, labels = tanimoto_problem(seed=3)
+    learner = build_learner("dkt", EmbeddingsWithSimilarity(table, fps), "classification",
+                            fixed_kernel=True, fit_steps=30)
+    s = np.arange(30)
+    fitted = DeepKernelGP.hyperparameters(learner.adapt(s, labels[s]).inner.raw[0].detach())
+    initial = DeepKernelGP.hyperparameters(learner.init_raw.detach())
+    # more weight on the similarity, relative to the learned (noise) kernel's
+    assert (fitted["fixed_scale"] / fitted["outputscale"]
+            > 1.5 * initial["fixed_scale"] / initial["outputscale"])
+    probs = learner.fit_predict(s, labels[s], np.arange(30, 40))
+    plain = build_learner("dkt", FixedEmbeddings(table), "classification", fit_steps=30)
+    from fewshot_apps.core.metrics import roc_auc
+
+    assert roc_auc(labels[30:], probs) > roc_auc(
+        labels[30:], plain.fit_predict(s, labels[s], np.arange(30, 40))
+    )
+
+
+def test_a_padded_meta_batch_with_the_fixed_kernel_equals_each_task_alone():
+    table, fps, labels = tanimoto_problem(seed=5)
+    learner = build_learner("dkt", EmbeddingsWithSimilarity(table, fps), "classification",
+                            fixed_kernel=True, fit_steps=5)
+    rng = np.random.default_rng(0)
+    triples = []
+    for size in (4, 9, 6):
+        ids = rng.permutation(40)
+        triples.append((ids[:size], labels[ids[:size]], ids[size:size + 7]))
+    for (s, y, q), got in zip(triples, learner.fit_predict_many(triples)):
+        np.testing.assert_allclose(got, learner.fit_predict(s, y, q), rtol=1e-5, atol=1e-5)
+
+
+def test_the_fixed_kernel_needs_an_encoder_with_a_similarity():
+    with pytest.raises(FewshotError, match="fixed_kernel needs an encoder with a fixed"):
+        build_learner("dkt", FixedEmbeddings(np.zeros((4, 2))), "classification",
+                      fixed_kernel=True)
