@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fewshot_apps.core.encoders import has_support_affinity, label_prior, support_affinity
+from fewshot_apps.core.encoders import (
+    has_similarity,
+    has_support_affinity,
+    label_prior,
+    support_affinity,
+)
 from fewshot_apps.core.metrics import auprc, brier, ece, ece_floor, roc_auc
 from fewshot_apps.core.tasks import (
     BalancedSampler,
@@ -257,6 +262,17 @@ class FrozenTrunk(torch.nn.Module):
                          support_weights: torch.Tensor | None = None) -> torch.Tensor | None:
         """The wrapped encoder's support affinity (computed live, as the label prior)."""
         return support_affinity(self._encoder[0], support_ids, candidate_ids, support_weights)
+
+    @property
+    def has_similarity(self) -> bool:
+        return has_similarity(self._encoder[0])
+
+    def similarity(self, a_ids: torch.Tensor, b_ids: torch.Tensor) -> torch.Tensor:
+        """The wrapped encoder's fixed similarity (not a trunk output: computed live)."""
+        return self._encoder[0].similarity(a_ids, b_ids)
+
+    def self_similarity(self, ids: torch.Tensor) -> torch.Tensor:
+        return self._encoder[0].self_similarity(ids)
 
     def forward_trunk(self, example_ids: torch.Tensor) -> torch.Tensor:
         rows = self.lookup[example_ids.to(self.lookup.device)]

@@ -256,6 +256,7 @@ class EmbeddingsWithSimilarity(FixedEmbeddings):
     def __init__(self, table, bits):
         super().__init__(table)
         self.register_buffer("bits", torch.as_tensor(bits, dtype=torch.float32))
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # evaluation reads the device off one
 
     def similarity(self, a, b):
         x, y = self.bits[a], self.bits[b]
@@ -344,3 +345,17 @@ def test_the_fixed_kernel_needs_an_encoder_with_a_similarity():
     with pytest.raises(FewshotError, match="fixed_kernel needs an encoder with a fixed"):
         build_learner("dkt", FixedEmbeddings(np.zeros((4, 2))), "classification",
                       fixed_kernel=True)
+
+
+def test_evaluation_with_the_encoder_run_once_keeps_the_fixed_kernel():
+    from fewshot_apps.core.evaluation import encoded_once
+    from fewshot_apps.core.tasks import Task
+
+    table, fps, labels = tanimoto_problem(seed=7)
+    learner = build_learner("dkt", EmbeddingsWithSimilarity(table, fps), "classification",
+                            fixed_kernel=True, fit_steps=5)
+    s, q = np.arange(10), np.arange(10, 40)
+    live = learner.fit_predict(s, labels[s], q)
+    with encoded_once(learner, [Task("t", np.arange(40), labels)]):
+        assert type(learner.encoder).__name__ == "FrozenTrunk"
+        np.testing.assert_allclose(learner.fit_predict(s, labels[s], q), live, atol=1e-6)
