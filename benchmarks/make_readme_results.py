@@ -32,6 +32,7 @@ HEADLINE = {m: LABELS.get(m, m) for m in HEADLINE_METRICS}
 # the later folder's rows count.
 RUN_GROUPS = {
     "muv-full": ("muv-full", "muv-full-rerun"),
+    "fsmol-fingerprint-full": ("fsmol-fingerprint-full", "fsmol-fingerprint-full-more"),
     "movielens-latest-small-full": ("movielens-latest-small-full",
                                     "movielens-latest-small-full-more"),
 }
@@ -47,11 +48,20 @@ def _group_of(folder: str) -> tuple[str, ...]:
     return next((group for group in RUN_GROUPS.values() if folder in group), (folder,))
 
 
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    """The table at ``path``; None when there is none or it is empty (a run with no pairs to
+    compare writes an empty comparisons.csv)."""
+    try:
+        return pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return None
+
+
 def _read_group(name: str, file: str, keys: list[str]) -> pd.DataFrame | None:
     """``file`` of every folder of reference run ``name``, the later folder's row kept where
     two share ``keys``; None when no folder has it."""
-    frames = [pd.read_csv(RESULTS / folder / file) for folder in _group(name)
-              if (RESULTS / folder / file).exists()]
+    frames = [frame for folder in _group(name)
+              if (frame := _read_csv(RESULTS / folder / file)) is not None]
     if not frames:
         return None
     table = pd.concat(frames, ignore_index=True)
@@ -68,6 +78,19 @@ def _summary(name: str) -> pd.DataFrame | None:
 def _comparisons(name: str) -> pd.DataFrame | None:
     return _read_group(name, "comparisons.csv", ["dataset", "learner", "baseline", "metric",
                                                   "support_size", "item_split"])
+
+
+def _reliability(name: str) -> pd.DataFrame | None:
+    """reliability.csv of reference run ``name``: each learner's bins from the latest folder
+    of the group that has them; None when no folder has the file."""
+    frames = {}
+    for folder in _group(name):
+        path = RESULTS / folder / "reliability.csv"
+        if path.exists():
+            table = pd.read_csv(path)
+            for learner, rows in table.groupby("learner"):
+                frames[learner] = rows
+    return pd.concat(frames.values(), ignore_index=True) if frames else None
 
 
 def tox21_section() -> list[str]:
@@ -201,12 +224,12 @@ def targets_section() -> list[str]:
 
 def fingerprint_targets_section() -> list[str]:
     """Issue 14's FS-Mol targets, measured on the fsmol-fingerprint suite's full run."""
-    folder = RESULTS / "fsmol-fingerprint-full"
-    if not (folder / "summary.csv").exists():
+    s = _summary("fsmol-fingerprint-full")  # with the learners that continue it
+    if s is None:
         return []
-    s = pd.read_csv(folder / "summary.csv")
-    comp = (pd.read_csv(folder / "comparisons.csv") if (folder / "comparisons.csv").exists()
-            else pd.DataFrame(columns=["learner", "baseline", "metric", "support_size"]))
+    comp = _comparisons("fsmol-fingerprint-full")
+    if comp is None:
+        comp = pd.DataFrame(columns=["learner", "baseline", "metric", "support_size"])
     lines = []
     best = _best(s, "delta_auprc", 16)
     if best is not None:
@@ -411,16 +434,16 @@ def uncertainty_targets_section() -> list[str]:
                   "|---|---|---|", *_strategy_targets(active, "actives_found", rounds,
                                                        "delta_auprc"), ""]
     calibrated = RESULTS / "fsmol-fingerprint-full"
-    if (calibrated / "summary.csv").exists() and (calibrated / "reliability.csv").exists():
+    reliability = _reliability(calibrated.name)
+    if (s := _summary(calibrated.name)) is not None and reliability is not None:
         from fewshot_apps.bench.report import pooled_ece
 
-        s = pd.read_csv(calibrated / "summary.csv")
         best = _best(s, "delta_auprc", 64, families=list(META_LEARNING_FAMILIES)
                      + list(BASELINE_FAMILIES))
         if best is not None:
             mean = s[(s["metric"].isin(["ece", "ece_floor"])) & (s["support_size"] == 64)
                      & (s["learner"] == best["learner"])].set_index("metric")["mean"]
-            pooled = pooled_ece(pd.read_csv(calibrated / "reliability.csv"))
+            pooled = pooled_ece(reliability)
             pooled = pooled[(pooled["learner"] == best["learner"])
                             & (pooled["support_size"] == 64)]["ece_pooled"]
             floor = (f", the floor of exact probabilities on the same queries "

@@ -16,10 +16,11 @@ An exact GP regression head over the encoder's embeddings of a task's support se
   analogues do, the marginal likelihood moves weight to ``S`` (FS-Mol's single-task GP, inside
   the meta-learner). ``encode`` then appends each example's id to its embedding (a float
   column, exact below 2**24 examples), so that the kernel can look the similarity up.
-* **per-task fit**: the four hyperparameters start from meta-learned initial values (a
-  parameter of the learner, ``init_raw``) and take ``fit_steps`` Adam steps maximizing the
-  exact log marginal likelihood of the support targets, on embeddings detached from the
-  encoder (so the fit builds no graph through the encoder).
+* **per-task fit**: the hyperparameters (four; five with the fixed kernel) start from
+  meta-learned initial values (a parameter of the learner, ``init_raw``) and take
+  ``fit_steps`` Adam steps maximizing the exact log marginal likelihood of the support
+  targets, on embeddings detached from the encoder (so the fit builds no graph through the
+  encoder).
 * **posterior**: ``mean(q) = c + k_q^T (K + n I)^-1 (y - c)``, ``var(q) = k(q, q) -
   k_q^T (K + n I)^-1 k_q`` (the latent function's variance; the noise is added for
   regression's predictive distribution).
