@@ -33,6 +33,7 @@ HEADLINE = {m: LABELS.get(m, m) for m in HEADLINE_METRICS}
 RUN_GROUPS = {
     "muv-full": ("muv-full", "muv-full-rerun"),
     "fsmol-fingerprint-full": ("fsmol-fingerprint-full", "fsmol-fingerprint-full-more"),
+    "fsmol-full": ("fsmol-full", "fsmol-full-more"),
     "movielens-latest-small-full": ("movielens-latest-small-full",
                                     "movielens-latest-small-full-more"),
 }
@@ -165,9 +166,8 @@ def _met(ok: bool) -> str:
 def targets_section() -> list[str]:
     """Issue 5's targets, each with the measured number beside it."""
     lines = []
-    path = RESULTS / "fsmol-full" / "summary.csv"
-    if path.exists():
-        s = pd.read_csv(path)
+    s = _summary("fsmol-full")
+    if s is not None:
         best = _best(s, "delta_auprc", 16)
         if best is not None:
             lines.append(f"| FS-Mol ΔAUPRC, support 16 | >= {FSMOL_TARGETS['ProtoNet']} "

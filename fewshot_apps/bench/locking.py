@@ -4,8 +4,9 @@
 ``results.csv`` / ``timings.json`` and writes the summary and reports (seconds each time);
 another run waits for it (up to :data:`WRITE_WAIT_S`). ``out/.claims/<suite>--<dataset>--
 <learner>.lock`` is a run's claim on a learner it is going to train: held for the whole run.
-A second run that needs a learner another live run has claimed refuses at once, naming the
-holder; runs of different learners (``--learners``) may still share a folder.
+A second run leaves the learners another live run has claimed to that run (naming the holder)
+and runs the rest; it refuses at once when another run holds all it has left to do, so several
+runs of one suite, or of other ``--learners``, may share a folder.
 
 Each lock file holds its holder's pid, host, start time and command (JSON). On POSIX the lock
 is ``fcntl.flock`` on that file, which the kernel releases when the holder dies; a file left
@@ -274,6 +275,17 @@ class OutputLocks:
             for key in taken:
                 self.claims.pop(key).release()
             raise
+
+    def claim_available(self, keys) -> dict[tuple[str, str, str], dict]:
+        """Claim those of ``keys`` that no other live run holds; returns the others, each with
+        its holder (pid, host, start, command), for this run to leave to that run."""
+        held = {}
+        for key in dict.fromkeys(keys):
+            try:
+                self.claim([key])
+            except OutputLockedError as exc:
+                held[key] = exc.holder
+        return held
 
     def release_all(self) -> None:
         for lock in self.claims.values():

@@ -25,7 +25,7 @@ import torch
 
 from fewshot_apps import __version__
 from fewshot_apps.bench.folds import pool_folds
-from fewshot_apps.bench.locking import OutputLocks
+from fewshot_apps.bench.locking import OutputLockedError, OutputLocks, describe
 from fewshot_apps.bench.suites import (
     Suite,
     file_slug,
@@ -341,10 +341,10 @@ def run_suite(
     evaluation seeds; ``learners`` restricts the suite's learner list.
 
     The run claims the learners it trains (``out/.claims/``) and appends rows, writes the
-    summary and the reports under the folder's write lock (``out/.lock``): a second run that
-    needs a learner a live run has claimed refuses at once, naming that run's pid, host, start
-    and command (:mod:`fewshot_apps.bench.locking`); runs of other ``learners`` may share the
-    folder. No measurement is written to ``results.csv`` twice."""
+    summary and the reports under the folder's write lock (``out/.lock``): a second run leaves
+    the learners a live run has claimed to that run, with a note naming its pid, host, start
+    and command, and runs the rest; it refuses at once when nothing else is left
+    (:mod:`fewshot_apps.bench.locking`). No measurement is written to ``results.csv`` twice."""
     parts = load_suites(suite, preset)  # bad input fails before anything is written
     for part in parts:
         unknown = [n for n in (learners or part.learners) if n not in MODELS]
@@ -381,12 +381,24 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
     with locks.writing():
         _refuse_lost_rows(out)
         done = _learners_written(results_path)
-        # Claim what is left to run (refused at once if another live run has it), then look
-        # again: a run that ended just now may have written some of it.
-        locks.claim((part.name, part.label, n) for part in parts
-                    for n in (learners or part.learners)
-                    if (part.name, part.label, n) not in done)
-        done = _learners_written(results_path)
+        # Claim what is left to run and leave to another live run what it has claimed (refused
+        # at once when that is everything), then look again: a run that ended just now may
+        # have written some of it.
+        left = [(part.name, part.label, n) for part in parts
+                for n in (learners or part.learners) if (part.name, part.label, n) not in done]
+        others = locks.claim_available(left)
+        if others and len(others) == len(left):
+            (suite_name, label, name), holder = next(iter(others.items()))
+            raise OutputLockedError(
+                f"{out}: learner {name} of {suite_name}/{label}"
+                + (f" and {len(others) - 1} more" if len(others) > 1 else "")
+                + f" is being run into this folder by another bench run: {describe(holder)}. "
+                "Wait for it to finish, run other --learners, or choose another --out", holder)
+        for (suite_name, label, name), holder in others.items():
+            print(f"note: {out}: learner {name} of {suite_name}/{label} is being run into this "
+                  f"folder by another bench run ({describe(holder)}); left to it",
+                  file=sys.stderr, flush=True)
+        done = _learners_written(results_path) | set(others)
     wrote_rows = False
     resolved = []
     for part in parts:

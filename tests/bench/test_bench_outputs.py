@@ -143,6 +143,29 @@ def test_a_second_run_is_refused_while_another_holds_the_learner_then_takes_over
     assert not (out / ".claims").exists() and not (out / ".lock").exists()
 
 
+def test_a_second_run_leaves_a_held_learner_to_its_holder_and_runs_the_rest(
+        suites, tmp_path, capsys):
+    suite = suites["cold-start"]
+    out = tmp_path / "shared-by-two"
+    out.mkdir()
+    dataset = str(suite.parent / "my-cold-start.toml")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out), "by-path-cold-start",
+                               dataset], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        capsys.readouterr()
+        run_suite(str(suite), out, learners=["global-mean", "item-mean"], preset="smoke",
+                  device="cpu", progress=False)
+        err = capsys.readouterr().err
+        assert f"learner global-mean of by-path-cold-start/{dataset}" in err
+        assert f"pid {holder.pid} on host {socket.gethostname()}" in err and "left to it" in err
+        assert set(pd.read_csv(out / "results.csv")["learner"]) == {"item-mean"}
+        assert list((out / ".claims").glob("*.lock"))  # the holder's claim stays its own
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_held_folder_lock_is_waited_for_then_refused(suites, tmp_path, monkeypatch):
     monkeypatch.setattr(locking, "WRITE_WAIT_S", 0.3)
     out = tmp_path / "busy"
