@@ -31,7 +31,6 @@ HEADLINE = {m: LABELS.get(m, m) for m in HEADLINE_METRICS}
 # not committed, so a later learner cannot join its report). Where a learner is in several,
 # the later folder's rows count.
 RUN_GROUPS = {
-    "muv-full": ("muv-full", "muv-full-rerun"),
     "fsmol-fingerprint-full": ("fsmol-fingerprint-full", "fsmol-fingerprint-full-more"),
     "fsmol-full": ("fsmol-full", "fsmol-full-more"),
     "movielens-latest-small-full": ("movielens-latest-small-full",
@@ -305,7 +304,7 @@ def moleculenet_targets_section() -> list[str]:
                              f"{best['learner']} {best['mean']:.3f}; "
                              + "; ".join(text for text, _ in tests)
                              + f" | {_met(all(ok for _, ok in tests))} |")
-    s = _summary("muv-full")  # with muv-full-rerun: learners run again at a later revision
+    s = _summary("muv-full")
     if s is not None:
         best = _best(s, "roc_auc", 20)
         rf = s[(s["learner"] == "rf") & (s["metric"] == "roc_auc") & (s["support_size"] == 20)]
