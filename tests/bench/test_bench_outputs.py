@@ -7,6 +7,7 @@ smoke preset: a few seconds a run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -114,25 +115,32 @@ time.sleep(300)
 """
 
 
-def test_a_second_run_is_refused_while_another_holds_the_learner_then_takes_over(
-        suites, tmp_path, capsys):
-    suite = suites["cold-start"]
-    out = tmp_path / "shared-out"
+@contextlib.contextmanager
+def _held_global_mean(suite: Path, out: Path):
+    """A live process holding the claim on ``global-mean`` in ``out`` (killed after: its
+    claim file stays, stale)."""
     out.mkdir()
     dataset = str(suite.parent / "my-cold-start.toml")
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out), "by-path-cold-start",
                                dataset], stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_second_run_is_refused_while_another_holds_the_learner_then_takes_over(
+        suites, tmp_path, capsys):
+    suite, out = suites["cold-start"], tmp_path / "shared-out"
+    with _held_global_mean(suite, out) as holder:
         with pytest.raises(OutputLockedError) as refused:
             run_suite(str(suite), out, preset="smoke", device="cpu", progress=False)
         message = str(refused.value)
         assert f"pid {holder.pid} on host {socket.gethostname()}, started " in message
         assert "learner global-mean" in message and "holder in a test" in message
         assert not (out / "results.csv").exists()
-    finally:
-        holder.kill()
-        holder.wait()
     # The holder died without releasing: its claim file is left, stale, and taken over.
     assert list((out / ".claims").glob("*.lock"))
     capsys.readouterr()
@@ -145,25 +153,17 @@ def test_a_second_run_is_refused_while_another_holds_the_learner_then_takes_over
 
 def test_a_second_run_leaves_a_held_learner_to_its_holder_and_runs_the_rest(
         suites, tmp_path, capsys):
-    suite = suites["cold-start"]
-    out = tmp_path / "shared-by-two"
-    out.mkdir()
-    dataset = str(suite.parent / "my-cold-start.toml")
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out), "by-path-cold-start",
-                               dataset], stdout=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    suite, out = suites["cold-start"], tmp_path / "shared-by-two"
+    with _held_global_mean(suite, out) as holder:
         capsys.readouterr()
         run_suite(str(suite), out, learners=["global-mean", "item-mean"], preset="smoke",
                   device="cpu", progress=False)
         err = capsys.readouterr().err
+        dataset = suite.parent / "my-cold-start.toml"
         assert f"learner global-mean of by-path-cold-start/{dataset}" in err
         assert f"pid {holder.pid} on host {socket.gethostname()}" in err and "left to it" in err
         assert set(pd.read_csv(out / "results.csv")["learner"]) == {"item-mean"}
         assert list((out / ".claims").glob("*.lock"))  # the holder's claim stays its own
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_a_held_folder_lock_is_waited_for_then_refused(suites, tmp_path, monkeypatch):
