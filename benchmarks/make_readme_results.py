@@ -31,7 +31,6 @@ HEADLINE = {m: LABELS.get(m, m) for m in HEADLINE_METRICS}
 # not committed, so a later learner cannot join its report). Where a learner is in several,
 # the later folder's rows count.
 RUN_GROUPS = {
-    "fsmol-fingerprint-full": ("fsmol-fingerprint-full", "fsmol-fingerprint-full-more"),
     "fsmol-full": ("fsmol-full", "fsmol-full-more"),
     "movielens-latest-small-full": ("movielens-latest-small-full",
                                     "movielens-latest-small-full-more"),
@@ -223,7 +222,7 @@ def targets_section() -> list[str]:
 
 def fingerprint_targets_section() -> list[str]:
     """Issue 14's FS-Mol targets, measured on the fsmol-fingerprint suite's full run."""
-    s = _summary("fsmol-fingerprint-full")  # with the learners that continue it
+    s = _summary("fsmol-fingerprint-full")
     if s is None:
         return []
     comp = _comparisons("fsmol-fingerprint-full")
