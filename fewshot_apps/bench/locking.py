@@ -276,15 +276,15 @@ class OutputLocks:
                 self.claims.pop(key).release()
             raise
 
-    def claim_available(self, keys) -> dict[tuple[str, str, str], dict]:
+    def claim_available(self, keys) -> dict[tuple[str, str, str], OutputLockedError]:
         """Claim those of ``keys`` that no other live run holds; returns the others, each with
-        its holder (pid, host, start, command), for this run to leave to that run."""
+        the refusal that names its holder, for this run to leave to that run."""
         held = {}
         for key in dict.fromkeys(keys):
             try:
                 self.claim([key])
             except OutputLockedError as exc:
-                held[key] = exc.holder
+                held[key] = exc
         return held
 
     def release_all(self) -> None:

@@ -25,7 +25,7 @@ import torch
 
 from fewshot_apps import __version__
 from fewshot_apps.bench.folds import pool_folds
-from fewshot_apps.bench.locking import OutputLockedError, OutputLocks, describe
+from fewshot_apps.bench.locking import OutputLocks, describe
 from fewshot_apps.bench.suites import (
     Suite,
     file_slug,
@@ -388,15 +388,10 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
                 for n in (learners or part.learners) if (part.name, part.label, n) not in done]
         others = locks.claim_available(left)
         if others and len(others) == len(left):
-            (suite_name, label, name), holder = next(iter(others.items()))
-            raise OutputLockedError(
-                f"{out}: learner {name} of {suite_name}/{label}"
-                + (f" and {len(others) - 1} more" if len(others) > 1 else "")
-                + f" is being run into this folder by another bench run: {describe(holder)}. "
-                "Wait for it to finish, run other --learners, or choose another --out", holder)
-        for (suite_name, label, name), holder in others.items():
+            raise next(iter(others.values()))
+        for (suite_name, label, name), refusal in others.items():
             print(f"note: {out}: learner {name} of {suite_name}/{label} is being run into this "
-                  f"folder by another bench run ({describe(holder)}); left to it",
+                  f"folder by another bench run ({describe(refusal.holder)}); left to it",
                   file=sys.stderr, flush=True)
         done = _learners_written(results_path) | set(others)
     wrote_rows = False

@@ -10,28 +10,21 @@ so the sum stays a valid GP kernel.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from fewshot_apps.errors import FewshotError
 
+from .baselines import tanimoto
 from .store import MoleculeStore
 
 
-def _bits(store: MoleculeStore, ids: Tensor) -> Tensor:
-    packed = store.ecfp[ids].numpy()
-    return torch.from_numpy(np.unpackbits(packed, axis=1).astype(np.float32))
-
-
 def tanimoto_matrix(store: MoleculeStore, a_ids: Tensor, b_ids: Tensor) -> Tensor:
-    """``[n] x [m] -> [n, m] float32``: Tanimoto similarity of the molecules' ECFP bits
-    (``|a & b| / |a | b|``; two empty fingerprints: 0)."""
+    """``[n] x [m] -> [n, m] float32``: Tanimoto similarity of the molecules' ECFP bits (the
+    classic baselines' :func:`~.baselines.tanimoto`)."""
     a_ids, b_ids = a_ids.detach().cpu().long(), b_ids.detach().cpu().long()
-    a, b = _bits(store, a_ids), _bits(store, b_ids)
-    inter = a @ b.T  # exact: float32 counts up to 2**24
-    union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
-    return torch.where(union > 0, inter / union.clamp_min(1.0), torch.zeros_like(inter))
+    a, b = store.fingerprints(a_ids).numpy(), store.fingerprints(b_ids).numpy()
+    return torch.from_numpy(tanimoto(a, b))
 
 
 class TanimotoSimilarity:
