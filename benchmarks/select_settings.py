@@ -87,9 +87,11 @@ def main() -> None:
         if len(done) and label in set(done["settings"]):
             print(f"{label}: already in {log_path}", flush=True)
             continue
-        settings = {**suite.preset.settings, **combo, "steps": args.steps,
-                    "eval_every": max(1, args.steps // 10), "seed": args.seed,
-                    "device": args.device, **suite.train_episode()}
+        # The grid may choose the training episodes too (``support_size=16,64``): it goes
+        # over the suite's.
+        settings = {**suite.preset.settings, **suite.train_episode(), **combo,
+                    "steps": args.steps, "eval_every": max(1, args.steps // 10),
+                    "seed": args.seed, "device": args.device}
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             _, result = train_learner(dataset, args.learner, tmp, settings, progress=False)

@@ -37,6 +37,7 @@ from fewshot_apps.bench.suites import (
 from fewshot_apps.core.device import resolve_device
 from fewshot_apps.core.domain import get_domain, load_saved_model
 from fewshot_apps.core.fit import build_model
+from fewshot_apps.core.persistence import read_model_config
 from fewshot_apps.core.registry import DOMAINS, MODELS, PROTOCOLS, model_family, models_for
 from fewshot_apps.core.training import CHECKPOINT_FILE, LOG_FILE
 from fewshot_apps.errors import FewshotError
@@ -95,6 +96,35 @@ def build_suite_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, d
     return build_model(ds, name, model_dir, settings, seed=seed, device=device,
                        pretrain_steps=suite.preset.pretrain_steps,
                        resume=_has_checkpoint(model_dir), progress=progress)
+
+
+def trains_elsewhere(suite: Suite, name: str) -> bool:
+    """Whether learner ``name`` of ``suite`` is trained by the suite's ``train_suite`` (every
+    learner that trains; a classic baseline is fitted on the suite's own data)."""
+    return suite.train_suite is not None and MODELS.get(name).family != "classic"
+
+
+class _TrainSuites:
+    """The ``train_suite`` of a suite and its data set, loaded once per run."""
+
+    def __init__(self):
+        self._loaded = {}
+
+    def get(self, suite: Suite, preset: str, data_dir) -> tuple[Suite, object]:
+        if suite.train_suite not in self._loaded:
+            (source,) = without_folds(load_suites(suite.train_suite, preset))
+            ds = load_data(source.dataset, data_dir, dataset_options=source.dataset_options)
+            self._loaded[suite.train_suite] = (source, ds)
+        return self._loaded[suite.train_suite]
+
+
+def attach_trained_elsewhere(model, model_dir: Path, ds, suite: Suite) -> None:
+    """A model trained by ``suite``'s ``train_suite`` made to read ``ds``: refused when it was
+    trained or selected on any of ``ds``'s test tasks, or reads its examples differently (the
+    domain's ``attach``: molecules featurized otherwise, another item vocabulary)."""
+    ds.check_model_split(model_dir, suite.name)
+    model.saved_config = read_model_config(model_dir)
+    ds.attach(model, model_dir)
 
 
 def evaluate_suite_model(suite: Suite, model, ds, seeds: list[int],
@@ -396,6 +426,7 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
         done = _learners_written(results_path) | set(others)
     wrote_rows = False
     resolved = []
+    elsewhere = _TrainSuites()
     for part in parts:
         names = learners or part.learners
         eval_seeds = part.preset.seeds if seeds is None else list(range(seeds))
@@ -407,6 +438,8 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
             resolved[-1].update(strategies=part.strategies, baseline=part.baseline)
         if part.dataset_options:
             resolved[-1].update(card=part.dataset, dataset_options=part.dataset_options)
+        if part.train_suite:
+            resolved[-1].update(train_suite=part.train_suite)
         todo = [n for n in names if (part.name, part.label, n) not in done]
         if not todo:
             continue
@@ -424,8 +457,14 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
                 name if len(parts) == 1 else f"{file_slug(part.label)}/{name}")
             resumed = _has_checkpoint(model_dir)
             t0 = time.perf_counter()
-            model = build_suite_model(part, name, ds, model_dir, eval_seeds[0], device,
-                                      progress=progress)
+            if trains_elsewhere(part, name):
+                source, source_ds = elsewhere.get(part, preset, data_dir)
+                model = build_suite_model(source, name, source_ds, model_dir, eval_seeds[0],
+                                          device, progress=progress)
+                attach_trained_elsewhere(model, model_dir, ds, part)
+            else:
+                model = build_suite_model(part, name, ds, model_dir, eval_seeds[0], device,
+                                          progress=progress)
             train_seconds = time.perf_counter() - t0
             if resumed:  # this process saw only the steps after the checkpoint
                 train_seconds = _logged_train_seconds(model_dir)

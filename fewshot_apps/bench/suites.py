@@ -28,6 +28,13 @@ dataset options ``folds = N`` and ``fold = f`` (the domain decides what a fold i
 data, a fold of the users); each variant is trained and evaluated on its own (rows labelled
 ``<dataset>:folds=N,fold=f``), and the summary and report pool the folds' test tasks under
 :attr:`Suite.pooled_label` (``<dataset>:folds=N``; :mod:`fewshot_apps.bench.folds`).
+
+``train_suite = "<suite>"`` trains elsewhere: every learner that trains (meta-learners and
+transfer baselines) is trained as that suite trains it (its data set, its preset's steps and
+settings, its ``learner_settings`` and training episodes), then reads this suite's molecules
+and is scored by this suite's protocol on this suite's test tasks; classic baselines are
+fitted on this suite's data as usual (``muv-fsmol``: learners meta-trained on FS-Mol's
+training assays, tested on MUV's).
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ else:  # pragma: no cover
 PRESETS = ("smoke", "fast", "full")
 # The keys a suite file may have (a typo is an error, not a silently ignored setting).
 SUITE_KEYS = {"name", "dataset", "protocol", "learners", "shots", "support_sizes", "train_shots",
-              "train_support_size", "strategies",
+              "train_support_size", "strategies", "train_suite",
               "baseline", "published", "presets", "dataset_options", "learner_settings"}
 COMPOSITE_KEYS = {"name", "parts", "part", "presets"}
 PART_KEYS = {"learners", "shots", "suite", "dataset_options", "published", "settings"}
@@ -122,6 +129,9 @@ class Suite:
     learner_settings: dict = field(default_factory=dict)
     #: The acquisition strategies of a protocol that has them (``active``), else None.
     strategies: list[str] | None = None
+    #: Another suite whose data set and settings the learners that train are trained with
+    #: (``train_suite``), or None: this suite's own.
+    train_suite: str | None = None
 
     def settings_for(self, learner: str) -> dict:
         """The settings ``learner`` trains with: the preset's, then its own
@@ -228,6 +238,24 @@ def _optional_int(raw: dict, key: str, origin: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise CardError(f"{origin}: {key} must be a positive whole number, not {value!r}")
     return value
+
+
+def _train_suite(raw: dict, preset: str, origin: str) -> str | None:
+    """``train_suite``: a plain suite (not composite, not itself trained elsewhere) that has
+    this preset; checked here so that a typo fails before any training."""
+    name = raw.get("train_suite")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip():
+        raise CardError(f"{origin}: train_suite must be a suite's name, not {name!r}")
+    try:
+        parts = _load_suites(name, preset)
+    except CardError as err:
+        raise CardError(f"{origin}: train_suite {name!r}: {err}") from None
+    if len(parts) != 1 or parts[0].train_suite is not None:
+        raise CardError(f"{origin}: train_suite {name!r} must be a suite that trains on its "
+                        "own data set (not a composite suite, nor one with a train_suite)")
+    return name
 
 
 def _dataset_options(raw: dict, where: str) -> dict:
@@ -396,6 +424,7 @@ def _load_suites(name_or_path: str, preset: str) -> list[Suite]:
         dataset_options=_dataset_options(raw, origin),
         learner_settings=_learner_settings(raw, list(raw["learners"]), origin),
         strategies=strategies,
+        train_suite=_train_suite(raw, preset, origin),
     )
     unknown = [name for name in suite.learners if name not in MODELS]
     if unknown:

@@ -232,10 +232,27 @@ class MoleculeTasks:
 
         saved = getattr(model, "saved_config", None)
         if saved:
-            check_model_molecules(path or getattr(model, "model_path", "the model"), "", saved,
-                                  self._molecule_variant())
+            where = path or getattr(model, "model_path", "the model")
+            check_model_molecules(where, "", saved, self._molecule_variant())
+            self._check_featurizer(where, saved)
         model.encoder.set_store(self.store)
         self._set_assay_profile(model.encoder, path)
+
+    def _check_featurizer(self, where, saved: dict) -> None:
+        """A model reads molecules featurized as in its training (a GNN's atom and bond
+        feature widths, the fingerprint settings): another data set's molecules must be
+        featurized the same way."""
+        theirs = saved.get("featurizer")
+        mine = getattr(self, "featurizer", None)
+        if theirs is None or mine is None or dict(theirs) == dict(mine.__dict__):
+            return
+        differ = sorted(k for k in set(theirs) | set(mine.__dict__)
+                        if theirs.get(k) != mine.__dict__.get(k))
+        raise FewshotError(
+            f"{where}: the model was trained on molecules featurized with "
+            f"{', '.join(f'{k}={theirs.get(k)!r}' for k in differ)}; {self.name} featurizes "
+            f"them with {', '.join(f'{k}={mine.__dict__.get(k)!r}' for k in differ)}. Load "
+            "the data set with the model's featurizer settings")
 
     def check_model_split(self, model_path, suite: str) -> bool:
         """Assay names identify assays in any file (an own CSV too): a model trained or
