@@ -17,7 +17,8 @@ from fewshot_apps.core.tasks import Task, TaskSet, derive_seed
 from fewshot_apps.errors import FewshotError
 
 #: Balanced 10-shot training episodes with 16 query molecules; validation: 3 draws per task.
-EPISODE_DEFAULTS = {"shots": 10, "support_size": None, "n_query": 16, "valid_draws": 3}
+EPISODE_DEFAULTS = {"shots": 10, "support_size": None, "n_query": 16, "valid_draws": 3,
+                    "valid_support_size": None}
 
 
 def limit_task(task: Task, limit: int | None, seed: int) -> Task:
@@ -40,9 +41,13 @@ def _validation_draw(episode: dict):
     (and is tested) on. Balanced K-shot (K = ``shots``) for PAR-style training; stratified
     supports of ``support_size`` (the task's own class balance, as FS-Mol's test draws) for
     stratified training: a calibration fitted on balanced supports would expect a half of
-    actives that FS-Mol's queries do not have."""
+    actives that FS-Mol's queries do not have. ``valid_support_size`` (when set) validates on
+    stratified supports of that size whatever the training supports, so that runs trained on
+    other support sizes are selected and compared on the same draws."""
     from fewshot_apps.core.tasks import BalancedSampler, StratifiedSampler
 
+    if episode.get("valid_support_size") is not None:
+        return (lambda n: StratifiedSampler(n)), int(episode["valid_support_size"])
     if episode.get("shots") is not None:
         return (lambda k: BalancedSampler(k)), int(episode["shots"])
     return (lambda n: StratifiedSampler(n)), int(episode["support_size"])
@@ -130,7 +135,8 @@ class MoleculeTasks:
     def validator(self, episode: dict, seed: int):
         """Mean ROC-AUC over ``valid_draws`` draws per validation task, query = every other
         labelled molecule (the test protocol on validation tasks); supports as in training:
-        K-shot (``shots``) or stratified (``support_size``)."""
+        K-shot (``shots``) or stratified (``support_size``), or stratified of
+        ``valid_support_size`` when set."""
         from fewshot_apps.core.evaluation import (
             encoded_once,
             evaluate_classification,

@@ -54,7 +54,8 @@ def test_what_it_is(data):
     assert (data.domain, data.label_kind, data.protocols) == (
         "molecules", "classification", ("k-shot", "fsmol", "active"))
     assert data.episode_defaults == {"shots": 10, "support_size": None, "n_query": 16,
-                                     "valid_draws": 3} == EPISODE_DEFAULTS
+                                     "valid_draws": 3, "valid_support_size": None} == \
+        EPISODE_DEFAULTS
     assert data.validation_metric == "ROC-AUC"
 
 
@@ -140,6 +141,28 @@ def test_stratified_training_is_validated_and_calibrated_on_stratified_supports(
         assert ep.support_labels.sum() == expected  # the stratified count of actives
     score = data.validator(episode, seed=5)(learner)
     assert 0 <= score <= 1
+
+
+@pytest.mark.parametrize("training", [
+    {"shots": 3, "support_size": None},
+    {"shots": None, "support_size": 12},
+])  # fmt: skip
+def test_valid_support_size_validates_every_training_on_the_same_draws(data, learner,
+                                                                       training):
+    """Runs trained on other supports (K-shot, or stratified of another size) are selected
+    and compared on the same stratified validation draws."""
+    episode = {**training, "valid_draws": 2, "valid_support_size": 8}
+    drawn = data.validation_episodes(episode, seed=5)
+    same = data.validation_episodes({"shots": None, "support_size": 8, "valid_draws": 2},
+                                    seed=5)
+    assert all(len(ep.support_examples) == 8 for ep in drawn)
+    assert [ep.support_examples.tolist() for ep in drawn] == \
+        [ep.support_examples.tolist() for ep in same]
+    assert data.validator(episode, seed=5)(learner) == data.validator(
+        {"shots": None, "support_size": 8, "valid_draws": 2}, seed=5)(learner)
+    # without it, validation draws are the training's kind: these differ
+    assert [len(ep.support_examples) for ep in data.validation_episodes(
+        {**training, "valid_draws": 2}, seed=5)] != [8] * len(drawn)
 
 
 def test_evaluate_pools_the_reliability_bins_of_its_probabilities(data, learner):
