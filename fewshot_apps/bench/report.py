@@ -474,6 +474,11 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
         loaded = ("; data set " + part.dataset + " loaded with " + ", ".join(
             f"{k} = {v}" for k, v in options.items())) if options else ""
         md += [f"## {label} ({part.protocol} protocol{loaded})", ""]
+        if getattr(part, "train_suite", None):
+            md += [f"Learners that train (meta-learners and transfer baselines) were trained "
+                   f"by the suite `{part.train_suite}`, on its data set and settings, and scored "
+                   f"here on {part.dataset}'s test tasks; classic baselines were fitted on "
+                   f"each support set of {part.dataset}.", ""]
         strategies = getattr(part, "strategies", None)
         # what a protocol with strategies says of its rounds (its PROTOCOLS entry's
         # strategy_note and support_noun; the active protocol's by default)

@@ -95,6 +95,8 @@ def test_learners_train_on_the_training_suites_data_and_are_scored_on_the_suites
     assert set(results["task"]) <= {t.name for t in mine.taskset.test}
     parts = json.loads((run / "run.json").read_text())["parts"]
     assert parts[0]["train_suite"].endswith("source.toml")
+    report = (run / "report.md").read_text()
+    assert "were trained by the suite `" in report and "source.toml`" in report
 
 
 def test_a_trained_model_put_in_models_is_reused_not_retrained(run, suites, tmp_path):
