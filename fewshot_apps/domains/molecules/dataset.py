@@ -34,6 +34,7 @@ from .featurizer import FeaturizerConfig
 from .loaders import LoadedUnits, load_fsmol, load_moleculenet, load_plain_csv
 from .molecule_split import MoleculeSplit, check_variant, scaffold_split
 from .store import MoleculeStore
+from .unseen import UnseenBy
 
 
 @dataclass
@@ -54,6 +55,7 @@ class MoleculeDataset(MoleculeTasks):
         molecules: ``"shared"`` (the published protocol: only the assays are split) or
             ``"disjoint"`` (also the molecules, by scaffold: ``molecule_split``).
         molecule_split: the disjoint variant's scaffold split (None when shared).
+        unseen_by: what the ``unseen_by`` option left out (None without it).
     """
 
     name: str
@@ -70,6 +72,7 @@ class MoleculeDataset(MoleculeTasks):
     flagged: pd.DataFrame | None = None
     molecules: str = "shared"
     molecule_split: MoleculeSplit | None = None
+    unseen_by: UnseenBy | None = None
 
     @property
     def n_rows_read(self) -> int:
@@ -91,6 +94,8 @@ class MoleculeDataset(MoleculeTasks):
                   "molecules": self.molecules}
         if self.molecule_split is not None:
             config["molecule_split"] = self.molecule_split.record()
+        if self.unseen_by is not None:
+            config["unseen_by"] = self.unseen_by.record()
         return config
 
     def duplicates(self) -> pd.DataFrame:
@@ -201,6 +206,7 @@ def load_molecule_dataset(
     csv_columns: dict | None = None,
     molecules: str = "shared",
     molecule_seed: int = 0,
+    unseen_by: str | None = None,
 ) -> MoleculeDataset:
     """Load a molecule data set by card name, card path, or a plain CSV path.
 
@@ -222,15 +228,19 @@ def load_molecule_dataset(
             on each side (:func:`~fewshot_apps.domains.molecules.molecule_split.scaffold_split`,
             seeded by ``molecule_seed``); training tasks keep their training-side molecules,
             validation and test tasks their test-side ones.
+        unseen_by: another molecule data set (a card name): every molecule its training
+            assays measured is left out of this one's tasks (:mod:`.unseen`), so that a model
+            trained there is scored on molecules it never saw labelled.
     """
     check_variant(molecules, molecule_seed)
     cache = Path(default_cache_dir(cache_dir)) if use_cache else None
     path = Path(str(source)) if not isinstance(source, Card) else None
     if path is not None and path.suffix.lower() in (".csv", ".gz") and not str(source).endswith(".toml"):
-        return _with_feature_cache(_with_molecules(_assemble(
+        ds = _with_feature_cache(_with_molecules(_assemble(
             load_plain_csv(path, featurizer, cache, workers, progress, test_assays,
                            0.2 if test_fraction is None else test_fraction, seed,
                            csv_columns or {}), featurizer), molecules, molecule_seed), cache)
+        return _unseen_by(ds, unseen_by, data_dir, cache_dir, use_cache, featurizer)
     card = source if isinstance(source, Card) else load_card(source, data_dir)
     if card.domain != "molecules":
         raise CardError(f"{card.name!r} is a {card.domain} data set, not a molecule data set")
@@ -253,8 +263,24 @@ def load_molecule_dataset(
                                 card=card)
     else:
         raise CardError(f"card {card.name!r}: unknown molecule format {card.format!r}")
-    return _with_feature_cache(_with_molecules(_assemble(loaded, featurizer), molecules,
-                                               molecule_seed), cache)
+    ds = _with_feature_cache(_with_molecules(_assemble(loaded, featurizer), molecules,
+                                             molecule_seed), cache)
+    return _unseen_by(ds, unseen_by, data_dir, cache_dir, use_cache, featurizer)
+
+
+def _unseen_by(ds: MoleculeDataset, other: str | None, data_dir, cache_dir, use_cache: bool,
+               featurizer: FeaturizerConfig) -> MoleculeDataset:
+    """``ds`` without the molecules ``other``'s training assays measured (``unseen_by``)."""
+    if other is None:
+        return ds
+    from .unseen import drop_seen
+
+    # FS-Mol: its training fold alone (the other folds are not training assays)
+    trained = load_molecule_dataset(other, data_dir=data_dir, cache_dir=cache_dir,
+                                    featurizer=featurizer, folds=("train",),
+                                    use_cache=use_cache, progress=False)
+    drop_seen(ds, trained)
+    return ds
 
 
 def _with_feature_cache(ds: MoleculeDataset, cache: Path | None) -> MoleculeDataset:

@@ -34,7 +34,9 @@ MOLECULE_VARIANTS = ("shared", "disjoint")
 #: The loading options a benchmark suite may pass to a molecule data set
 #: (``dataset_options``), and what each takes.
 SUITE_OPTIONS = {"molecules": " | ".join(map(repr, MOLECULE_VARIANTS)),
-                 "molecule_seed": "a whole number (the scaffold split's seed, default 0)"}
+                 "molecule_seed": "a whole number (the scaffold split's seed, default 0)",
+                 "unseen_by": "a molecule data set's name (its training assays' molecules "
+                              "are left out)"}
 METHOD = "bemis-murcko-scaffold"
 TEST_FRACTION = 0.5
 
@@ -138,6 +140,10 @@ def check_suite_options(options: dict) -> dict:
         raise FewshotError(f"dataset options {', '.join(map(repr, unknown))}: molecule data "
                            f"sets accept {accepted}")
     check_variant(options.get("molecules", "shared"), options.get("molecule_seed", 0))
+    other = options.get("unseen_by")
+    if other is not None and (not isinstance(other, str) or not other.strip()):
+        raise FewshotError(f"dataset option unseen_by must be a molecule data set's name, "
+                           f"not {other!r}")
     return dict(options)
 
 
