@@ -87,9 +87,11 @@ def build_suite_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, d
                       progress: bool):
     """Model ``name`` trained (or fitted) for ``suite``: the preset's steps and settings (with
     the learner's own ``learner_settings`` over them), and the suite's training episodes
-    (``train_shots`` / ``train_support_size``); a learner that starts from the pretrained
-    encoder (``init = "pretrained"``) pre-trains for the preset's ``pretrain_steps``."""
-    settings = dict(suite.settings_for(name), steps=suite.preset.steps, **suite.train_episode())
+    (``train_shots`` / ``train_support_size``; its ``learner_settings`` may set its own); a
+    learner that starts from the pretrained encoder (``init = "pretrained"``) pre-trains for
+    the preset's ``pretrain_steps``."""
+    # the learner's own settings may choose its training episodes (support_size) too
+    settings = {**suite.train_episode(), **suite.settings_for(name), "steps": suite.preset.steps}
     if str(settings.get("init", "")).strip().lower() == "pretrained":
         # one pre-training per suite and seed, shared by the learners (and cached)
         settings.setdefault("init_pretrain_steps", suite.preset.pretrain_steps)

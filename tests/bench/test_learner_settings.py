@@ -16,6 +16,7 @@ name = "mine"
 dataset = "tox21"
 protocol = "k-shot"
 learners = ["protonet", "anil"]
+train_shots = 3
 {extra}
 
 [presets.smoke]
@@ -32,6 +33,7 @@ OWN = """
 "encoder.kind" = "fingerprint"
 "encoder.hidden" = 16
 lr = 0.0003
+shots = 2
 """
 
 
@@ -70,3 +72,6 @@ def test_the_run_trains_each_learner_with_its_settings(tmp_path):
     assert configs["anil"]["encoder"]["name"] == "molecule-gin"
     assert configs["protonet"]["train"]["lr"] == 0.0003
     assert configs["anil"]["train"]["lr"] == 0.001
+    # its own training episodes over the suite's (train_shots = 3)
+    assert configs["protonet"]["episode"]["shots"] == 2
+    assert configs["anil"]["episode"]["shots"] == 3
