@@ -123,6 +123,7 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
         started = pretrained_encoder(dataset, enc, steps=init_steps, seed=config.seed,
                                      device=config.device, progress=progress)
     elif resuming:  # the checkpoint's weights came from there; config.json says how it began
+        _check_resumed_run(out_dir, episode, enc.config())
         started = _recorded_init(out_dir, init)
     learner = build_learner(learner_name, enc, dataset.label_kind, **learner_cfg)
     validate = dataset.validator(episode, config.seed) if ts.valid else None
@@ -140,6 +141,34 @@ def train_learner(dataset: DomainDataset, learner_name: str, out_dir: str | Path
             entries.update(learner=learner.describe(), ranking=ranking)
         update_model_config(out_dir, **entries)
     return learner, result
+
+
+def _check_resumed_run(out_dir: str | Path, episode: dict, encoder: dict) -> None:
+    """FewshotError when the run to resume in ``out_dir`` (its ``config.json``) drew other
+    episodes or built another encoder than this one would: its checkpoint would be finished
+    and reported as if trained with these settings. The checkpoint itself checks the
+    learner and the training settings."""
+    path = Path(out_dir) / "config.json"
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # nothing recorded to compare with (the checkpoint checks what it can)
+    changed = []
+    for part, now in (("episode", episode), ("encoder", encoder)):
+        before = recorded.get(part)
+        if not isinstance(before, dict):
+            continue
+        # values compare as text: 64 set in a suite file and "64" from --set are one setting;
+        # a key an older config lacks counts as unset
+        changed += [f"{part} {key} {before.get(key)!r} -> {now.get(key)!r}"
+                    for key in sorted(set(before) | set(now))
+                    if str(before.get(key)) != str(now.get(key))
+                    and (key in before or now.get(key) is not None)]
+    if changed:
+        raise FewshotError(
+            f"{out_dir}: the run to resume was trained with other settings "
+            f"({'; '.join(changed)}); resume with its settings, or start afresh (another "
+            "output folder, or delete this one)")
 
 
 def _recorded_init(out_dir: str | Path, init: str) -> dict:

@@ -232,6 +232,24 @@ def test_a_meta_learner_on_support_size_episodes(tmp_path):
         "type": "RandomSampler", "support_size": 5, "n_query": 4, "min_query": 1}
 
 
+def test_resuming_a_run_of_other_episodes_or_encoder_is_refused(tmp_path):
+    """A checkpoint trained on other supports (or with another encoder) is not finished and
+    reported as if trained with this run's settings."""
+    data = FakeData()
+    out = tmp_path / "protonet"
+    build_model(data, "protonet", out, {**SMALL, "shots": 2}, device="cpu", progress=False)
+    again = build_model(data, "protonet", out, {**SMALL, "shots": "2", "steps": 3},
+                        device="cpu", resume=True, progress=False)  # same settings: resumed
+    assert isinstance(again, MetaLearner)
+    with pytest.raises(FewshotError, match=r"trained with other settings \(episode shots 2 "
+                                           r"-> 3\); resume with its settings"):
+        build_model(data, "protonet", out, {**SMALL, "shots": 3}, device="cpu", resume=True,
+                    progress=False)
+    with pytest.raises(FewshotError, match=r"encoder hidden 8 -> 16"):
+        build_model(data, "protonet", out, {**SMALL, "shots": 2, "encoder.hidden": 16},
+                    device="cpu", resume=True, progress=False)
+
+
 def test_without_validation_tasks_no_validator_is_asked_for(tmp_path):
     data = FakeData(n_valid=0)
     build_model(data, "protonet", tmp_path / "p", SMALL, device="cpu", progress=False)
