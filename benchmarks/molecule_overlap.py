@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fewshot_apps.bench.runner import load_data
+from fewshot_apps.domains.molecules.unseen import training_smiles
 
 
 def labelled(ds, split: str) -> pd.DataFrame:
@@ -34,22 +35,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the Markdown log")
     args = parser.parse_args()
 
-    test, train = labelled(load_data(args.test), "test"), labelled(load_data(args.train), "train")
-    seen = set(train["smiles"])
+    trained = load_data(args.train)
+    test, train = labelled(load_data(args.test), "test"), labelled(trained, "train")
+    seen = training_smiles(trained)  # what the unseen_by option leaves out
     test["seen"] = test["smiles"].isin(seen)
     test["active_seen"] = test["seen"] & (test["label"] == 1)
     per_task = test.groupby("task").agg(
         molecules=("smiles", "size"), actives=("label", "sum"), seen=("seen", "sum"),
         actives_seen=("active_seen", "sum"))
-    trained = train[train["smiles"].isin(set(test["smiles"]))]
+    measured = train[train["smiles"].isin(set(test["smiles"]))]
     lines = [f"# Test molecules of {args.test} measured in {args.train}'s training assays", "",
              f"`{' '.join(['python', 'benchmarks/molecule_overlap.py'] + sys.argv[1:])}`", "",
              f"{args.train}: {len(train):,} training measurements of {len(seen):,} molecules in "
              f"{train['task'].nunique():,} assays. {args.test}: {len(test):,} test measurements "
              f"of {test['smiles'].nunique():,} molecules; {int(test['seen'].sum()):,} of them "
              f"({test['seen'].mean():.2%}) are of molecules {args.train}'s training assays "
-             f"measured, {len(trained):,} measurements there, "
-             f"{int(trained['label'].sum()):,} of them active.", "",
+             f"measured, {len(measured):,} measurements there, "
+             f"{int(measured['label'].sum()):,} of them active.", "",
              "| test task | molecules | actives | measured in training | actives measured in "
              "training |", "|---|---|---|---|---|",
              *(f"| {task} | {r.molecules:,} | {int(r.actives)} | {int(r.seen):,} | "
