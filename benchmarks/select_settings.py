@@ -66,6 +66,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, help="default: results/<suite>/selection")
+    parser.add_argument("--eval-every", type=int, help="validation every N steps (default: "
+                        "steps / 10); the preset's own value makes a run the suite would train")
+    parser.add_argument("--keep", type=Path, help="keep each combination's run directory "
+                        "(model, config, train log) under this folder, named by its settings: "
+                        "a kept run with the suite's settings can be copied to a results "
+                        "folder's models/<learner> and is then reused, not trained again")
     parser.add_argument("--order-by", help="the log column to rank by (default: the "
                         "validation score training selects checkpoints on)")
     args = parser.parse_args()
@@ -90,12 +96,17 @@ def main() -> None:
         # The grid may choose the training episodes too (``support_size=16,64``): it goes
         # over the suite's.
         settings = {**suite.preset.settings, **suite.train_episode(), **combo,
-                    "steps": args.steps, "eval_every": max(1, args.steps // 10),
+                    "steps": args.steps,
+                    "eval_every": args.eval_every or max(1, args.steps // 10),
                     "seed": args.seed, "device": args.device}
+        # init=pretrained starts from the pre-training the suite's runs use (the preset's
+        # pretrain_steps, as the bench runner sets it), not the library default.
+        settings.setdefault("init_pretrain_steps", suite.preset.pretrain_steps)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            _, result = train_learner(dataset, args.learner, tmp, settings, progress=False)
-            ranking = json.loads((Path(tmp) / "config.json").read_text()).get("ranking")
+            run_dir = args.keep / label.replace("/", "_") if args.keep else Path(tmp)
+            _, result = train_learner(dataset, args.learner, run_dir, settings, progress=False)
+            ranking = json.loads((run_dir / "config.json").read_text()).get("ranking")
         row = {"settings": label, "steps": args.steps,
                "valid_" + dataset.validation_metric: result.best_valid,
                **({"valid_ranking_ndcg@10": max(ranking["ndcg@10"]),

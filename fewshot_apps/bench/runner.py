@@ -95,9 +95,12 @@ def build_suite_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, d
     if str(settings.get("init", "")).strip().lower() == "pretrained":
         # one pre-training per suite and seed, shared by the learners (and cached)
         settings.setdefault("init_pretrain_steps", suite.preset.pretrain_steps)
+    # a meta-learner continues from its checkpoint; a transfer baseline pre-trained there
+    # before with the same settings is loaded
+    resume = _has_checkpoint(model_dir) or MODELS.get(name).family == "transfer"
     return build_model(ds, name, model_dir, settings, seed=seed, device=device,
-                       pretrain_steps=suite.preset.pretrain_steps,
-                       resume=_has_checkpoint(model_dir), progress=progress)
+                       pretrain_steps=suite.preset.pretrain_steps, resume=resume,
+                       progress=progress)
 
 
 def trains_elsewhere(suite: Suite, name: str) -> bool:
@@ -470,6 +473,9 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
             train_seconds = time.perf_counter() - t0
             if resumed:  # this process saw only the steps after the checkpoint
                 train_seconds = _logged_train_seconds(model_dir)
+            elif getattr(model, "reused", False):  # a transfer baseline pre-trained before
+                resumed = True
+                train_seconds = model.saved_config.get("pretrain_seconds", train_seconds)
             t0 = time.perf_counter()
             rows, skipped = evaluate_suite_model(part, model, ds, eval_seeds, progress=progress)
             eval_seconds = time.perf_counter() - t0

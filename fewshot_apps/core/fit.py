@@ -20,6 +20,7 @@ of their own, stay uncalibrated.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -182,25 +183,90 @@ def _recorded_init(out_dir: str | Path, init: str) -> dict:
     return recorded if isinstance(recorded, dict) else {"from": init, "resumed": True}
 
 
+def _as_json(value):
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _load_if_pretrained_before(model, dataset: DomainDataset, out_dir: Path, steps: int,
+                               method: str) -> bool:
+    """Whether ``out_dir`` holds transfer baseline ``model`` pre-trained before with exactly
+    these settings (data set and split, encoder, the baseline's own settings and seed,
+    pre-training steps, calibration method); if so, its weights, calibration and config are
+    loaded into ``model``. Anything else (no model, another setting, an unreadable file) is
+    False: the caller pre-trains again and overwrites it."""
+    from fewshot_apps.core.calibration import Calibration
+    from fewshot_apps.core.persistence import (
+        MODEL_FILE,
+        load_state,
+        read_model_config,
+        task_record,
+        tasks_summary,
+    )
+
+    if not (out_dir / MODEL_FILE).is_file():
+        return False
+    try:
+        saved = read_model_config(out_dir)
+    except FewshotError:
+        return False
+    expected = {**dataset.saved_model_config(), "encoder": model.encoder.config(),
+                "pretrain_steps": steps}
+    tasks = expected.pop("tasks", None)
+    if tasks is not None:  # the saved config keeps a summary of the split, with its hash
+        summary = tasks_summary(task_record(tasks["train"], tasks.get("valid", ())))
+        if (saved.get("tasks") or {}).get("sha256") != summary["sha256"]:
+            return False
+    learner = {**model.describe(), "config": {
+        k: v for k, v in model.describe()["config"].items() if k != "device"}}
+    saved_learner = dict(saved.get("learner") or {})
+    saved_learner["config"] = {k: v for k, v in (saved_learner.get("config") or {}).items()
+                               if k != "device"}
+    calibration = saved.get("calibration") or {}  # "requested": a method that could not fit
+    if (_as_json({k: saved.get(k) for k in expected}) != _as_json(expected)
+            or _as_json(saved_learner) != _as_json(learner)
+            or calibration.get("requested", calibration.get("method", "none")) != method):
+        return False
+    try:
+        load_state(out_dir / MODEL_FILE, model, f"the model described by {out_dir}")
+        model.calibration = Calibration.from_config(saved.get("calibration"))
+    except FewshotError:
+        return False
+    model.pretrained, model.saved_config = True, saved
+    return True
+
+
 def pretrain_transfer(dataset: DomainDataset, name: str, out_dir: str | Path,
                       settings: dict | None = None, *, steps: int, seed: int = 0,
-                      device: str = "auto", progress: bool = True):
+                      device: str = "auto", progress: bool = True, reuse: bool = False):
     """A transfer baseline (``finetune``, ``linear-probe``): multitask pre-training on the
     training tasks (selected on the validation tasks), calibrated on the validation tasks,
-    saved in ``out_dir``."""
+    saved in ``out_dir`` (with the seconds it took, ``pretrain_seconds``).
+
+    ``reuse``: a baseline pre-trained before in ``out_dir`` with exactly these settings is
+    loaded instead (``model.reused`` is then True), as a meta-learner's run continues from
+    its checkpoint: an interrupted or extended suite does not pre-train it again."""
     from fewshot_apps.core.baselines import build_transfer_baseline
     from fewshot_apps.core.calibration import calibrate, calibration_method
 
+    start = time.perf_counter()
     method, settings = calibration_method(settings or {}, dataset.label_kind)
     _, episode, encoder, _ = split_run_settings(dataset, settings)
     torch.manual_seed(seed)
     enc = dataset.make_encoder(encoder)
     model = build_transfer_baseline(name, enc, dataset.label_kind, seed=seed, device=device)
+    model.reused = reuse and _load_if_pretrained_before(model, dataset, Path(out_dir), steps,
+                                                        method)
+    if model.reused:
+        if progress:
+            print(f"{name}: pre-trained before with these settings, loaded from {out_dir}",
+                  flush=True)
+        return model
     ts = dataset.taskset
     model.pretrain(ts.train, ts.valid, steps=steps, progress=progress)
     calibrate(model, dataset, episode, seed, method)
     save_model(model, out_dir, {**dataset.saved_model_config(), "encoder": enc.config(),
-                                "pretrain_steps": steps})
+                                "pretrain_steps": steps,
+                                "pretrain_seconds": round(time.perf_counter() - start, 1)})
     return model
 
 
@@ -211,7 +277,8 @@ def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
                 progress: bool = True):
     """Model ``name`` of any family, ready to adapt and predict: a meta-learner trained
     (continuing from ``out_dir``'s checkpoint when ``resume``), a transfer baseline
-    pre-trained, or a classic baseline of the data set's domain fitted; each calibrated on
+    pre-trained (loaded from ``out_dir`` when ``resume`` and it was pre-trained there with
+    the same settings), or a classic baseline of the data set's domain fitted; each calibrated on
     the validation tasks (a classic baseline: rating intervals only)."""
     entry = MODELS.get(name)
     if entry.domain not in (None, dataset.domain):
@@ -233,7 +300,7 @@ def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
         steps = pretrain_steps if pretrain_steps is not None else int(settings.get("steps", 1000))
         settings.pop("steps", None)
         return pretrain_transfer(dataset, name, out_dir, settings, steps=steps, seed=seed,
-                                 device=device, progress=progress)
+                                 device=device, progress=progress, reuse=resume)
     model = dataset.build_baseline(name, seed=seed)
     if dataset.label_kind == "regression":  # its interval; classic classifiers stay as they are
         from fewshot_apps.core.calibration import calibrate, calibration_method

@@ -164,6 +164,26 @@ def test_interrupted_learner_resumes_from_its_checkpoint(tmp_path):
     assert timings["tox21|tox21|protonet"]["resumed"] is True
 
 
+def test_interrupted_transfer_baseline_is_not_pre_trained_again(tmp_path):
+    """A transfer baseline's finished pre-training is loaded on a rerun (its weights file is
+    not rewritten), scores the same, and reports the time its pre-training took."""
+    out = tmp_path / "tox"
+    run_suite("tox21", out, learners=["finetune"], preset="smoke", device="cpu", progress=False)
+    weights = out / "models" / "finetune" / "model.pt"
+    written = weights.stat().st_mtime_ns
+    first = pd.read_csv(out / "results.csv")
+    pretrain_seconds = json.loads((out / "timings.json").read_text())[
+        "tox21|tox21|finetune"]["train_seconds"]
+    for written_after_training in ("results.csv", "summary.csv"):  # as if killed before
+        (out / written_after_training).unlink()
+    run_suite("tox21", out, learners=["finetune"], preset="smoke", device="cpu", progress=False)
+    assert weights.stat().st_mtime_ns == written
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), first)
+    timing = json.loads((out / "timings.json").read_text())["tox21|tox21|finetune"]
+    assert timing["resumed"] is True
+    assert timing["train_seconds"] == pytest.approx(pretrain_seconds, abs=0.5)
+
+
 def test_run_json_keeps_every_revision_that_wrote_rows(tmp_path):
     from fewshot_apps.bench.runner import _revisions
 

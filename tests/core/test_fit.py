@@ -6,6 +6,7 @@ DomainDataset over a TableEncoder of random features."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -286,3 +287,35 @@ def test_a_transfer_baseline_takes_its_steps_from_the_settings_without_pretrain_
     build_model(data, "linear-probe", tmp_path / "lp", SMALL, device="cpu", progress=False)
     config = json.loads((tmp_path / "lp" / "config.json").read_text())
     assert config["pretrain_steps"] == SMALL["steps"]
+
+
+def test_a_transfer_baseline_pre_trained_before_with_the_same_settings_is_loaded(
+        tmp_path, monkeypatch):
+    """A rerun of a suite (``resume``) loads a finished transfer baseline instead of
+    pre-training it again, and only when every setting that made it is the same."""
+    from fewshot_apps.core.baselines import TransferBaseline
+
+    out = tmp_path / "ft"
+    first = build_model(FakeData(), "finetune", out, SMALL, seed=1, device="cpu",
+                        pretrain_steps=3, progress=False)
+    assert not first.reused
+    assert json.loads((out / "config.json").read_text())["pretrain_seconds"] >= 0
+    pretrained = []
+    monkeypatch.setattr(TransferBaseline, "pretrain",
+                        lambda self, *args, steps, **kw: pretrained.append(steps))
+    again = build_model(FakeData(), "finetune", out, SMALL, seed=1, device="cpu",
+                        pretrain_steps=3, resume=True, progress=False)
+    assert again.reused and pretrained == []
+    assert again.calibration.to_config() == first.calibration.to_config()
+    for key, value in first.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+    # another budget, seed or encoder, or no resume: pre-trained again (a fresh copy each)
+    cases = {"steps": (SMALL, 1, 4, True), "seed": (SMALL, 2, 3, True),
+             "encoder": ({**SMALL, "encoder.hidden": 16}, 1, 3, True),
+             "no resume": (SMALL, 1, 3, False)}
+    for case, (settings, seed, steps, resume) in cases.items():
+        copy = shutil.copytree(out, tmp_path / case)
+        pretrained.clear()
+        model = build_model(FakeData(), "finetune", copy, settings, seed=seed, device="cpu",
+                            pretrain_steps=steps, resume=resume, progress=False)
+        assert pretrained == [steps] and not model.reused, case
