@@ -2,8 +2,10 @@
 
 * ``protonet`` (Snell et al. 2017), classification only: one prototype per class (the mean
   support embedding); the logit of a query is the difference of its (scaled) distances to the
-  two prototypes, ``scale * (d(q, c_neg) - d(q, c_pos))``, with squared Euclidean distance or
-  cosine similarity and a learned scale (inverse temperature).
+  two prototypes, ``scale * (d(q, c_neg) - d(q, c_pos))``, with squared Euclidean distance,
+  cosine similarity or a Mahalanobis distance (FS-Mol's ProtoNet default, after Simple CNAPS,
+  Bateni et al. 2020: each class's covariance shrunk towards the support set's) and a learned
+  scale (inverse temperature).
 * ``attention``, both kinds: attention of each query over the support embeddings (softmax of
   scaled similarities, as in matching networks, Vinyals et al. 2016) averages the support
   targets; a learned gain and bias map the average to a logit or a normalized rating, and for
@@ -31,15 +33,21 @@ def _log_scale(temperature: float, learn: bool) -> nn.Parameter:
 @dataclass
 class ProtoNetConfig(LearnerConfig):
     """Attributes:
-    distance: ``sqeuclidean`` (Snell et al.) or ``cosine``.
+    distance: ``sqeuclidean`` (Snell et al.), ``cosine`` or ``mahalanobis`` (per class,
+        ``(q - c)^T P_c (q - c)`` with ``P_c = (l S_c + (1 - l) S + ridge I)^-1``: ``S_c`` the
+        class's support covariance, ``S`` the whole support set's, ``l = min(n_c / (n_c + 1),
+        0.1)``, as FS-Mol's ProtoNet).
     temperature: initial temperature (logits are divided by it); ``None``: 1.0 for
-        ``sqeuclidean``, 0.1 for ``cosine`` (cosine similarities lie in [-1, 1]).
+        ``sqeuclidean`` and ``mahalanobis``, 0.1 for ``cosine`` (cosine similarities lie in
+        [-1, 1]).
     learn_temperature: meta-learn the temperature.
+    ridge: the Mahalanobis covariance's added diagonal (FS-Mol: 0.1).
     """
 
-    distance: Literal["sqeuclidean", "cosine"] = "sqeuclidean"
+    distance: Literal["sqeuclidean", "cosine", "mahalanobis"] = "sqeuclidean"
     temperature: float | None = None
     learn_temperature: bool = True
+    ridge: float = 0.1
 
 
 class ProtoNet(MetaLearner):
@@ -55,36 +63,67 @@ class ProtoNet(MetaLearner):
     def __init__(self, encoder, kind, config=None):
         super().__init__(encoder, kind, config)
         cfg: ProtoNetConfig = self.config
-        temperature = cfg.temperature or (1.0 if cfg.distance == "sqeuclidean" else 0.1)
+        temperature = cfg.temperature or (0.1 if cfg.distance == "cosine" else 1.0)
         self.log_scale = _log_scale(temperature, cfg.learn_temperature)
 
-    def _distance(self, x: Tensor, y: Tensor) -> Tensor:
-        """``[n, d] x [m, d] -> [n, m]`` distances (cosine: ``1 - cos``)."""
+    def _distance(self, x: Tensor, proto: Tensor, factor: tuple | None = None) -> Tensor:
+        """``[n, d]`` points, a prototype ``[d]`` -> ``[n]`` distances (cosine: ``1 - cos``;
+        Mahalanobis: ``factor`` from :meth:`_class_factor`)."""
         if self.config.distance == "cosine":
-            return 1.0 - F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T
-        return (x.unsqueeze(1) - y.unsqueeze(0)).pow(2).sum(-1)
+            return 1.0 - F.normalize(x, dim=-1) @ F.normalize(proto, dim=-1)
+        diff = x - proto
+        if self.config.distance != "mahalanobis":
+            return diff.pow(2).sum(-1)
+        low_rank, cholesky = factor
+        if low_rank is None:  # the covariance's own Cholesky factor: |L^-1 v|^2
+            return torch.linalg.solve_triangular(cholesky, diff.T, upper=False).pow(2).sum(0)
+        # Woodbury: (r I + U U^T)^-1 = (I - U (r I + U^T U)^-1 U^T) / r
+        inner = torch.linalg.solve_triangular(cholesky, low_rank.T @ diff.T, upper=False)
+        return (diff.pow(2).sum(-1) - inner.pow(2).sum(0)) / self.config.ridge
+
+    def _class_factor(self, members: Tensor, support: Tensor) -> tuple[Tensor | None, Tensor]:
+        """One class's shrunk covariance ``C = l S_c + (1 - l) S + ridge I`` (FS-Mol's
+        ProtoNet: a class weight ``l = min(n / (n + 1), 0.1)``, i.e. 0.1 for every class
+        present), factored for :meth:`_distance`. ``C`` is the ridge plus a low-rank part
+        ``U U^T`` (``U``: the centred members and support, ``[d, n_c + s]``): with fewer
+        examples than dimensions, ``(U, cholesky(ridge I + U^T U))`` (Woodbury: a
+        ``[k, k]`` factorization instead of ``[d, d]``), else ``(None, cholesky(C))``."""
+        weight = min(len(members) / (len(members) + 1), 0.1)
+        parts = [(members - members.mean(0)) * math.sqrt(weight / max(len(members) - 1, 1)),
+                 (support - support.mean(0)) * math.sqrt((1 - weight) / max(len(support) - 1, 1))]
+        low_rank = torch.cat(parts).T  # [d, k]
+        dim, rank = low_rank.shape
+        small = low_rank.T if rank < dim else low_rank
+        eye = torch.eye(min(dim, rank), dtype=low_rank.dtype, device=low_rank.device)
+        cholesky = torch.linalg.cholesky(self.config.ridge * eye + small @ small.T)
+        return (low_rank if rank < dim else None), cholesky
 
     def _adapt(self, support: Tensor, targets: Tensor) -> dict[str, Tensor | None]:
-        """support ``[s, d]``, 0/1 targets ``[s]`` -> prototypes ``[d]`` (None if absent)."""
+        """support ``[s, d]``, 0/1 targets ``[s]`` -> prototypes ``[d]`` (None if absent) and,
+        for the Mahalanobis distance, their covariance factors ``[d, d]``."""
         pos = targets > 0.5
-        state: dict[str, Tensor | None] = {"pos": None, "neg": None, "radius": None}
+        state: dict[str, Tensor | None] = {"pos": None, "neg": None, "radius": None,
+                                           "pos_factor": None, "neg_factor": None}
         for key, mask in (("pos", pos), ("neg", ~pos)):
             if mask.any():
                 state[key] = support[mask].mean(0)
-        present = state["pos"] if state["neg"] is None else state["neg"]
+                if self.config.distance == "mahalanobis":
+                    state[f"{key}_factor"] = self._class_factor(support[mask], support)
+        present = "pos" if state["neg"] is None else "neg"
         if state["pos"] is None or state["neg"] is None:
-            state["radius"] = self._distance(support, present.unsqueeze(0)).mean()
+            state["radius"] = self._distance(support, state[present],
+                                             state[f"{present}_factor"]).mean()
         return state
 
     def _predict(self, state: dict[str, Tensor | None], query: Tensor) -> Tensor:
         """query ``[q, d]`` -> logits ``[q]``."""
 
-        def dist(proto: Tensor | None) -> Tensor:
-            if proto is None:
+        def dist(key: str) -> Tensor:
+            if state[key] is None:
                 return state["radius"].expand(len(query))
-            return self._distance(query, proto.unsqueeze(0)).squeeze(1)
+            return self._distance(query, state[key], state[f"{key}_factor"])
 
-        return self.log_scale.exp() * (dist(state["neg"]) - dist(state["pos"]))
+        return self.log_scale.exp() * (dist("neg") - dist("pos"))
 
 
 @dataclass

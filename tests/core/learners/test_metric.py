@@ -18,6 +18,7 @@ torch.set_num_threads(1)
     [
         ("protonet", "classification", {}),
         ("protonet", "classification", {"distance": "cosine"}),
+        ("protonet", "classification", {"distance": "mahalanobis"}),
         ("attention", "classification", {}),
         ("attention", "regression", {}),
     ],
@@ -30,10 +31,12 @@ def test_learns_planted_problem(name, kind, config):
         assert result["mse"] <= 0.7 * result["baseline_mse"]
 
 
-def test_protonet_copes_with_a_one_class_support():
+@pytest.mark.parametrize("distance", ["sqeuclidean", "mahalanobis"])
+def test_protonet_copes_with_a_one_class_support(distance):
     torch.manual_seed(0)
     learner = build_learner(
-        "protonet", TableEncoder(torch.randn(20, 4), hidden=8, out_dim=4), "classification"
+        "protonet", TableEncoder(torch.randn(20, 4), hidden=8, out_dim=4), "classification",
+        distance=distance,
     )
     for labels in (np.zeros(4), np.ones(4)):
         out = learner.fit_predict(np.arange(4), labels, np.arange(4, 20))
@@ -51,3 +54,33 @@ def test_protonet_logit_is_the_distance_difference():
     pos, neg = emb[:2].mean(0), emb[2:4].mean(0)
     expected = ((emb[4:] - neg) ** 2).sum(-1) - ((emb[4:] - pos) ** 2).sum(-1)
     torch.testing.assert_close(logits, expected * learner.log_scale.exp().detach())
+
+
+@pytest.mark.parametrize("dim", [3, 16])  # 16: more dimensions than examples (Woodbury)
+def test_protonet_mahalanobis_logit_matches_fs_mols_formula(dim):
+    """The Mahalanobis logit against FS-Mol's ProtoNet written out with explicit inverses:
+    per class ``P_c = (l S_c + (1 - l) S + 0.1 I)^-1`` with ``l = min(n_c / (n_c + 1), 0.1)``
+    (S_c, S: the class's and the support set's sample covariances), and a class of one example
+    (covariance zero) beside a class of five."""
+    torch.manual_seed(0)
+    learner = build_learner(
+        "protonet", TableEncoder(torch.randn(12, 3), hidden=6, out_dim=dim), "classification",
+        distance="mahalanobis",
+    ).double()
+    emb = learner.encoder(torch.arange(12)).detach().numpy()
+    targets = np.array([1.0, 0, 0, 0, 0, 0])
+    state = learner.adapt(torch.arange(6), torch.tensor(targets))
+    logits = learner.predict(state, torch.arange(6, 12)).detach().numpy()
+
+    support, query = emb[:6], emb[6:]
+    task_cov = np.cov(support, rowvar=False)
+
+    def distance(members):
+        weight = min(len(members) / (len(members) + 1), 0.1)
+        cov = np.cov(members, rowvar=False) if len(members) > 1 else np.zeros((dim, dim))
+        precision = np.linalg.inv(weight * cov + (1 - weight) * task_cov + 0.1 * np.eye(dim))
+        diff = query - members.mean(0)
+        return np.einsum("qi,ij,qj->q", diff, precision, diff)
+
+    expected = distance(support[targets == 0]) - distance(support[targets == 1])
+    np.testing.assert_allclose(logits, expected * float(learner.log_scale.exp().detach()), rtol=1e-8)
