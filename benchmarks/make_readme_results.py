@@ -16,7 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 from fewshot_apps.bench.published import PAR_TABLE
-from fewshot_apps.bench.report import BASELINE_FAMILIES, HEADLINE_METRICS, MAIN_METRICS
+from fewshot_apps.bench.report import (
+    BASELINE_FAMILIES,
+    HEADLINE_METRICS,
+    MAIN_METRICS,
+    machine_text,
+)
 from fewshot_apps.bench.suites import load_suites, split_learner_label
 from fewshot_apps.core.metrics import higher_is_better
 from fewshot_apps.core.registry import META_LEARNING_FAMILIES
@@ -518,7 +523,7 @@ def suite_sections() -> list[str]:
         lines += [f"### Suite `{run['suite']}`, preset `{run['preset']}` "
                   f"(`benchmarks/results/{summary_path.parent.name}/`)", "",
                   f"`fewshot-apps bench --suite {run['suite']} --preset {run['preset']}{chosen} "
-                  f"--out benchmarks/results/{summary_path.parent.name}` on {run['machine']}.",
+                  f"--out benchmarks/results/{summary_path.parent.name}` on {machine_text(run)}.",
                   ""]
         ran = {split_learner_label(label)[0] for label in _summary(group[0])["learner"]}
         missing = [n for n in dict.fromkeys(suite_learners) if n not in ran]

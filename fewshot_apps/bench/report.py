@@ -450,6 +450,20 @@ def _table(frame: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join([header, sep, *body])
 
 
+def machine_text(run_info: dict) -> str:
+    """The machine of a run; where a folder's learners were measured on several (other
+    thread counts, another host), each with its learners, and the learners run before
+    machines were recorded per learner."""
+    machines = run_info.get("machines") or {}
+    if len(machines) < 2:
+        return run_info["machine"]
+    listed = {n for names in machines.values() for n in names}
+    others = [n for part in run_info.get("parts") or []
+              for n in part.get("learners_in_results", []) if n not in listed]
+    text = "; ".join(f"{m} ({', '.join(names)})" for m, names in machines.items())
+    return text + (f"; not recorded ({', '.join(dict.fromkeys(others))})" if others else "")
+
+
 def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts, run_info: dict,
                   data_dir=None) -> None:
     """``report.md``, ``report.html`` (self-contained: plots embedded) and
@@ -457,7 +471,7 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
     given as a path becomes its file's stem and a short hash of the path); with
     ``reliability.csv`` in ``out``, ``plot_<dataset>_reliability.png`` too."""
     md = [f"# Benchmark report: {run_info['suite']} ({run_info['preset']} preset)", "",
-          f"Machine: {run_info['machine']}; device {run_info['device']}; git "
+          f"Machine: {machine_text(run_info)}; device {run_info['device']}; git "
           f"{', '.join(run_info.get('git_revisions') or [run_info.get('git_revision') or 'unknown'])}"
           ".", "",
           "Measured rows: mean over test tasks of the per-task mean over draws and seeds; "

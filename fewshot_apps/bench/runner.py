@@ -348,6 +348,20 @@ def evaluate_saved_model(
     return summary
 
 
+def _machines(timings: dict) -> dict[str, list[str]]:
+    """``{machine: [learner, ...]}`` of a folder's learners, from the machine each one's rows
+    were measured on (``timings.json``; a learner run before that was recorded is left out):
+    a folder filled by several runs (threads, hosts) says which timing came from where."""
+    out: dict[str, list[str]] = {}
+    for key, entry in timings.items():
+        if entry.get("machine"):
+            learner = key.rsplit("|", 1)[-1]
+            names = out.setdefault(entry["machine"], [])
+            if learner not in names:
+                names.append(learner)
+    return out
+
+
 def _write_evaluation_info(out: Path, suite: str, preset: str, model_path, model, eval_seeds,
                            data_dir, split_checked: bool) -> dict:
     """``out/run.json`` of an evaluation: what was scored, where, with what; returned too."""
@@ -493,7 +507,7 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
                     "train_seconds": round(train_seconds, 2),
                     "eval_seconds": round(eval_seconds, 2),
                     "skipped_draws": skipped, "resumed": resumed, "git_revision": revision,
-                    "calibration": calibration_record(model)}
+                    "machine": machine(), "calibration": calibration_record(model)}
                 timings_path.write_text(json.dumps(timings, indent=1))
     locks.hold_writing()  # the summary and reports from a consistent results.csv
     if timings_path.exists():
@@ -510,6 +524,7 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
     run_info = {"suite": suite, "preset": preset, "device": device, "machine": machine(),
                 "threads": torch.get_num_threads(), "git_revision": revision,
                 "git_revisions": _revisions(timings, out / "run.json"),
+                "machines": _machines(timings),
                 "versions": _versions(), "parts": resolved,
                 "data_dir": str(default_data_dir(data_dir))}
     if not wrote_rows and (out / "run.json").exists():

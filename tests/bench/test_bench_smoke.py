@@ -204,3 +204,40 @@ def test_a_folder_without_its_rows_is_refused(tmp_path):
         out / "summary.csv", index=False)
     with pytest.raises(FewshotError, match="results.csv, the rows they come from, is missing"):
         run_suite("tox21", out, learners=["rf"], preset="smoke", device="cpu", progress=False)
+
+
+def test_a_folder_filled_on_two_thread_counts_says_which_learner_ran_on_which(tmp_path):
+    """Timings depend on the threads: a folder whose learners were run with different thread
+    counts names each machine line with its learners, in report.md and run.json."""
+    import torch
+
+    out = tmp_path / "tox"
+    threads = torch.get_num_threads()
+    try:
+        for n, learner in ((1, "rf"), (2, "label-prior")):
+            torch.set_num_threads(n)
+            run_suite("tox21", out, learners=[learner], preset="smoke", device="cpu",
+                      progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    machines = json.loads((out / "run.json").read_text())["machines"]
+    assert sorted(machines.values()) == [["label-prior"], ["rf"]]
+    one, two = (next(m for m, names in machines.items() if names == [n])
+                for n in ("rf", "label-prior"))
+    assert one.endswith("1 torch threads") and two.endswith("2 torch threads")
+    report = (out / "report.md").read_text()
+    assert f"Machine: {one} (rf); {two} (label-prior); device cpu" in report
+
+
+def test_a_machine_line_lists_the_learners_run_before_machines_were_recorded():
+    from fewshot_apps.bench.report import machine_text
+    from fewshot_apps.bench.runner import _machines
+
+    timings = {"s|d|dkt": {"machine": "A, 1 torch threads"}, "s|d|gp": {},
+               "s|d|protonet": {"machine": "A, 2 torch threads"}}
+    run_info = {"machine": "A, 2 torch threads", "machines": _machines(timings),
+                "parts": [{"learners_in_results": ["dkt", "gp", "protonet"]}]}
+    assert machine_text(run_info) == ("A, 1 torch threads (dkt); A, 2 torch threads "
+                                      "(protonet); not recorded (gp)")
+    assert machine_text({**run_info, "machines": {"A, 1 torch threads": ["dkt"]}}) == (
+        "A, 2 torch threads")  # one machine recorded: the run's own line, as before
