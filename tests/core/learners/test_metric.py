@@ -9,6 +9,7 @@ import torch
 from fewshot_apps.core.encoders import TableEncoder
 from fewshot_apps.core.learners import build_learner
 from fewshot_apps.core.synthetic import run_planted
+from fewshot_apps.errors import FewshotError
 
 torch.set_num_threads(1)
 
@@ -84,3 +85,11 @@ def test_protonet_mahalanobis_logit_matches_fs_mols_formula(dim):
 
     expected = distance(support[targets == 0]) - distance(support[targets == 1])
     np.testing.assert_allclose(logits, expected * float(learner.log_scale.exp().detach()), rtol=1e-8)
+
+
+@pytest.mark.parametrize("ridge", [0, -1, float("nan"), "big"])
+def test_protonet_refuses_a_ridge_that_could_leave_the_covariance_singular(ridge):
+    with pytest.raises(FewshotError, match=r"ridge must be a finite number > 0|"
+                                           r"option ridge='big': expected a number"):
+        build_learner("protonet", TableEncoder(torch.randn(6, 3), hidden=4, out_dim=2),
+                      "classification", distance="mahalanobis", ridge=ridge)
