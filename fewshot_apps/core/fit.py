@@ -216,14 +216,14 @@ def _load_if_pretrained_before(model, dataset: DomainDataset, out_dir: Path, ste
         summary = tasks_summary(task_record(tasks["train"], tasks.get("valid", ())))
         if (saved.get("tasks") or {}).get("sha256") != summary["sha256"]:
             return False
-    learner = {**model.describe(), "config": {
-        k: v for k, v in model.describe()["config"].items() if k != "device"}}
-    saved_learner = dict(saved.get("learner") or {})
-    saved_learner["config"] = {k: v for k, v in (saved_learner.get("config") or {}).items()
-                               if k != "device"}
+    def placeless(spec: dict) -> dict:  # the device it ran on is not a setting of the model
+        return {**spec, "config": {k: v for k, v in (spec.get("config") or {}).items()
+                                   if k != "device"}}
+
     calibration = saved.get("calibration") or {}  # "requested": a method that could not fit
     if (_as_json({k: saved.get(k) for k in expected}) != _as_json(expected)
-            or _as_json(saved_learner) != _as_json(learner)
+            or _as_json(placeless(saved.get("learner") or {})) != _as_json(placeless(
+                model.describe()))
             or calibration.get("requested", calibration.get("method", "none")) != method):
         return False
     try:

@@ -106,12 +106,12 @@ class ProtoNet(MetaLearner):
         cholesky = torch.linalg.cholesky(self.config.ridge * eye + small @ small.T)
         return (low_rank if rank < dim else None), cholesky
 
-    def _adapt(self, support: Tensor, targets: Tensor) -> dict[str, Tensor | None]:
+    def _adapt(self, support: Tensor, targets: Tensor) -> dict:
         """support ``[s, d]``, 0/1 targets ``[s]`` -> prototypes ``[d]`` (None if absent) and,
-        for the Mahalanobis distance, their covariance factors ``[d, d]``."""
+        for the Mahalanobis distance, their covariance factors (:meth:`_class_factor`)."""
         pos = targets > 0.5
-        state: dict[str, Tensor | None] = {"pos": None, "neg": None, "radius": None,
-                                           "pos_factor": None, "neg_factor": None}
+        state: dict = {"pos": None, "neg": None, "radius": None,
+                       "pos_factor": None, "neg_factor": None}
         for key, mask in (("pos", pos), ("neg", ~pos)):
             if mask.any():
                 state[key] = support[mask].mean(0)
@@ -123,7 +123,7 @@ class ProtoNet(MetaLearner):
                                              state[f"{present}_factor"]).mean()
         return state
 
-    def _predict(self, state: dict[str, Tensor | None], query: Tensor) -> Tensor:
+    def _predict(self, state: dict, query: Tensor) -> Tensor:
         """query ``[q, d]`` -> logits ``[q]``."""
 
         def dist(key: str) -> Tensor:
