@@ -10,11 +10,16 @@ draws; the mean ROC-AUC over tasks, and per task, go to a Markdown log.
     FEWSHOT_DATA_DIR=../shared/data python benchmarks/score_non_test_tasks.py --dataset muv \\
         --model benchmarks/results/fsmol-fingerprint-full/models/dkt --baseline gp,rf \\
         --out benchmarks/results/muv-fsmol/selection/meta-train-on-fsmol.md
+
+``--grid learner.KEY=V1,V2`` (repeatable: every combination) scores each saved model with its
+adaptation's settings replaced at evaluation (``dkt``'s ``fit_steps``, a MAML learner's
+``inner_steps``): the weights stay those trained.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -26,6 +31,21 @@ from fewshot_apps.bench.runner import load_data, machine
 from fewshot_apps.core.domain import load_saved_model
 from fewshot_apps.core.evaluation import classification_protocol
 from fewshot_apps.core.persistence import check_unseen_tasks
+from fewshot_apps.errors import FewshotError
+
+
+def learner_grid(items: list[str]) -> list[dict[str, str]]:
+    """``["learner.a=1,2", "learner.b=x"]`` -> every combination as ``{"a": "1", "b": "x"}``;
+    ``[{}]`` when empty. Only the learner's settings can change at evaluation."""
+    axes = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        name = key.strip().removeprefix("learner.")
+        if not sep or not key.strip().startswith("learner.") or not name or not values.strip():
+            raise FewshotError(f"--grid {item!r}: expected learner.KEY=V1,V2,... (the encoder "
+                               "and training settings are in the trained weights)")
+        axes[name] = [v.strip() for v in values.split(",")]
+    return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
 def main() -> None:
@@ -37,8 +57,15 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=10)
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grid", action="append", default=[], metavar="learner.KEY=V1,V2",
+                        help="score each --model with these learner settings at evaluation "
+                        "(repeatable: every combination)")
     parser.add_argument("--out", type=Path, required=True, help="the Markdown log")
     args = parser.parse_args()
+    try:
+        grid = learner_grid(args.grid)
+    except FewshotError as err:
+        parser.error(str(err))
 
     ds = load_data(args.dataset)
     tasks = list(ds.taskset.train) + list(ds.taskset.valid)
@@ -47,16 +74,20 @@ def main() -> None:
     print(f"machine: {machine()}; torch threads {torch.get_num_threads()}; {args.dataset}: "
           f"{len(tasks)} non-test tasks, {args.shots}-shot, {args.draws} draws", flush=True)
     per_task, rows = {}, []
-    for name in [*args.model, *filter(None, args.baseline.split(","))]:
+    runs = [(path, settings) for path in args.model for settings in grid]
+    runs += [(name, None) for name in filter(None, args.baseline.split(","))]
+    for name, settings in runs:
         start = time.perf_counter()
-        model = (load_saved_model(name, dataset=ds) if Path(name).is_dir()
-                 else ds.build_baseline(name, seed=args.seed))
+        model = (load_saved_model(name, dataset=ds, learner_settings=settings)
+                 if settings is not None else ds.build_baseline(name, seed=args.seed))
         results, _ = classification_protocol("k-shot", model, tasks, shots=[args.shots],
                                              draws=args.draws, seeds=[args.seed])
         scores = results[results["metric"] == "roc_auc"].groupby("task")["value"].mean()
-        # a saved model: its learner and the run it comes from (results/<run>/models/<learner>)
-        label = f"{model.name} ({Path(name).resolve().parent.parent.name})" if Path(
-            name).is_dir() else name
+        # a saved model: its learner, the run it comes from (results/<run>/models/<learner>)
+        # and the settings replaced at evaluation
+        label = name if settings is None else " ".join(
+            [f"{model.name} ({Path(name).resolve().parent.parent.name})",
+             *(f"{key}={value}" for key, value in settings.items())])
         per_task[label] = scores
         rows.append({"model": label, "mean_ROC-AUC": round(float(scores.mean()), 4),
                      "seconds": round(time.perf_counter() - start, 1)})

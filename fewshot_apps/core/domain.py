@@ -182,15 +182,17 @@ def model_domain(config: dict) -> str | None:
     return ENCODERS.get(encoder).domain if encoder in ENCODERS else None
 
 
-def load_saved_model(path, dataset=None, device: str | None = None):
+def load_saved_model(path, dataset=None, device: str | None = None,
+                     learner_settings: dict | None = None):
     """A saved model (``model.pt`` + ``config.json``) in eval mode, with the data its
     encoder reads attached by its domain: ``dataset`` if given (a loaded data set, a card
     name or path), else the one its config names where the domain needs one (a rating
-    model's item graph), checked against what the model was trained on."""
+    model's item graph), checked against what the model was trained on. ``learner_settings``
+    replace saved settings of the adaptation (:func:`~fewshot_apps.core.persistence.load_model`)."""
     from fewshot_apps.core.persistence import load_model, read_model_config
 
     config = read_model_config(path)
-    model = load_model(path, device=device)
+    model = load_model(path, device=device, learner_settings=learner_settings)
     model.model_path = str(path)
     domain = model_domain(config)
     if domain is not None:

@@ -329,12 +329,17 @@ def load_model(
     path: str | Path,
     build_encoder: EncoderFactory | None = None,
     device: str | torch.device | None = None,
+    learner_settings: dict | None = None,
 ) -> MetaLearner:
     """Rebuild a saved learner (eval mode) from its folder (or one of its files); a saved
     transfer baseline (``finetune``, ``linear-probe``) comes back pre-trained.
 
     ``build_encoder(config) -> encoder`` overrides the registered factory (e.g. to hand a
-    feature table or molecule pool to the encoder). The loaded config is kept as
+    feature table or molecule pool to the encoder). ``learner_settings`` (``{key: value}``, the
+    keys of the learner's config, values as ``--set`` gives them) replace the saved ones at
+    evaluation: settings of the adaptation that hold no weights (``dkt``'s ``fit_steps``, a MAML
+    learner's ``inner_steps``); one that changes the weights' shapes is refused when they are
+    loaded, and a transfer baseline takes none. The loaded config is kept as
     ``learner.saved_config``, its calibration as ``learner.calibration`` (the identity for a
     model saved before calibrations were recorded). Missing, unreadable or mismatched files raise FewshotError
     naming the file and the problem.
@@ -349,6 +354,9 @@ def load_model(
     try:
         encoder = _build_encoder(config, config_path, build_encoder)
         if spec.get("family") == "transfer":
+            if learner_settings:
+                raise FewshotError(f"{spec['name']!r} is a transfer baseline: it takes no "
+                                   f"learner settings at evaluation, got {sorted(learner_settings)}")
             known = MODELS.names(family="transfer")
             if spec["name"] not in known:
                 raise FewshotError(f"unknown transfer baseline {spec['name']!r}; known: "
@@ -356,11 +364,8 @@ def load_model(
             learner = MODELS.load(spec["name"]).from_description(encoder, spec)
         else:
             cls = learner_class(spec["name"])
-            learner = cls(
-                encoder,
-                spec["kind"],
-                cls.Config.from_dict(spec.get("config", {}), learner=spec["name"]),
-            )
+            values = {**spec.get("config", {}), **(learner_settings or {})}
+            learner = cls(encoder, spec["kind"], cls.Config.from_dict(values, learner=spec["name"]))
     except FewshotError as err:
         message = str(err)
         raise FewshotError(

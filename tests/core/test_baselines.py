@@ -272,3 +272,14 @@ def test_an_encoder_label_prior_is_modelled_as_a_residual(name):
         # float64 residuals, as the model forms them: the support split is seeded by its labels
         twin.fit_predict(s, y.astype(np.float64) - prior[s].double().numpy(), q)
         + prior[q].numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_a_saved_baseline_takes_no_learner_settings(planted, tmp_path):
+    from fewshot_apps.core.persistence import load_model, save_model
+
+    kind, problem, _, _, model, _, _ = planted
+    save_model(model, tmp_path, {"encoder": {"name": "table"}})
+    with pytest.raises(FewshotError, match=r"config\.json: 'finetune' is a transfer baseline: "
+                                           r"it takes no learner settings at evaluation"):
+        load_model(tmp_path, build_encoder=lambda config: _encoder(problem, seed=9),
+                   learner_settings={"inner_steps": 3})

@@ -200,3 +200,26 @@ def test_a_model_saved_before_splits_were_recorded_loads_and_warns(tmp_path):
     with pytest.warns(UserWarning, match=r"records no training split .* whether it was trained "
                       "on the suite planted's test tasks cannot be checked"):
         assert check_unseen_tasks(tmp_path, "planted", ["task0"]) is False
+
+
+def test_learner_settings_replace_the_adaptation_at_load(tmp_path):
+    learner, tasks = trained("dkt", fit_steps=15)
+    save_model(learner, tmp_path)
+    loaded = load_model(tmp_path, learner_settings={"fit_steps": "0"})
+    assert loaded.config.fit_steps == 0 and learner.config.fit_steps == 15
+    assert loaded.saved_config["learner"]["config"]["fit_steps"] == 15  # the file is unchanged
+    ep = RandomSampler(6).sample(tasks[0], 0)
+    args = (ep.support_examples, ep.support_labels, ep.query_examples)
+    trained_as_saved = learner.fit_predict(*args)
+    learner.config.fit_steps = 0  # the same weights adapted without the per-task fit
+    assert np.array_equal(loaded.fit_predict(*args), learner.fit_predict(*args))
+    assert not np.allclose(loaded.fit_predict(*args), trained_as_saved)
+
+
+def test_learner_settings_that_do_not_fit_the_weights_are_refused(tmp_path):
+    learner, _ = trained("maml", head_hidden=0)
+    save_model(learner, tmp_path)
+    with pytest.raises(FewshotError, match=r"model\.pt: does not match the model described by"):
+        load_model(tmp_path, learner_settings={"head_hidden": 4})
+    with pytest.raises(FewshotError, match=r"config\.json: .*unknown.*nope"):
+        load_model(tmp_path, learner_settings={"nope": 1})
