@@ -150,18 +150,23 @@ def train_learner(dataset, learner: str, out_dir: str | Path,
     return model.eval()
 
 
-def load_model(path: str | Path, dataset=None, device: str | None = None):
+def load_model(path: str | Path, dataset=None, device: str | None = None,
+               learner_settings: dict | None = None):
     """A saved model (a folder with ``model.pt`` and ``config.json``), in eval mode.
 
     A model that reads its data set's structure (a recommendation model's item graph) gets
     it from ``dataset`` (a data set, card name or path; default: the data set named in its
     config, rebuilt with the model's saved settings), checked against what it was trained
     on (item vocabulary, meta-train user split). A molecule model needs nothing more:
-    :func:`predict_assay` gives it the molecules it scores.
+    :func:`predict_assay` gives it the molecules it scores. ``learner_settings`` replace the
+    saved settings of a meta-learner's adaptation, with the same weights (``{"fit_steps": 30}``
+    for ``dkt``, ``{"inner_steps": 10}`` for ``maml``); a setting that the weights do not fit is
+    an error.
     """
     from fewshot_apps.core.domain import load_saved_model
 
-    return load_saved_model(path, dataset=dataset, device=device)
+    return load_saved_model(path, dataset=dataset, device=device,
+                            learner_settings=learner_settings)
 
 
 def _with_report(table: pd.DataFrame, lines: list[str], **attrs) -> pd.DataFrame:

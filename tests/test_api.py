@@ -176,6 +176,16 @@ def test_saved_molecule_model_adapts_to_the_support(mol_model_dir):
     np.testing.assert_allclose(again["probability"], out["probability"])
 
 
+def test_saved_model_takes_other_adaptation_settings(mol_model_dir):
+    model = fa.load_model(mol_model_dir, learner_settings={"distance": "mahalanobis"})
+    assert model.config.distance == "mahalanobis" and fa.load_model(
+        mol_model_dir).config.distance == "sqeuclidean"
+    out = fa.predict_assay(model, support_frame(), ["CCO", "Oc1ccc(O)cc1"])
+    assert out["probability"].between(0, 1).all()
+    with pytest.raises(FewshotError, match="distance"):
+        fa.load_model(mol_model_dir, learner_settings={"distance": "cosine-ish"})
+
+
 def test_models_refuse_the_other_domain(mol_model_dir, rec_model_dir, ml):
     with pytest.raises(FewshotError, match="not a molecule model"):
         fa.predict_assay(fa.load_model(rec_model_dir, dataset=ml), support_frame(), ["CCO"])
