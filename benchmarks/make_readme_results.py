@@ -79,6 +79,13 @@ def _summary(name: str) -> pd.DataFrame | None:
                        ["dataset", "learner", "metric", "support_size", "item_split"])
 
 
+def _learners_in(folder: str) -> set[str]:
+    """The learners (no acquisition strategy) whose rows are in ``folder``'s summary."""
+    summary = _read_csv(RESULTS / folder / "summary.csv")
+    return set() if summary is None else {split_learner_label(label)[0]
+                                          for label in summary["learner"]}
+
+
 def _comparisons(name: str) -> pd.DataFrame | None:
     return _read_group(name, "comparisons.csv", ["dataset", "learner", "baseline", "metric",
                                                   "support_size", "item_split"])
@@ -535,6 +542,14 @@ def suite_sections() -> list[str]:
         if missing:
             lines += [f"Not run yet (the run continues where it stopped): {', '.join(missing)}.",
                       ""]
+        # a learner that a later folder of the group ran again is shown there only
+        position = group.index(summary_path.parent.name)
+        rerun = {folder: sorted(here & _learners_in(folder)) for folder in group[position + 1:]}
+        for folder, names in rerun.items():
+            if names:
+                summary = summary[~summary["learner"].map(
+                    lambda label: split_learner_label(label)[0]).isin(names)]
+                lines += [f"Run again later, shown in `{folder}`: {', '.join(names)}.", ""]
         for (dataset, metric), group in summary.groupby(["dataset", "metric"], sort=False):
             table = group.pivot_table(index=["learner", "family"], columns="support_size",
                                       values="mean", sort=False)
