@@ -19,7 +19,6 @@ adaptation's settings replaced at evaluation (``dkt``'s ``fit_steps``, a MAML le
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 import torch
 
 from fewshot_apps.bench.runner import load_data, machine
+from fewshot_apps.core.config import settings_grid
 from fewshot_apps.core.domain import load_saved_model
 from fewshot_apps.core.evaluation import classification_protocol
 from fewshot_apps.core.persistence import check_unseen_tasks
@@ -37,15 +37,13 @@ from fewshot_apps.errors import FewshotError
 def learner_grid(items: list[str]) -> list[dict[str, str]]:
     """``["learner.a=1,2", "learner.b=x"]`` -> every combination as ``{"a": "1", "b": "x"}``;
     ``[{}]`` when empty. Only the learner's settings can change at evaluation."""
-    axes = {}
     for item in items:
-        key, sep, values = item.partition("=")
-        name = key.strip().removeprefix("learner.")
-        if not sep or not key.strip().startswith("learner.") or not name or not values.strip():
+        key, sep, values = (part.strip() for part in item.partition("="))
+        if not key.startswith("learner.") or key == "learner." or not values.strip(", "):
             raise FewshotError(f"--grid {item!r}: expected learner.KEY=V1,V2,... (the encoder "
                                "and training settings are in the trained weights)")
-        axes[name] = [v.strip() for v in values.split(",")]
-    return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    return [{key.removeprefix("learner."): value for key, value in combo.items()}
+            for combo in settings_grid(items)]
 
 
 def main() -> None:

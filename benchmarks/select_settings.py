@@ -21,7 +21,6 @@ Markdown summary beside it. Copy the chosen row into the suite's
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 import tempfile
@@ -33,17 +32,11 @@ import torch
 
 from fewshot_apps.bench.runner import load_data, machine
 from fewshot_apps.bench.suites import load_suites
+from fewshot_apps.core.config import settings_grid
 from fewshot_apps.core.fit import train_learner
+from fewshot_apps.errors import FewshotError
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def parse_grid(items: list[str]) -> dict[str, list[str]]:
-    grid = {}
-    for item in items:
-        key, _, values = item.partition("=")
-        grid[key.strip()] = [v.strip() for v in values.split(",") if v.strip()]
-    return grid
 
 
 def markdown_table(frame: pd.DataFrame) -> list[str]:
@@ -81,14 +74,17 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / f"{args.learner}.csv"
     done = pd.read_csv(log_path) if log_path.exists() else pd.DataFrame()
-    grid = parse_grid(args.grid)
+    try:
+        grid = settings_grid(args.grid)
+    except FewshotError as err:
+        parser.error(str(err))
     fixed = dict(item.split("=", 1) for item in args.set)
     dataset = load_data(suite.dataset, seed=args.seed, dataset_options=suite.dataset_options)
     print(f"machine: {machine()}; torch threads {torch.get_num_threads()}; "
           f"{suite.name} / {args.learner}: {args.steps} steps per combination, "
           f"validation tasks: {len(dataset.taskset.valid)}", flush=True)
-    for values in itertools.product(*grid.values()):
-        combo = {**fixed, **dict(zip(grid, values))}
+    for chosen in grid:
+        combo = {**fixed, **chosen}
         label = ";".join(f"{k}={v}" for k, v in sorted(combo.items()))
         if len(done) and label in set(done["settings"]):
             print(f"{label}: already in {log_path}", flush=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 import types
 import typing
 from typing import Any, Literal, TypeVar
@@ -92,6 +93,20 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
             return value
         raise FewshotError(f"{where}={value!r}: expected a string")
     return value
+
+
+def settings_grid(items: list[str]) -> list[dict[str, str]]:
+    """``["a=1,2", "b=x"]`` (``--grid`` options) -> every combination, ``[{"a": "1", "b":
+    "x"}, {"a": "2", "b": "x"}]``; ``[{}]`` for none. FewshotError on an item that is not
+    ``KEY=V1,V2,...``."""
+    axes = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        choices = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not choices:
+            raise FewshotError(f"--grid {item!r}: expected KEY=V1,V2,...")
+        axes[key.strip()] = choices
+    return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
 def settings_like(defaults: dict, given: dict, who: str) -> dict:

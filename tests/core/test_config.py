@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 import pytest
 
-from fewshot_apps.core.config import coerce, config_from_dict
+from fewshot_apps.core.config import coerce, config_from_dict, settings_grid
 from fewshot_apps.errors import FewshotError
 
 
@@ -134,3 +134,16 @@ def test_settings_like_parses_to_the_defaults_types_and_refuses_typos():
         settings_like(defaults, {"use_ecfp": "maybe"}, "encoder")  # was silently False
     with pytest.raises(FewshotError, match=r"unknown encoder setting\(s\) \['depht'\]"):
         settings_like(defaults, {"depht": 3}, "encoder")
+
+
+def test_settings_grid_is_every_combination():
+    assert settings_grid([]) == [{}]
+    assert settings_grid(["lr=3e-4, 1e-3", "encoder.kind=gnn"]) == [
+        {"lr": "3e-4", "encoder.kind": "gnn"}, {"lr": "1e-3", "encoder.kind": "gnn"}]
+
+
+@pytest.mark.parametrize("item", ["lr", "=1", "lr=", "lr= , "])
+def test_settings_grid_refuses_an_item_with_nothing_to_try(item):
+    # before, "lr" and "lr=" silently made a grid of no combinations: nothing ran
+    with pytest.raises(FewshotError, match=r"expected KEY=V1,V2"):
+        settings_grid([item])
