@@ -2,7 +2,7 @@
 
 A suite names a data set (a card), a protocol (``k-shot``, ``fsmol`` or ``cold-start``), the
 learners to compare, the baseline for paired comparisons, and presets (``smoke``, ``fast``,
-``full``) that set training budgets and evaluation draws. A composite suite (``demo``) lists
+``full``; optionally ``published``) that set training budgets and evaluation draws. A composite suite (``demo``) lists
 ``parts``: other suites with overrides.
 
 ``[learner_settings.<learner>]`` tables give one learner settings of its own (chosen by
@@ -54,7 +54,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-PRESETS = ("smoke", "fast", "full")
+# ``published`` is optional: a suite defines it where its training budget can match the
+# episode counts of the published counterparts of its learners (``fsmol``).
+PRESETS = ("smoke", "fast", "full", "published")
 # The keys a suite file may have (a typo is an error, not a silently ignored setting).
 SUITE_KEYS = {"name", "dataset", "protocol", "learners", "shots", "support_sizes", "train_shots",
               "train_support_size", "strategies", "train_suite",
