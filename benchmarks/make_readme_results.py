@@ -522,11 +522,11 @@ def suite_sections() -> list[str]:
                           & summary["item_split"].astype("string").fillna("all").isin(["all"])]
         suite_learners = [n for part in load_suites(run["suite"], run["preset"])
                           for n in part.learners]
-        # a folder that continues another one ran some of the suite's learners: it says which
         group = _group_of(summary_path.parent.name)
         here = {split_learner_label(label)[0] for label in summary["learner"]}
+        # the command that wrote the folder: with --learners where it ran some of the suite's
         chosen = (" --learners " + ",".join(n for n in dict.fromkeys(suite_learners) if n in here)
-                  if group.index(summary_path.parent.name) > 0 else "")
+                  if not set(suite_learners) <= here else "")
         lines += [f"### Suite `{run['suite']}`, preset `{run['preset']}` "
                   f"(`benchmarks/results/{summary_path.parent.name}/`)", "",
                   f"`fewshot-apps bench --suite {run['suite']} --preset {run['preset']}{chosen} "

@@ -119,11 +119,18 @@ def suite_without_the_preset(tmp_path, capsys):
 
 
 @case
+def suite_without_the_published_preset(tmp_path, capsys):
+    err = bench(capsys, "--suite", "tox21", "--preset", "published", out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+    return err, ["suite tox21", "no preset 'published'", "['fast', 'full', 'smoke']"]
+
+
+@case
 def unknown_preset(tmp_path, capsys):
     message = error_of(lambda: run_suite("tox21", tmp_path / "o", preset="huge",
                                          progress=False))
     assert not (tmp_path / "o").exists()
-    return message, ["unknown preset 'huge'", "smoke, fast, full"]
+    return message, ["unknown preset 'huge'", "smoke, fast, full, published"]
 
 
 @case

@@ -136,6 +136,22 @@ def test_suites_parse():
         load_suites("tox21", "huge")
 
 
+def test_published_preset_matches_the_published_episode_counts():
+    """fsmol's optional ``published`` preset trains as many episodes as FS-Mol's ProtoNet and
+    ADKF-IFT's DKT (10,000 steps of 16 tasks); a suite without it says which it has."""
+    (suite,) = load_suites("fsmol", "published")
+    (full,) = load_suites("fsmol", "full")
+    for learner in ("protonet", "dkt", "maml"):
+        settings = suite.settings_for(learner)
+        assert suite.preset.steps * settings["meta_batch_size"] >= 160_000
+        # the learner's own choices (lr, init, ...) are the full preset's
+        assert {k: v for k, v in settings.items() if k not in ("eval_every", "meta_batch_size")} \
+            == {k: v for k, v in full.settings_for(learner).items() if k != "eval_every"}
+    assert suite.preset.pretrain_steps == full.preset.pretrain_steps
+    with pytest.raises(CardError, match=r"no preset 'published' \(has \['fast', 'full', 'smoke'\]\)"):
+        load_suites("tox21", "published")
+
+
 def test_evaluate_a_saved_model(demo_run, tmp_path):
     from fewshot_apps.cli import main
 
