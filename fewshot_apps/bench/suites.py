@@ -2,8 +2,8 @@
 
 A suite names a data set (a card), a protocol (``k-shot``, ``fsmol`` or ``cold-start``), the
 learners to compare, the baseline for paired comparisons, and presets (``smoke``, ``fast``,
-``full``; optionally ``published``) that set training budgets and evaluation draws. A composite suite (``demo``) lists
-``parts``: other suites with overrides.
+``full``; optionally ``published``) that set training budgets and evaluation draws. A
+composite suite (``demo``) lists ``parts``: other suites with overrides.
 
 ``[learner_settings.<learner>]`` tables give one learner settings of its own (chosen by
 model selection on validation tasks: its learning rate, encoder kind ...), applied over the
