@@ -79,11 +79,15 @@ def _summary(name: str) -> pd.DataFrame | None:
                        ["dataset", "learner", "metric", "support_size", "item_split"])
 
 
+def _learner_names(summary: pd.DataFrame) -> pd.Series:
+    """Each row's learner without its acquisition strategy (``protonet+ucb`` -> ``protonet``)."""
+    return summary["learner"].map(lambda label: split_learner_label(label)[0])
+
+
 def _learners_in(folder: str) -> set[str]:
-    """The learners (no acquisition strategy) whose rows are in ``folder``'s summary."""
+    """The learners whose rows are in ``folder``'s summary."""
     summary = _read_csv(RESULTS / folder / "summary.csv")
-    return set() if summary is None else {split_learner_label(label)[0]
-                                          for label in summary["learner"]}
+    return set() if summary is None else set(_learner_names(summary))
 
 
 def _comparisons(name: str) -> pd.DataFrame | None:
@@ -531,7 +535,7 @@ def suite_sections() -> list[str]:
         suite_learners = [n for part in load_suites(run["suite"], run["preset"])
                           for n in part.learners]
         group = _group_of(summary_path.parent.name)
-        here = {split_learner_label(label)[0] for label in summary["learner"]}
+        here = set(_learner_names(summary))
         # the command that wrote the folder: with --learners where it ran some of the suite's
         chosen = (" --learners " + ",".join(n for n in dict.fromkeys(suite_learners) if n in here)
                   if not set(suite_learners) <= here else "")
@@ -540,7 +544,7 @@ def suite_sections() -> list[str]:
                   f"`fewshot-apps bench --suite {run['suite']} --preset {run['preset']}{chosen} "
                   f"--out benchmarks/results/{summary_path.parent.name}` on {machine_text(run)}.",
                   ""]
-        ran = {split_learner_label(label)[0] for label in _summary(group[0])["learner"]}
+        ran = set(_learner_names(_summary(group[0])))
         missing = [n for n in dict.fromkeys(suite_learners) if n not in ran]
         others = [f"`{folder}`" for folder in group if folder != summary_path.parent.name
                   and (RESULTS / folder / "summary.csv").exists()]
@@ -555,8 +559,7 @@ def suite_sections() -> list[str]:
         rerun = {folder: sorted(here & _learners_in(folder)) for folder in group[position + 1:]}
         for folder, names in rerun.items():
             if names:
-                summary = summary[~summary["learner"].map(
-                    lambda label: split_learner_label(label)[0]).isin(names)]
+                summary = summary[~_learner_names(summary).isin(names)]
                 lines += [f"Run again later, shown in `{folder}`: {', '.join(names)}.", ""]
         for (dataset, metric), group in summary.groupby(["dataset", "metric"], sort=False):
             table = group.pivot_table(index=["learner", "family"], columns="support_size",
