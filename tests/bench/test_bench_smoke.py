@@ -138,10 +138,10 @@ def test_suites_parse():
 
 def test_published_preset_matches_the_published_episode_counts():
     """fsmol's optional ``published`` preset trains as many episodes as FS-Mol's ProtoNet and
-    ADKF-IFT's DKT (10,000 steps of 16 tasks); a suite without it says which it has."""
+    ADKF-IFT's DKT and CNP (10,000 steps of 16 tasks); a suite without it says which it has."""
     (suite,) = load_suites("fsmol", "published")
     (full,) = load_suites("fsmol", "full")
-    for learner in ("protonet", "dkt", "maml"):
+    for learner in ("protonet", "dkt", "cnp", "maml"):
         settings = suite.settings_for(learner)
         assert suite.preset.steps * settings["meta_batch_size"] >= 160_000
         # the learner's own choices (lr, init, ...) are the full preset's
