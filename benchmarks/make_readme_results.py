@@ -250,10 +250,10 @@ def published_counts_rows(full: pd.DataFrame | None) -> list[str]:
         return []
     lines = []
     for learner, (method, published) in PUBLISHED_COUNTERPARTS.items():
-        ours = _delta_auprc_16(s, learner)
+        ours = _delta_auprc(s, learner, 16)
         if ours is None:
             continue
-        at_full = _delta_auprc_16(full, learner) if full is not None else None
+        at_full = _delta_auprc(full, learner, 16) if full is not None else None
         # the group's last folder with the learner: its rows are the ones kept
         folder = [f for f in _group("fsmol-published") if learner in _learners_in(f)][-1]
         lines.append(f"| FS-Mol ΔAUPRC, support 16, `{learner}` at the published episode "
@@ -263,9 +263,9 @@ def published_counts_rows(full: pd.DataFrame | None) -> list[str]:
     return lines
 
 
-def _delta_auprc_16(summary: pd.DataFrame, learner: str) -> float | None:
+def _delta_auprc(summary: pd.DataFrame, learner: str, size: int) -> float | None:
     row = summary[(summary["learner"] == learner) & (summary["metric"] == "delta_auprc")
-                  & (summary["support_size"] == 16)]
+                  & (summary["support_size"] == size)]
     return None if row.empty else float(row["mean"].iloc[0])
 
 
@@ -291,14 +291,13 @@ def fingerprint_targets_section() -> list[str]:
                      f"(p < 0.05) | {best['learner']} {best['mean']:.3f}{tested} | "
                      f"{_met(best['mean'] >= ISSUE14_BEST and bool(above))} |")
     for size, reference in FINGERPRINT_REFERENCE.items():
-        row = s[(s["learner"] == "protonet") & (s["metric"] == "delta_auprc")
-                & (s["support_size"] == size)]
-        if row.empty:
+        measured = _delta_auprc(s, "protonet", size)
+        if measured is None:
             continue
         need = max(reference, FSMOL_TARGETS["ProtoNet"]) if size == 16 else reference
         lines.append(f"| protonet, support {size} | >= {need} (fingerprint reference "
                      f"{reference}" + (", published 0.211" if size == 16 else "") +
-                     f") | {row['mean'].iloc[0]:.3f} | {_met(row['mean'].iloc[0] >= need)} |")
+                     f") | {measured:.3f} | {_met(measured >= need)} |")
     if not lines:
         return []
     return ["### Targets (issue 14), FS-Mol ΔAUPRC on count-ECFP (`fsmol-fingerprint`)", "",
