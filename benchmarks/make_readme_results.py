@@ -36,7 +36,7 @@ HEADLINE = {m: LABELS.get(m, m) for m in HEADLINE_METRICS}
 # not committed, so a later learner cannot join its report). Where a learner is in several,
 # the later folder's rows count.
 RUN_GROUPS = {
-    "fsmol-full": ("fsmol-full", "fsmol-full-more"),
+    "fsmol-full": ("fsmol-full", "fsmol-full-more", "fsmol-full-later"),
     "fsmol-published": ("fsmol-published", "fsmol-published-more"),
     "movielens-latest-small-full": ("movielens-latest-small-full",
                                     "movielens-latest-small-full-more"),
