@@ -89,9 +89,11 @@ def main() -> None:
         if len(done) and label in set(done["settings"]):
             print(f"{label}: already in {log_path}", flush=True)
             continue
-        # The grid may choose the training episodes too (``support_size=16,64``): it goes
-        # over the suite's.
-        settings = {**suite.preset.settings, **suite.train_episode(), **combo,
+        # The grid may choose the training episodes too (``support_size=16,64``): they then
+        # replace the suite's (a K-shot suite's shots would otherwise win).
+        episode = ({} if "shots" in combo or "support_size" in combo
+                   else suite.train_episode())
+        settings = {**suite.preset.settings, **episode, **combo,
                     "steps": args.steps,
                     "eval_every": args.eval_every or max(1, args.steps // 10),
                     "seed": args.seed, "device": args.device}

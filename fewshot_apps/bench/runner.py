@@ -90,8 +90,8 @@ def build_suite_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, d
     (``train_shots`` / ``train_support_size``; its ``learner_settings`` may set its own); a
     learner that starts from the pretrained encoder (``init = "pretrained"``) pre-trains for
     the preset's ``pretrain_steps``."""
-    # the learner's own settings may choose its training episodes (support_size) too
-    settings = {**suite.train_episode(), **suite.settings_for(name), "steps": suite.preset.steps}
+    settings = {**suite.train_episode(name), **suite.settings_for(name),
+                "steps": suite.preset.steps}
     if str(settings.get("init", "")).strip().lower() == "pretrained":
         # one pre-training per suite and seed, shared by the learners (and cached)
         settings.setdefault("init_pretrain_steps", suite.preset.pretrain_steps)

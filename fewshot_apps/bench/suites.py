@@ -170,9 +170,15 @@ class Suite:
         return replace(self, dataset_options={k: v for k, v in self.dataset_options.items()
                                               if k != "fold"})
 
-    def train_episode(self) -> dict:
+    def train_episode(self, learner: str | None = None) -> dict:
         """The meta-training episode settings the suite asks for (``shots`` or
-        ``support_size``; none: the data set's defaults)."""
+        ``support_size``; none: the data set's defaults). A learner whose own
+        ``learner_settings`` give ``shots`` or ``support_size`` chooses its episodes itself:
+        the suite's are dropped, so that a 16-support learner of a K-shot suite trains on
+        stratified supports rather than on both at once."""
+        own = self.learner_settings.get(learner, {}) if learner is not None else {}
+        if "shots" in own or "support_size" in own:
+            return {}
         out = {}
         if self.train_shots is not None:
             out["shots"] = self.train_shots

@@ -75,3 +75,16 @@ def test_the_run_trains_each_learner_with_its_settings(tmp_path):
     # its own training episodes over the suite's (train_shots = 3)
     assert configs["protonet"]["episode"]["shots"] == 2
     assert configs["anil"]["episode"]["shots"] == 3
+
+
+def test_a_learners_support_size_replaces_the_suites_shots(tmp_path):
+    # train_shots = 3 in the suite; the learner asks for stratified supports of 6: its episodes
+    # are those alone (balanced 3-shot would otherwise win over support_size)
+    own = '[learner_settings.protonet]\nsupport_size = 6\nvalid_support_size = 6\n'
+    (suite,) = load_suites(str(write(tmp_path, own)), "smoke")
+    assert suite.train_episode("protonet") == {}
+    assert suite.train_episode("anil") == {"shots": 3}
+    out = tmp_path / "run"
+    run_suite(str(write(tmp_path, own)), preset="smoke", out=out, progress=False)
+    episode = json.loads((out / "models" / "protonet" / "config.json").read_text())["episode"]
+    assert episode["support_size"] == 6 and episode["shots"] is None

@@ -1,0 +1,87 @@
+"""Score saved models on a data set's VALIDATION tasks with a chosen kind of support: how to
+compare models that were validated on different draws during training (a model trained on
+balanced 8-shot episodes validates on those; one trained on supports of 64 with
+``valid_support_size = 16`` on stratified supports of 16), on the same draws.
+
+The draws are the training validator's own (``MoleculeTasks.validator``: ``--draws`` per
+task, seeded by ``--seed``), so a model scored with the draws it was validated on during
+training gets its logged best score back. Test tasks are never read.
+
+    FEWSHOT_DATA_DIR=../shared/data python benchmarks/score_validation.py --dataset fsmol \\
+        --model benchmarks/results/fsmol-full-later/models/protonet --support-size 16 \\
+        --shots 8 --out benchmarks/results/fsmol/selection/support-size.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from fewshot_apps.bench.runner import load_data, machine
+from fewshot_apps.core.domain import load_saved_model
+
+
+def draw_kinds(args) -> list[tuple[str, dict]]:
+    """``(label, episode settings)`` of each kind of validation draw asked for."""
+    kinds = []
+    if args.shots is not None:
+        kinds.append((f"balanced {args.shots}-shot",
+                      {"shots": args.shots, "valid_support_size": None}))
+    if args.support_size is not None:
+        kinds.append((f"stratified {args.support_size}",
+                      {"shots": None, "valid_support_size": args.support_size}))
+    return kinds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--model", action="append", required=True, type=Path,
+                        help="a saved model folder (repeatable)")
+    parser.add_argument("--shots", type=int, help="balanced K-shot supports")
+    parser.add_argument("--support-size", type=int, help="stratified supports of N")
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="the Markdown log")
+    args = parser.parse_args()
+    kinds = draw_kinds(args)
+    if not kinds:
+        parser.error("give --shots, --support-size or both")
+
+    ds = load_data(args.dataset)
+    print(f"machine: {machine()}; torch threads {torch.get_num_threads()}; {args.dataset}: "
+          f"{len(ds.taskset.valid)} validation tasks, {args.draws} draws", flush=True)
+    header = "| model | " + " | ".join(label for label, _ in kinds) + " | seconds |"
+    lines = [f"# Validation ROC-AUC, {args.dataset} (validation tasks only)", "",
+             f"`python benchmarks/score_validation.py {_command_args(args)}`", "",
+             f"Machine: {machine()}; {args.draws} draws per task, seed {args.seed}.", "",
+             header, "|" + "---|" * (len(kinds) + 2)]
+    for path in args.model:
+        model = load_saved_model(path, dataset=ds)
+        start = time.perf_counter()
+        scores = [ds.validator({"valid_draws": args.draws, **episode}, args.seed)(model)
+                  for _, episode in kinds]
+        seconds = time.perf_counter() - start
+        print(path, " ".join(f"{s:.4f}" for s in scores), f"{seconds:.0f} s", flush=True)
+        lines.append(f"| `{path}` | " + " | ".join(f"{s:.4f}" for s in scores)
+                     + f" | {seconds:.0f} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+def _command_args(args) -> str:
+    parts = [f"--dataset {args.dataset}", *(f"--model {m}" for m in args.model)]
+    if args.shots is not None:
+        parts.append(f"--shots {args.shots}")
+    if args.support_size is not None:
+        parts.append(f"--support-size {args.support_size}")
+    parts += [f"--draws {args.draws}", f"--seed {args.seed}", f"--out {args.out}"]
+    return " ".join(parts)
+
+
+if __name__ == "__main__":
+    main()
