@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from fewshot_apps.errors import FewshotError
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "score_non_test_tasks.py"
-
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("score_non_test_tasks", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(benchmark_script):
+    return benchmark_script("score_non_test_tasks")
 
 
 def test_grid_is_every_combination_of_learner_settings(script):

@@ -5,23 +5,16 @@ defaults."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from fewshot_apps.core.tasks import BalancedSampler, StratifiedSampler
 from fewshot_apps.domains.molecules.adapter import EPISODE_DEFAULTS, _validation_draw
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "score_validation.py"
-
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("score_validation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(benchmark_script):
+    return benchmark_script("score_validation")
 
 
 def test_each_kind_of_draw_reaches_the_validator_as_asked(script):
