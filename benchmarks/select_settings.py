@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from fewshot_apps.bench.runner import load_data, machine
-from fewshot_apps.bench.suites import load_suites
+from fewshot_apps.bench.suites import chooses_episodes, load_suites
 from fewshot_apps.core.config import settings_grid
 from fewshot_apps.core.fit import train_learner
 from fewshot_apps.errors import FewshotError
@@ -91,8 +91,7 @@ def main() -> None:
             continue
         # The grid may choose the training episodes too (``support_size=16,64``): they then
         # replace the suite's (a K-shot suite's shots would otherwise win).
-        episode = ({} if "shots" in combo or "support_size" in combo
-                   else suite.train_episode())
+        episode = {} if chooses_episodes(combo) else suite.train_episode()
         settings = {**suite.preset.settings, **episode, **combo,
                     "steps": args.steps,
                     "eval_every": args.eval_every or max(1, args.steps // 10),

@@ -176,8 +176,7 @@ class Suite:
         ``learner_settings`` give ``shots`` or ``support_size`` chooses its episodes itself:
         the suite's are dropped, so that a 16-support learner of a K-shot suite trains on
         stratified supports rather than on both at once."""
-        own = self.learner_settings.get(learner, {}) if learner is not None else {}
-        if "shots" in own or "support_size" in own:
+        if learner is not None and chooses_episodes(self.learner_settings.get(learner, {})):
             return {}
         out = {}
         if self.train_shots is not None:
@@ -185,6 +184,12 @@ class Suite:
         if self.train_support_size is not None:
             out["support_size"] = self.train_support_size
         return out
+
+
+def chooses_episodes(settings: dict) -> bool:
+    """Whether ``settings`` choose their own training episodes (``shots`` or
+    ``support_size``), in place of a suite's."""
+    return "shots" in settings or "support_size" in settings
 
 
 def _suite_text(name_or_path: str) -> tuple[str, str]:
