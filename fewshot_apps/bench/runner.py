@@ -39,7 +39,7 @@ from fewshot_apps.core.domain import get_domain, load_saved_model
 from fewshot_apps.core.fit import build_model
 from fewshot_apps.core.persistence import read_model_config
 from fewshot_apps.core.registry import DOMAINS, MODELS, PROTOCOLS, model_family, models_for
-from fewshot_apps.core.training import CHECKPOINT_FILE, LOG_FILE
+from fewshot_apps.core.training import CHECKPOINT_FILE, LOG_FILE, TrainingInterrupted
 from fewshot_apps.errors import FewshotError
 from fewshot_apps.paths import data_dir as default_data_dir
 from fewshot_apps.plain_csv import load_card_or_csv
@@ -411,8 +411,13 @@ def run_suite(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with OutputLocks(out) as locks:
-        return _run_suite(locks, parts, suite, out, learners, preset, seeds, device, data_dir,
-                          progress)
+        try:
+            return _run_suite(locks, parts, suite, out, learners, preset, seeds, device,
+                              data_dir, progress)
+        except TrainingInterrupted as stopped:
+            # A bench run has no --resume: run again, it continues from the checkpoint.
+            raise stopped.continued_by(
+                "run the same bench command again to continue from it") from None
 
 
 def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners, preset, seeds,

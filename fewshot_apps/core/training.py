@@ -109,12 +109,19 @@ class TrainingInterrupted(KeyboardInterrupt):
     A KeyboardInterrupt, so that code which handles Ctrl-C handles it too.
     """
 
-    def __init__(self, signum: int, step: int, checkpoint: Path | None):
+    def __init__(self, signum: int, step: int, checkpoint: Path | None,
+                 how_to_continue: str = "continue with --resume (resume=True)"):
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        self.how_to_continue = how_to_continue
         text = f"interrupted at step {step} ({signal.Signals(signum).name})"
         if checkpoint is not None:
-            text += f"; checkpoint written to {checkpoint}; continue with --resume (resume=True)"
+            text += f"; checkpoint written to {checkpoint}; {how_to_continue}"
         super().__init__(text)
+
+    def continued_by(self, how_to_continue: str) -> TrainingInterrupted:
+        """The same interruption, telling the user ``how_to_continue`` (a caller whose command
+        resumes otherwise than by ``--resume``, e.g. ``bench``)."""
+        return TrainingInterrupted(self.signum, self.step, self.checkpoint, how_to_continue)
 
 
 class _StopSignals:

@@ -180,6 +180,38 @@ def test_interrupted_learner_resumes_from_its_checkpoint(tmp_path):
     assert timings["tox21|tox21|protonet"]["resumed"] is True
 
 
+def test_a_signal_during_training_tells_how_to_continue_a_bench_run(tmp_path, monkeypatch, capsys):
+    """SIGTERM while a learner trains: its checkpoint is written and the message says to run
+    the same bench command again (bench has no --resume); doing so finishes the run."""
+    import os
+    import signal
+
+    import fewshot_apps.core.training as training
+    from fewshot_apps.cli import main
+
+    sample, calls = training.sample_episodes, []
+
+    def sample_then_signal(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(training, "sample_episodes", sample_then_signal)
+    out = tmp_path / "tox"
+    args = ["bench", "--suite", "tox21", "--preset", "smoke", "--learners", "protonet",
+            "--device", "cpu", "--out", str(out)]
+    assert main(args) == 143
+    err = capsys.readouterr().err
+    checkpoint = out / "models" / "protonet" / "checkpoint.pt"
+    assert (f"checkpoint written to {checkpoint}; run the same bench command again to "
+            f"continue from it") in err
+    assert "--resume" not in err and "Traceback" not in err
+    monkeypatch.setattr(training, "sample_episodes", sample)
+    assert main(args) == 0
+    assert set(pd.read_csv(out / "results.csv")["learner"]) == {"protonet"}
+
+
 def test_interrupted_transfer_baseline_is_not_pre_trained_again(tmp_path):
     """A transfer baseline's finished pre-training is loaded on a rerun (its weights file is
     not rewritten), scores the same, and reports the time its pre-training took."""
