@@ -162,10 +162,23 @@ def result_rows(rows: pd.DataFrame, suite: str, dataset: str, name: str) -> pd.D
 # --------------------------------------------------------------------------- the run
 
 
-def _git_revision() -> str | None:
+# What decides a run's numbers besides the data: the package and the suites' TOML files.
+_RUN_CODE = (":/fewshot_apps", ":/benchmarks/*.toml")
+
+
+def _git_revision(checkout: Path = Path(__file__).parent) -> str | None:
+    """The commit of the git ``checkout`` (this package's by default), with ``+modified`` when
+    its package or a suite file differs from it (a run made from uncommitted code is not that
+    commit's run); None outside git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True,
+                              cwd=checkout, timeout=5).stdout.strip()
+
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+        revision = git("rev-parse", "HEAD")
+        if revision and git("status", "--porcelain", "--untracked-files=no", "--", *_RUN_CODE):
+            revision += "+modified"
+        return revision or None
     except (OSError, subprocess.SubprocessError):
         return None
 

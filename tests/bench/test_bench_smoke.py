@@ -289,3 +289,35 @@ def test_a_machine_line_lists_the_learners_run_before_machines_were_recorded():
                                       "(protonet); not recorded (gp)")
     assert machine_text({**run_info, "machines": {"A, 1 torch threads": ["dkt"]}}) == (
         "A, 2 torch threads")  # one machine recorded: the run's own line, as before
+
+
+def test_the_revision_says_when_the_package_or_a_suite_differs_from_the_commit(tmp_path):
+    """A run's git revision gets ``+modified`` for uncommitted package or suite changes, not
+    for result files (a run writes those itself)."""
+    import shutil
+    import subprocess
+
+    from fewshot_apps.bench.runner import _git_revision
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    for path in ("fewshot_apps/model.py", "benchmarks/suite.toml", "benchmarks/results/r.csv"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("a\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True,
+                          text=True).stdout.strip()
+    (tmp_path / "benchmarks/results/r.csv").write_text("b\n")
+    (tmp_path / "notes.txt").write_text("untracked\n")
+    assert _git_revision(tmp_path / "fewshot_apps") == head
+    for path in ("benchmarks/suite.toml", "fewshot_apps/model.py"):
+        (tmp_path / path).write_text("b\n")
+        assert _git_revision(tmp_path / "fewshot_apps") == head + "+modified"
+        git("checkout", "--", path)
+    assert _git_revision(tmp_path) == head
+    shutil.rmtree(tmp_path / ".git")
+    assert _git_revision(tmp_path) is None  # not a git checkout
