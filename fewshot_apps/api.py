@@ -453,7 +453,8 @@ def _named_baseline(name: str, dataset):
 
 def _saved_dataset(model) -> str | None:
     """The data set a saved model's ``config.json`` names (None when unreadable: loading
-    the model reports that)."""
+    the model reports that). FewshotError for a saved model of another domain: its data set
+    is no ratings data set to look for."""
     import json
 
     config_path = Path(model) / "config.json"
@@ -463,6 +464,12 @@ def _saved_dataset(model) -> str | None:
         return None
     if not isinstance(config, dict):
         return None
+    domain = config.get("domain")
+    if isinstance(domain, str) and domain != "recsys":
+        learner = config.get("learner")
+        name = learner.get("name", "?") if isinstance(learner, dict) else "?"
+        raise FewshotError(f"{model}: model {name!r} was trained on {domain} data, not "
+                           "ratings: it is not a recommendation model")
     return saved_data_source(config, model)
 
 

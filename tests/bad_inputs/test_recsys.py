@@ -396,3 +396,26 @@ def test_onboarding_lists_items_nobody_rated_last_and_says_so(tmp_path):
         assert ("1 of the 4 items have no meta-train rating: few new users will know them"
                 in table.attrs["report"])
     assert "have no meta-train rating" not in " ".join(api.onboard(path, 3).attrs["report"])
+
+
+def test_a_min_item_ratings_no_item_reaches_is_an_error_not_an_empty_list(tiny, tmp_path):
+    ratings = write(tmp_path / "me.csv", "item,rating\n1,4\n")
+    most = int(tiny.item_stats.count.max())
+    with pytest.raises(FewshotError, match=rf"^min_item_ratings={most + 1}: no item of tiny has "
+                       rf"that many training ratings \(the most: {most}\), so there is nothing "
+                       "to recommend"):
+        api.recommend(None, ratings, k=3, dataset=tiny, min_item_ratings=most + 1)
+    assert len(api.recommend(None, ratings, k=3, dataset=tiny, min_item_ratings=most)) >= 1
+
+
+def test_a_molecule_model_given_to_recommend_is_named_as_such(tmp_path, capsys):
+    """Its data set is not looked for among the ratings data sets."""
+    model = tmp_path / "mol-model"
+    model.mkdir()
+    (model / "config.json").write_text(
+        '{"dataset": "my-assays", "domain": "molecules", "learner": {"name": "protonet"}}')
+    ratings = write(tmp_path / "me.csv", "item,rating\n1,4\n")
+    assert main(["rec", "recommend", "--ratings", str(ratings), "--model", str(model)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {model}: model 'protonet' was trained on molecules data, not ratings: it is "
+        "not a recommendation model")

@@ -201,6 +201,16 @@ class RecsysTasks:
         config = getattr(model, "saved_config", None) or {}
         saved_split = config.get("train_users_sha256")
         if saved_split and saved_split != self.split_fingerprint():
+            trained_on = config.get("dataset")
+            if trained_on and trained_on != self.name:
+                # another data set altogether (a renamed copy of the model's own one would
+                # have the same split fingerprint and not get here)
+                source = config.get("dataset_source")
+                raise FewshotError(
+                    f"{path}: the model was trained on {trained_on}"
+                    f"{f' ({source})' if source and source != trained_on else ''}, not on "
+                    f"{self.name}: its users differ. Pass that data set, or no dataset to "
+                    "rebuild it from the model's config")
             raise FewshotError(
                 f"{path}: the model was trained on another user split of {self.name} than "
                 f"this one (cold-start settings at training: {config.get('cold_start')}); its "

@@ -498,6 +498,11 @@ def recommend_items(
     for u, row, item in ratings.loc[index < 0, ["user", "row", "item"]].itertuples(index=False):
         report.unknown_items.append((u, int(row), item))
     too_rare = np.flatnonzero(dataset.item_stats.count < min_item_ratings)
+    if len(too_rare) == len(vocab):
+        raise FewshotError(
+            f"min_item_ratings={min_item_ratings}: no item of {dataset.name} has that many "
+            f"training ratings (the most: {int(np.max(dataset.item_stats.count, initial=0))}), "
+            "so there is nothing to recommend; lower it")
     if min_item_ratings:
         report.notes.append(f"{len(too_rare)} items with fewer than {min_item_ratings} "
                             "training ratings were not considered")

@@ -289,6 +289,16 @@ def test_attach_refuses_another_user_split(ds):
     assert model.encoder.graph is None and not hasattr(model, "rec_dataset")
 
 
+def test_attach_names_the_data_set_a_model_of_another_one_was_trained_on(ds):
+    """A model of another data set is not called "another user split" of this one."""
+    other = build_recsys_dataset(tiny_data(), CONFIG.with_(seed=1))
+    model = Graphless({"train_users_sha256": other.split_fingerprint(), "dataset": "ratings",
+                       "dataset_source": "/data/ratings.csv"})
+    with pytest.raises(FewshotError, match=r"^/saved: the model was trained on ratings "
+                       r"\(/data/ratings.csv\), not on tiny: its users differ"):
+        ds.attach(model, "/saved")
+
+
 def test_attach_refuses_another_item_vocabulary(ds):
     model = Graphless({"item_vocab": Vocabulary("item", [1, 2, 3]).to_dict()})
     with pytest.raises(FewshotError, match=r"^/models/m: the model's item vocabulary \(3 items\) "
