@@ -105,7 +105,7 @@ def _report_training(args, ds, learner) -> None:
     from fewshot_apps import api
 
     result = learner.train_result
-    selected = (f"best validation {ds.validation_metric} {result.best_valid} at step "
+    selected = (f"best validation {ds.validation_metric} {result.best_valid:.4f} at step "
                 f"{result.best_step}" if result.best_valid is not None else
                 f"{ds.unvalidated_reason}, so no model selection: the last step's model is kept")
     print(f"trained {args.learner} on {ds.name}: {result.steps_run} steps, {selected}; "

@@ -276,6 +276,8 @@ REC_ERRORS = [
                  id="ratings-out-of-scale"),
     pytest.param("item,rating\n1,4\n,5\n", DataError,
                  ["row 3: blank item id in column 'item'"], id="ratings-blank-item"),
+    pytest.param("user,item,rating\nann,1,4\n,2,5\n", DataError,
+                 ["row 3: blank user id in column 'user'"], id="ratings-blank-user"),
     pytest.param("title,rating\nx,4\n", DataError,
                  ["no item column: expected one named item", "columns are ['title', 'rating']"],
                  id="ratings-no-item-column"),

@@ -70,8 +70,8 @@ def ratings_from_frame(
 
     Other columns (titles, notes) are ignored. Without a rating column every listed item
     counts as liked (``rating`` NaN, filled with the top of the scale by the recommender).
-    A blank item id or a rating that is not a number raises :class:`DataError` naming the
-    row. A repeated (user, item) keeps its last rating.
+    A blank item or user id or a rating that is not a number raises :class:`DataError`
+    naming the row. A repeated (user, item) keeps its last rating.
     """
     path = None if path is None else Path(path)
     if frame.empty:
@@ -101,6 +101,9 @@ def ratings_from_frame(
             raise DataError(path, f"rating {raw.iat[bad[0]]!r} in column {rating_col!r} is not "
                             "a number", row=int(rows[bad[0]]))
     users = text(user_col) if user_col is not None else pd.Series([""] * len(frame))
+    blank = np.flatnonzero(users.eq("").to_numpy()) if user_col is not None else []
+    if len(blank):  # "" stands for "no user column": a blank id would pass for one
+        raise DataError(path, f"blank user id in column {user_col!r}", row=int(rows[blank[0]]))
     out = pd.DataFrame({"user": users.to_numpy(dtype=object), "item": items.to_numpy(dtype=object),
                         "rating": ratings, "row": rows.astype(np.int64)})
     out = out.drop_duplicates(["user", "item"], keep="last").reset_index(drop=True)
