@@ -158,6 +158,15 @@ def test_conflicting_duplicate_support_labels_are_reported_and_both_kept(tmp_pat
             "conflicting labels, all kept") in out.attrs["report"]
 
 
+def test_skipped_support_rows_take_no_part_in_the_duplicate_check(tmp_path):
+    # Two rejected rows with both labels are skips, not "the same molecule" conflicting.
+    out = predict(tmp_path, GOOD_SUPPORT + "xyz,1\n,0\n", ["CCCCCC"])
+    report = "\n".join(out.attrs["report"])
+    assert "support row 6 skipped" in report and "support row 7 skipped" in report
+    assert "the same molecule" not in report
+    assert out.attrs["warnings"] == []
+
+
 def test_plain_duplicate_support_rows_are_reported(tmp_path):
     out = predict(tmp_path, GOOD_SUPPORT + "c1ccc(O)cc1,1\n", ["CCCCCC"])
     assert ("support rows 3, 6: the same molecule 'Oc1ccccc1' 2 times (label 1): all kept, "
@@ -267,3 +276,107 @@ def test_whitespace_smiles_in_a_training_file_is_a_counted_skip(tmp_path, capsys
     assert main(["data", "inspect", str(path), "--quiet", "--test-assays", "B"]) == 0
     out = capsys.readouterr().out
     assert "rejected by RDKit: 1 rows" in out and "SMILES contains whitespace" in out
+
+
+# ---------------------------------------------- your own assay CSV: rows that stop or skip
+
+
+@pytest.mark.parametrize("content, message", [
+    ("smiles,assay,label\n", r"x\.csv: the file has a header but no rows"),
+    ("smiles,assay\nCCO,A\nCCCO,B\n", r"x\.csv: no 'label' column: a CSV of 'assay' rows "
+                                      r"needs columns smiles,assay,label"),
+    ("smiles,A,B\nCCO,yes,no\nCCN,x,y\n", r"x\.csv: no 0/1 label in any row .*; e\.g\. row 2: "
+                                          r"label 'yes' in column 'A' is not a number"),
+    ("smiles,assay,label\nCCO,A,yes\n", r"x\.csv: no 0/1 label in any row .*; e\.g\. row 2: "
+                                        r"label 'yes' is not a number"),
+    ("smiles,A,B\nxyz,1,0\n,0,1\n", r"x\.csv: RDKit could parse none of the 2 rows' SMILES; "
+                                    r"e\.g\. row 2: 'xyz' \(SMILES Parse Error"),
+], ids=["header only", "no label column", "no 0/1 label", "no 0/1 long label",
+        "no valid SMILES"])
+def test_a_csv_with_nothing_to_train_on_is_an_error_naming_the_file(tmp_path, capsys,
+                                                                     content, message):
+    path = write(tmp_path / "x.csv", content)
+    with pytest.raises(DataError, match=message):
+        load(path)
+    for command in (["data", "inspect", str(path)],
+                    ["mol", "train", "--dataset", str(path), "--learner", "protonet",
+                     "--out", str(tmp_path / "run")]):
+        assert main([*command, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert re.search("error: .*" + message, err) and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+#: 24 molecules, five two-class assays, one with actives only, and rows to skip.
+MOLECULES = [f"{'C' * i}{end}" for end in ("O", "N") for i in range(1, 13)]
+WIDE = "smiles,a1,a2,a3,a4,a5,only1\n" + "".join(
+    f"{smi},{i % 2},{(i // 2) % 2},{(i // 3) % 2},{(i + 1) % 2},{(i // 4) % 2},1\n"
+    for i, smi in enumerate(MOLECULES)) + (
+    "notasmiles,1,0,1,0,1,1\n,1,0,1,0,1,1\nCCCCS,yes,0.5,1,0,1,1\n")
+TINY_TRAINING = ["--learner", "protonet", "--set", "steps=1", "--set", "encoder.hidden=8",
+                 "--set", "encoder.depth=1", "--set", "valid_draws=1", "--device", "cpu",
+                 "--quiet"]
+
+
+def test_mol_train_reports_the_skipped_rows_data_inspect_lists(tmp_path, capsys):
+    path = write(tmp_path / "wide.csv", WIDE)
+    assert main(["data", "inspect", str(path), "--quiet"]) == 0
+    inspected = capsys.readouterr().out
+    assert "notasmiles" in inspected and "label is not 0 or 1" in inspected
+    assert main(["mol", "train", "--dataset", str(path), "--shots", "2", "--out",
+                 str(tmp_path / "run"), *TINY_TRAINING]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len([line for line in err if line.startswith("warning: ")]) == 4
+    assert f"warning: {path}: 1 row skipped, RDKit rejected the SMILES (SMILES Parse " \
+           "Error): e.g. row 26: 'notasmiles'" in err
+    assert f"warning: {path}: 1 row skipped, RDKit rejected the SMILES (empty SMILES): " \
+           "e.g. row 27: ''" in err
+    assert f"warning: {path}: 1 measurement skipped (label is not a number): e.g. row 28: " \
+           "label 'yes' in column 'a1' is not a number" in err
+    assert f"warning: {path}: 1 measurement skipped (label is not 0 or 1): e.g. row 28: " \
+           "label '0.5' in column 'a2' is not 0 or 1" in err
+    # ... and training from the Python API warns the same.
+    with pytest.warns(UserWarning) as caught:
+        fa.train_learner(str(path), "protonet", tmp_path / "api",
+                         {"steps": 1, "shots": 2, "encoder.hidden": 8, "encoder.depth": 1,
+                          "valid_draws": 1, "device": "cpu"})
+    assert [f"warning: {w.message}" for w in caught] == [
+        line for line in err if line.startswith("warning: ")]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_one_class_assay_is_never_a_test_or_validation_assay(tmp_path, capsys, seed):
+    path = write(tmp_path / "wide.csv", WIDE)
+    split = load(path, seed=seed).split
+    assert "only1" in split["train"] and len(split["test"]) == len(split["valid"]) == 1
+    assert main(["data", "inspect", str(path), "--quiet", "--split-seed", str(seed)]) == 0
+    out = capsys.readouterr().out
+    assert "tasks with one class only (usable for training, not for evaluation): 1: only1" in out
+    assert "validation tasks (held out of training): only1" not in out
+
+
+def test_no_validation_assay_says_why(tmp_path, capsys):
+    path = write(tmp_path / "two.csv", "smiles,a1,a2\n" + "".join(
+        f"{smi},{i % 2},{(i // 2) % 2}\n" for i, smi in enumerate(MOLECULES)))
+    assert main(["data", "inspect", str(path), "--quiet"]) == 0
+    assert ("validation tasks (held out of training): none: no validation assay (one is held "
+            "out of training when 3 or more non-test assays are left, and here 1 are)"
+            ) in capsys.readouterr().out
+
+
+def test_too_small_assays_say_why_and_what_to_do_and_write_no_model(tmp_path, capsys):
+    path = write(tmp_path / "tiny.csv", "smiles,assay,label\nCCO,A,1\nCCCO,A,0\nCCN,A,1\n"
+                 "CCCN,A,0\n")
+    out = tmp_path / "run"
+    assert main(["mol", "train", "--dataset", str(path), "--out", str(out),
+                 *TINY_TRAINING]) == 2
+    assert (f"error: {path}: no training assay has the molecules a training episode needs: "
+            "10 actives and 10 inactives (shots 10) plus at least one query molecule; the 1 "
+            "training assay(s): A (2 actives, 2 inactives). Use more molecules per assay, or "
+            "smaller episodes (--shots N, or --support-size N)") in capsys.readouterr().err
+    assert not out.exists()  # nothing that looks like a model
+    assert main(["mol", "train", "--dataset", str(path), "--out", str(out), "--shots", "1",
+                 *TINY_TRAINING]) == 0
+    assert (out / "model.pt").exists()
+    assert ("no validation assay (one is held out of training when 3 or more non-test "
+            "assays are left, and here 1 are), so no model selection") in capsys.readouterr().out

@@ -36,6 +36,23 @@ def limit_task(task: Task, limit: int | None, seed: int) -> Task:
     return task.subset(keep)
 
 
+def _can_draw(sampler, task: Task, tries: int = 10) -> bool:
+    """Whether ``sampler`` can draw a training episode from ``task``: never when the task is
+    too small; a draw unusable by chance (a stratified query with one class) is retried."""
+    from fewshot_apps.core.tasks import SamplingError, TaskTooSmallError
+
+    rng = np.random.default_rng(derive_seed("can-draw", task.name))
+    for _ in range(tries):
+        try:
+            sampler.sample(task, rng)
+            return True
+        except TaskTooSmallError:
+            return False
+        except SamplingError:
+            continue
+    return False
+
+
 def _validation_draw(episode: dict):
     """``(make_sampler, size)`` of the validation draws: the kind of support the model trains
     (and is tested) on. Balanced K-shot (K = ``shots``) for PAR-style training; stratified
@@ -61,7 +78,36 @@ class MoleculeTasks:
     protocols = ("k-shot", "fsmol", "active")
     episode_defaults = EPISODE_DEFAULTS
     validation_metric = "ROC-AUC"
-    unvalidated_reason = "no validation assay"
+
+    @property
+    def source_label(self) -> str:
+        """How messages name the data: its name (a data set names its file, see
+        :class:`~fewshot_apps.domains.molecules.dataset.MoleculeDataset`)."""
+        return self.name
+
+    def _own_csv(self) -> bool:
+        """Whether the split is the one drawn for a CSV of your own (no card fixes it)."""
+        card = getattr(self, "card", None)
+        return card is None or card.format == "molecules-csv"
+
+    @property
+    def unvalidated_reason(self) -> str:
+        """Why a run had no model selection, as it was: validation assays that could not be
+        scored, or none held out (and, for a CSV of your own, why none was)."""
+        ts = self.taskset
+        if ts.valid:
+            return (f"none of the {len(ts.valid)} validation assays could be scored (too few "
+                    "molecules for the validation draws)")
+        if self._own_csv():
+            # the rules of splits.random_task_split
+            two = sum(bool(t.metadata.get("evaluable", True)) for t in ts.train)
+            if len(ts.train) < 3:
+                return (f"no validation assay (one is held out of training when 3 or more "
+                        f"non-test assays are left, and here {len(ts.train)} are)")
+            if two == 0:
+                return (f"no validation assay (none of the {len(ts.train)} training assays "
+                        "has both classes, which validation needs)")
+        return "no validation assay (the data set's split holds none out)"
 
     @cached_property
     def taskset(self) -> TaskSet:
@@ -129,8 +175,30 @@ class MoleculeTasks:
         return StratifiedSampler(int(episode["support_size"]), episode["n_query"])
 
     def check_trainable(self, episode: dict) -> None:
+        """FewshotError, before any model is built or anything is written to the run's
+        folder, for episodes the training assays cannot give: no shots or support size, or
+        no assay large enough for one episode (the training sampler itself decides)."""
         if episode.get("shots") is None and episode.get("support_size") is None:
             raise FewshotError(f"{self.name}: training episodes need shots or support_size")
+        sampler = self.train_sampler({"n_query": None, **episode})
+        train = self.taskset.train
+        if not train or any(_can_draw(sampler, task) for task in train):
+            return
+        if episode.get("shots") is not None:
+            k = int(episode["shots"])
+            need = f"{k} actives and {k} inactives (shots {k}) plus at least one query molecule"
+        else:
+            n = int(episode["support_size"])
+            need = (f"a stratified support of {n} molecules (support_size {n}) plus a query "
+                    "holding both classes")
+        largest = sorted(train, key=len, reverse=True)
+        have = ", ".join(f"{t.name} ({t.n_positive} actives, {t.n_negative} inactives)"
+                         for t in largest[:5])
+        more = f" and {len(largest) - 5} smaller" if len(largest) > 5 else ""
+        raise FewshotError(
+            f"{self.source_label}: no training assay has the molecules a training episode "
+            f"needs: {need}; the {len(train)} training assay(s): {have}{more}. Use more "
+            "molecules per assay, or smaller episodes (--shots N, or --support-size N)")
 
     def validator(self, episode: dict, seed: int):
         """Mean ROC-AUC over ``valid_draws`` draws per validation task, query = every other

@@ -15,6 +15,7 @@ variant's scaffold split), ``duplicates`` (repeated measurements).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,26 @@ class MoleculeDataset(MoleculeTasks):
     @property
     def tasks(self) -> list[str]:
         return [t for tasks in self.units.values() for t in tasks]
+
+    @property
+    def source_label(self) -> str:
+        """How messages name the data: the file when one was read (your own CSV), else
+        the name."""
+        files = list(self.rows_read)
+        return files[0] if len(files) == 1 else self.name
+
+    def check_trainable(self, episode: dict) -> None:
+        """As :meth:`MoleculeTasks.check_trainable`; first, for a CSV of your own, a warning
+        per kind of skipped row (what ``data inspect`` lists: counts and example rows), so
+        that training never loses rows silently. A card's skips are its known content."""
+        from fewshot_apps.core import distributed
+
+        if self._own_csv() and distributed.is_main_process():  # once, not once per rank
+            from .inspect import skip_warnings
+
+            for line in skip_warnings(self):
+                warnings.warn(line, stacklevel=2)
+        super().check_trainable(episode)
 
     def saved_model_config(self) -> dict:
         """What a model trained on this data set saves to featurize new molecules the same

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -109,29 +112,91 @@ def describe(ds: MoleculeDataset) -> str:
     lines.append("default split: " + ", ".join(f"{k} {v} tasks" for k, v in split_sizes.items()))
     if len(ds.split.get("test", [])) <= 10:
         lines.append("test tasks: " + _names(ds.split.get("test", [])))
-    if len(ds.split.get("valid", [])) <= 10:
+    valid = ds.split.get("valid", [])
+    if len(valid) <= 10:
         lines.append("validation tasks (held out of training): "
-                     + _names(ds.split.get("valid", [])))
+                     + (_names(valid) if valid else f"none: {ds.unvalidated_reason}"))
     return "\n".join(lines)
+
+
+#: At most this many example rows per kind of skip.
+MAX_EXAMPLE_ROWS = 3
+
+
+def _read_kind(reason: str) -> str:
+    """Group a reader's reasons ("label 'yes' in column 'A' is not a number") by their kind
+    ("label is not a number"): the value and the column are in the examples."""
+    match = re.fullmatch(r"label .* is (not a number|not 0 or 1|missing)", reason)
+    return f"label is {match.group(1)}" if match else reason
+
+
+@dataclass(frozen=True)
+class SkipGroup:
+    """Rows skipped for one kind of reason: ``stage`` is ``"rdkit"`` (RDKit rejected the
+    SMILES) or ``"read"`` (the reader skipped the measurement); ``examples`` are the first
+    rows as ``(file, row, what)`` (``what``: the SMILES, or the reader's full reason)."""
+
+    stage: str
+    kind: str
+    count: int
+    examples: list[tuple[str, int, str]]
+
+
+def skip_groups(invalid: pd.DataFrame, skipped: pd.DataFrame) -> list[SkipGroup]:
+    """The skipped rows counted per kind of reason, with a few example rows each: what
+    ``data inspect`` lists and what training on a CSV of your own warns of."""
+    groups = []
+    if len(invalid):
+        per_row = invalid.drop_duplicates(["file", "row"])
+        kinds = per_row["reason"].map(_reason_kind)
+        for kind, n in kinds.value_counts().items():
+            first = per_row[kinds == kind].head(MAX_EXAMPLE_ROWS)
+            groups.append(SkipGroup("rdkit", kind, int(n), [
+                (f, int(r), repr(str(smi)[:60])) for f, r, smi in
+                zip(first["file"], first["row"], first["smiles"])]))
+    if len(skipped):
+        kinds = skipped["reason"].map(_read_kind)
+        for kind, n in kinds.value_counts().items():
+            first = skipped[kinds == kind].head(MAX_EXAMPLE_ROWS)
+            groups.append(SkipGroup("read", kind, int(n), [
+                (f, int(r), why) for f, r, why in
+                zip(first["file"], first["row"], first["reason"])]))
+    return groups
+
+
+def _examples(group: SkipGroup, named: str | None = None) -> str:
+    """``e.g. f.csv row 3: xyz; row 7: abc ...``: the file named once when the examples
+    share it, and not at all when it is ``named`` (the line says it already)."""
+    files = {f for f, _, _ in group.examples}
+    shared = files.pop() if len(files) == 1 else None
+    rows = "; ".join(f"{'' if shared else f + ' '}row {r}: {what}"
+                     for f, r, what in group.examples)
+    prefix = f"{shared} " if shared and shared != named else ""
+    return f"e.g. {prefix}{rows}" + (" ..." if group.count > len(group.examples) else "")
 
 
 def _skips(invalid: pd.DataFrame, skipped: pd.DataFrame) -> list[str]:
     lines = []
-    if len(invalid):
-        per_row = invalid.drop_duplicates(["file", "row"])
-        kinds = per_row["reason"].map(_reason_kind).value_counts()
-        lines.append(f"rows skipped, RDKit {rdkit_version()} rejected the SMILES:")
-        for kind, n in kinds.items():
-            example = per_row[per_row["reason"].map(_reason_kind) == kind].iloc[0]
-            lines.append(
-                f"  {_fmt(n):>6}  {kind}  (e.g. {example['file']} row {example['row']}: "
-                f"{example['smiles'][:60]})"
-            )
-    if len(skipped):
-        lines.append("measurements skipped while reading:")
-        for reason, group in skipped.groupby(skipped["reason"].str.split(" in column").str[0]):
-            first = group.iloc[0]
-            lines.append(f"  {len(group):>6}  {reason}  (e.g. {first['file']} row {first['row']})")
+    headings = {"rdkit": f"rows skipped, RDKit {rdkit_version()} rejected the SMILES:",
+                "read": "measurements skipped while reading:"}
+    for group in skip_groups(invalid, skipped):
+        if headings.get(group.stage):
+            lines.append(headings.pop(group.stage))
+        lines.append(f"  {_fmt(group.count):>6}  {group.kind}  ({_examples(group)})")
+    return lines
+
+
+def skip_warnings(ds: MoleculeDataset) -> list[str]:
+    """One self-contained line per kind of skip (the groups ``data inspect`` lists), for
+    training to warn with: the rows a data set lost are never lost silently."""
+    where = ds.source_label
+    lines = []
+    for group in skip_groups(ds.invalid, ds.skipped):
+        n = group.count
+        what = (f"row{'s' * (n != 1)} skipped, RDKit rejected the SMILES"
+                if group.stage == "rdkit" else f"measurement{'s' * (n != 1)} skipped")
+        lines.append(f"{where}: {_fmt(n)} {what} ({group.kind}): "
+                     f"{_examples(group, named=where)}")
     return lines
 
 

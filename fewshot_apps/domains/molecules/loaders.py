@@ -120,6 +120,17 @@ def load_plain_csv(path, featurizer, cache, workers, progress, test_assays, test
                                           path=path),
         config=featurizer, cache=cache, workers=workers, progress=progress,
     )
-    split = random_task_split(unit.task_order, seed, test_assays, test_fraction, path=path)
+    valid = unit.measurements[unit.measurements["mol"] >= 0]
+    if valid.empty:  # nothing to train on or score: say why rather than load no tasks
+        rows = unit.invalid.drop_duplicates("row")
+        examples = "; ".join(f"row {r}: {smi!r} ({why})" for r, smi, why in
+                             zip(rows["row"][:3], rows["smiles"][:3], rows["reason"][:3]))
+        raise DataError(path, f"RDKit could parse none of the {len(rows)} rows' SMILES; "
+                        f"e.g. {examples}")
+    # Only assays with both classes among their valid molecules can be scored, so only they
+    # are drawn as test or validation assays.
+    classes = valid.groupby("task")["label"].nunique()
+    split = random_task_split(unit.task_order, seed, test_assays, test_fraction, path=path,
+                              evaluable=list(classes.index[classes == 2]))
     return LoadedUnits(name or path.stem.split(".")[0], {"all": unit}, {"all": unit.task_order},
                        split, card, {"all": timing})

@@ -26,7 +26,7 @@ def featurize_unit(m: Measurements, config: FeaturizerConfig, workers: int | Non
         if head is not None and feats["canonical"][i] is not None:
             feats["canonical"][i] = None
             feats["errors"][i] = f"SMILES contains whitespace (RDKit would read only {head!r})"
-    ok = np.array([c is not None for c in feats["canonical"]])
+    ok = np.array([c is not None for c in feats["canonical"]], dtype=bool)  # bool when empty too
     canonical = np.array([c if c is not None else "" for c in feats["canonical"]], dtype=object)
     # Different spellings of one molecule share one pool entry.
     canon_unique, first_raw, canon_inverse = np.unique(
@@ -43,7 +43,7 @@ def featurize_unit(m: Measurements, config: FeaturizerConfig, workers: int | Non
         reason=errors[raw_index[bad]]
     )
     flags = np.array(feats["flags"], dtype=object)[raw_index]
-    flagged_rows = np.array([f is not None for f in flags])
+    flagged_rows = np.array([f is not None for f in flags], dtype=bool)  # bool when empty too
     flagged = table.loc[flagged_rows, ["file", "row", "task", "smiles"]].assign(
         flag=flags[flagged_rows]
     )

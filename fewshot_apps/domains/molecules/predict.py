@@ -284,11 +284,12 @@ def input_warnings(support: pd.DataFrame, query_smiles: list[str], mols: AssayMo
         if head is not None:
             lines.append(f"support row {int(rows[i])}: SMILES {smi!r} has whitespace inside; "
                          f"RDKit reads only {head!r} ({parsed(mols.support_ids, i)})")
-    canonical = pd.Series([smiles_of[j] if j >= 0 else None for j in mols.support_ids])
+    # Rows RDKit rejected (id -1) are skipped, not molecules: they take no part in the
+    # duplicate check. (A list, not a Series: pandas 3 turns None into NaN, which matched.)
     by_molecule: dict[str, list[int]] = {}
-    for i, c in enumerate(canonical):
-        if c is not None:
-            by_molecule.setdefault(c, []).append(i)
+    for i, j in enumerate(mols.support_ids):
+        if j >= 0:
+            by_molecule.setdefault(smiles_of[j], []).append(i)
     dup_lines = []
     for c, members in by_molecule.items():
         if len(members) < 2:
@@ -443,11 +444,21 @@ def _meta_scores(model, store: MoleculeStore, support_ids, labels, query_ids, se
 
 
 def featurizer_of(model) -> FeaturizerConfig:
-    """The featurizer settings a (saved) molecule model was trained with."""
+    """The featurizer settings a (saved) molecule model was trained with; FewshotError naming
+    its config.json for a value of the wrong type (``"ecfp_bits": "many"``), which RDKit
+    would otherwise reject with a dump of its C++ signatures."""
+    from dataclasses import fields
+
+    from fewshot_apps.core.config import parse_like
+    from fewshot_apps.core.persistence import config_path
+
     saved = getattr(model, "saved_config", None) or {}
     settings = saved.get("featurizer") or {}
-    known = set(FeaturizerConfig.__dataclass_fields__)
-    return FeaturizerConfig(**{k: v for k, v in settings.items() if k in known})
+    defaults = {f.name: f.default for f in fields(FeaturizerConfig)}
+    path = getattr(model, "model_path", None)
+    where = f"{config_path(path)}: featurizer" if path else "featurizer"
+    return FeaturizerConfig(**parse_like({k: v for k, v in settings.items() if k in defaults},
+                                         defaults, where))
 
 
 def predictions_table(query: pd.DataFrame, scores: AssayScores) -> pd.DataFrame:

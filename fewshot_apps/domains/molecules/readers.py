@@ -238,14 +238,38 @@ def read_long_csv(
 
 
 def read_molecule_csv(path: str | Path, **columns) -> Measurements:
-    """A user's CSV: long (``smiles, assay, label``) when it has those columns, else wide."""
+    """A user's CSV: long (``smiles, assay, label``) when it has those columns, else wide.
+
+    A file with no rows, or none with a 0/1 label, is a :class:`DataError` saying which
+    (and, for an ``assay`` column without a ``label`` one, that the label column is
+    missing), not an empty data set."""
     path = Path(path)
-    header = read_csv_table(path).columns
+    frame = read_csv_table(path)
+    header = list(frame.columns)
+    if frame.empty:
+        raise DataError(path, f"the file has a header but no rows (columns {header[:12]})")
     task_column = columns.get("task_column", "assay")
     label_column = columns.get("label_column", "label")
     if task_column in header and label_column in header:
-        return read_long_csv(path, columns.get("smiles_column"), task_column, label_column)
-    return read_wide_csv(path, columns.get("smiles_column"), columns.get("task_columns"))
+        m = read_long_csv(path, columns.get("smiles_column"), task_column, label_column)
+    else:
+        m = read_wide_csv(path, columns.get("smiles_column"), columns.get("task_columns"))
+    if m.table.empty:
+        raise DataError(path, _no_labels(header, m, task_column, label_column))
+    return m
+
+
+def _no_labels(header: list[str], m: Measurements, task_column: str, label_column: str) -> str:
+    """Why a CSV gave no measurement: a missing label column, or labels that are not 0/1
+    (with the first skipped rows as examples)."""
+    examples = "; ".join(f"row {r}: {why}" for r, why in
+                         zip(m.skipped["row"][:3], m.skipped["reason"][:3]))
+    if task_column in header and label_column not in header:
+        return (f"no {label_column!r} column: a CSV of {task_column!r} rows needs columns "
+                f"smiles,{task_column},{label_column} (columns are {header[:12]})")
+    return (f"no 0/1 label in any row (columns are {header[:12]}): expected "
+            f"smiles,{task_column},{label_column} rows or one 0/1 column per assay"
+            + (f"; e.g. {examples}" if examples else ""))
 
 
 def read_fsmol_task(path: str | Path) -> Measurements:

@@ -170,12 +170,18 @@ def random_task_split(
     test_fraction: float = 0.2,
     valid_fraction: float = 0.1,
     path=None,
+    evaluable: list[str] | None = None,
 ) -> dict:
     """Split a user's assays: the given test assays (see :func:`resolve_test_assays`), or a
     seeded ``test_fraction`` of them; ``valid_fraction`` of the rest (at least one when there
-    are 3 or more) for selection. ``path`` is the file errors name."""
+    are 3 or more) for selection. ``path`` is the file errors name.
+
+    ``evaluable``: the assays with both classes (None: all). Only they are drawn as test or
+    validation assays, since a one-class assay cannot be scored; the others train. With
+    every assay evaluable the draws are those of a split without the argument."""
     if not 0 < float(test_fraction) < 1:
         raise DataError(path, f"test fraction {test_fraction} is not between 0 and 1")
+    scorable = set(tasks if evaluable is None else evaluable)
     if test_tasks:
         wanted = set(resolve_test_assays(test_tasks, tasks, path))
         test = [t for t in tasks if t in wanted]
@@ -185,13 +191,23 @@ def random_task_split(
     else:
         rng = np.random.default_rng(derive_seed(seed, "test-split"))
         n_test = max(1, int(round(test_fraction * len(tasks)))) if len(tasks) > 1 else 0
-        test = sorted(rng.choice(tasks, size=n_test, replace=False).tolist(), key=tasks.index)
+        test = _draw(rng, tasks, n_test, scorable)
     rest = [t for t in tasks if t not in set(test)]
     rng = np.random.default_rng(derive_seed(seed, "valid-split"))
     n_valid = max(1, int(round(valid_fraction * len(rest)))) if len(rest) >= 3 else 0
-    valid = sorted(rng.choice(rest, size=n_valid, replace=False).tolist(), key=rest.index) if n_valid else []
+    valid = _draw(rng, rest, n_valid, scorable)
     train = [t for t in rest if t not in set(valid)]
     return {"train": train, "valid": valid, "test": test}
+
+
+def _draw(rng: np.random.Generator, tasks: list[str], n: int, scorable: set[str]) -> list[str]:
+    """``n`` of the ``scorable`` ``tasks`` (fewer when fewer are), in the tasks' order, at
+    least one task left undrawn to train on."""
+    pool = [t for t in tasks if t in scorable]
+    n = min(n, len(pool), len(tasks) - 1)
+    if n <= 0:
+        return []
+    return sorted(rng.choice(pool, size=n, replace=False).tolist(), key=tasks.index)
 
 
 def read_fsmol_split(split_file: Path) -> dict:

@@ -82,6 +82,22 @@ def test_episodes_need_shots_or_a_support_size(data):
         data.check_trainable({"shots": None, "support_size": None, "n_query": 16})
 
 
+def test_episodes_no_training_assay_can_give_are_refused_before_training(data):
+    # The largest training assays hold 19 to 26 actives and 24 to 31 inactives (50 each).
+    data.check_trainable({"shots": 24, "support_size": None, "n_query": 16})  # assay2 can
+    data.check_trainable({"shots": None, "support_size": 40, "n_query": 16})
+    with pytest.raises(FewshotError, match=r"^assays: no training assay has the molecules a "
+                       r"training episode needs: 27 actives and 27 inactives \(shots 27\) plus "
+                       r"at least one query molecule; the 3 training assay\(s\): assay0 \(21 "
+                       r"actives, 29 inactives\), .*\. Use more molecules per assay, or smaller "
+                       r"episodes \(--shots N, or --support-size N\)$"):
+        data.check_trainable({"shots": 27, "support_size": None, "n_query": 16})
+    # 49 of 50 leave a query of one molecule: never both classes.
+    with pytest.raises(FewshotError, match=r"a stratified support of 49 molecules "
+                       r"\(support_size 49\) plus a query holding both classes"):
+        data.check_trainable({"shots": None, "support_size": 49, "n_query": 16})
+
+
 @pytest.mark.parametrize("episode", [
     {"shots": 3, "support_size": None, "valid_draws": 2},
     {"shots": None, "support_size": 6, "valid_draws": 1},

@@ -77,3 +77,10 @@ def test_nothing_valid_gives_an_empty_store():
                          progress=False, desc="test")
     assert len(out.store) == 0 and (out.measurements["mol"] == -1).all()
     assert len(out.invalid) == 2
+
+
+def test_no_measurements_give_an_empty_unit_not_an_index_error():
+    # (readers refuse such a file first; the pool itself must not crash on it)
+    empty = featurize_unit(measurements([]), FeaturizerConfig(), workers=1, progress=False,
+                           desc="test")
+    assert len(empty.store) == 0 and len(empty.measurements) == 0 and len(empty.invalid) == 0

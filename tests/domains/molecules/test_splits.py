@@ -189,6 +189,24 @@ def test_at_least_one_validation_assay_with_three_left_and_none_with_fewer():
     assert two_left["valid"] == [] and two_left["train"] == ["b", "c"]
 
 
+def test_one_class_assays_are_never_drawn_as_test_or_validation_assays():
+    tasks = [f"a{i}" for i in range(20)]
+    scorable = tasks[::2]  # the odd ones have one class
+    for seed in range(10):
+        split = random_task_split(tasks, seed, evaluable=scorable)
+        assert (len(split["test"]), len(split["valid"])) == (4, 2)
+        assert set(split["test"] + split["valid"]) <= set(scorable)
+        assert sorted(sum(split.values(), [])) == sorted(tasks)
+    # With every assay scorable the draws are those of a split that was not told.
+    assert random_task_split(tasks, 3, evaluable=tasks) == random_task_split(tasks, 3)
+
+
+def test_with_no_scorable_assay_left_none_is_drawn_and_all_train():
+    split = random_task_split(["a", "b", "c", "d", "e"], 0, evaluable=["a"])
+    assert split["test"] == ["a"] and split["valid"] == []
+    assert split["train"] == ["b", "c", "d", "e"]
+
+
 def test_a_single_assay_has_no_test_split():
     assert random_task_split(["only"], 0) == {"train": ["only"], "valid": [], "test": []}
 
