@@ -87,7 +87,11 @@ def cmd_train(args) -> int:
     """`mol train` and `rec train`, also under ``torchrun``: the process group spans the
     whole command, rank 0 builds the data cache first, and only rank 0 reports."""
     from fewshot_apps import api
+    from fewshot_apps.core.persistence import check_new_run, check_output_folder
 
+    # Before the data set loads: these fail in seconds, not after minutes of featurizing.
+    check_output_folder(args.out)
+    check_new_run(args.out, args.resume)
     settings = read_settings(args.config, args.set)
     if args.device:
         settings["device"] = args.device
@@ -258,7 +262,9 @@ def _print_summary(summary, out, extra_columns: list[str]) -> None:
 def cmd_bench(args) -> int:
     from fewshot_apps.api import run_suite
 
-    learners = args.learners.split(",") if args.learners else None
+    learners = None  # the suite's
+    if args.learners is not None:  # "" or "," names none: an error, not every learner
+        learners = [name.strip() for name in args.learners.split(",") if name.strip()]
     summary = run_suite(args.suite, args.out, learners=learners, preset=args.preset,
                         seeds=args.seeds, device=args.device or "auto",
                         progress=not args.quiet)
@@ -313,7 +319,8 @@ def add_train_arguments(p: argparse.ArgumentParser, dataset_help: str, learner_h
                    help="a setting, e.g. steps=2000, max_minutes=10, encoder.hidden=256, "
                    "learner.inner_steps=3")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    p.add_argument("--out", required=True, help="run directory (model, config, log)")
+    p.add_argument("--out", required=True, help="run directory (model, config, log); one "
+                   "that holds a trained model is refused unless --resume")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     p.add_argument("--evaluate", action="store_true", help=evaluate_help)
     support = p.add_mutually_exclusive_group()

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from fewshot_apps import __version__
 from fewshot_apps.cli import main
 
@@ -43,3 +45,83 @@ def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "fewshot_apps", "--version"],
                          capture_output=True, text=True, check=True)
     assert __version__ in out.stdout
+
+
+def _assays_csv(folder) -> str:
+    """A tiny molecule CSV of your own: 30 molecules, 4 assays of 0/1 labels."""
+    smiles = ["C" * n + "O" for n in range(1, 16)] + ["C" * n + "N" for n in range(1, 16)]
+    rows = ["smiles,a1,a2,a3,a4"] + [
+        f"{s},{i % 2},{(i // 2) % 2},{(i // 3) % 2},{(i + 1) % 2}" for i, s in enumerate(smiles)]
+    path = folder / "assays.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_out_that_is_a_file_is_an_error_for_every_command(tmp_path, capsys):
+    # It used to be a FileExistsError traceback, after the data had loaded (or a whole run).
+    existing = tmp_path / "existing_file"
+    existing.write_text("keep me\n")
+    commands = {
+        "mol train": ["mol", "train", "--dataset", _assays_csv(tmp_path), "--learner",
+                      "protonet", "--quiet"],
+        "rec train": ["rec", "train", "--dataset", "movielens-latest-small", "--learner",
+                      "attention", "--quiet"],
+        "bench": ["bench", "--suite", "tox21", "--preset", "smoke", "--learners", "rf",
+                  "--quiet"],
+        "evaluate": ["evaluate", "--model", str(tmp_path / "model"), "--suite", "tox21"],
+    }
+    for name, args in commands.items():
+        for out, message in [
+                (existing, f"error: --out {existing} is a file, not a folder"),
+                (existing / "run", f"error: --out {existing / 'run'}: {existing} is a file, "
+                                   "not a folder")]:
+            assert main([*args, "--out", str(out)]) == 2, name
+            err = capsys.readouterr().err
+            assert err.strip() == message, (name, err)
+    assert existing.read_text() == "keep me\n"
+
+
+def _a_trained_model(folder):
+    folder.mkdir()
+    (folder / "model.pt").write_bytes(b"weights")
+    (folder / "config.json").write_text('{"learner": {"name": "protonet"}}')
+    return folder
+
+
+def test_train_refuses_a_folder_that_holds_a_trained_model(tmp_path, capsys):
+    # Retraining into it silently replaced the model; --resume is how to continue that run.
+    out = _a_trained_model(tmp_path / "run")
+    for command, learner in (("mol", "protonet"), ("rec", "attention")):
+        code = main([command, "train", "--dataset", _assays_csv(tmp_path), "--learner",
+                     learner, "--out", str(out), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert err.strip() == (f"error: --out {out} already holds a trained model (model.pt, "
+                               "config.json); pass --resume to continue that run, or choose "
+                               "another folder")
+    assert (out / "model.pt").read_bytes() == b"weights"
+    # with --resume the run goes on to load its data set (here: one that is not there)
+    missing = tmp_path / "nowhere.csv"
+    assert main(["mol", "train", "--dataset", str(missing), "--learner", "protonet", "--out",
+                 str(out), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a trained model" not in err and str(missing) in err
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--shots", "0"], "error: setting shots=0: must be at least 1"),
+    (["--set", "steps=0"], "error: training: option steps=0: must be at least 1"),
+    (["--set", "steps=-1"], "error: training: option steps=-1: must be at least 1"),
+    (["--set", "encoder.hidden=-4"], "error: encoder.hidden=-4: must be at least 1"),
+])
+def test_train_refuses_counts_below_one_before_training(tmp_path, capsys, option, message):
+    # They failed deep in training (TypeError, negative dimension) or, for steps, saved an
+    # untrained model and exited 0.
+    out = tmp_path / "run"
+    code = main(["mol", "train", "--dataset", _assays_csv(tmp_path), "--learner", "protonet",
+                 "--set", "steps=2", "--set", "encoder.hidden=8", "--set", "encoder.depth=1",
+                 *option,
+                 "--device", "cpu", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines()[-1] == message, err
+    assert "Traceback" not in err and not (out / "model.pt").exists()

@@ -37,7 +37,7 @@ from fewshot_apps.bench.suites import (
 from fewshot_apps.core.device import resolve_device
 from fewshot_apps.core.domain import get_domain, load_saved_model
 from fewshot_apps.core.fit import build_model
-from fewshot_apps.core.persistence import read_model_config
+from fewshot_apps.core.persistence import check_output_folder, read_model_config
 from fewshot_apps.core.registry import DOMAINS, MODELS, PROTOCOLS, model_family, models_for
 from fewshot_apps.core.training import CHECKPOINT_FILE, LOG_FILE, TrainingInterrupted
 from fewshot_apps.errors import FewshotError
@@ -327,7 +327,8 @@ def evaluate_saved_model(
     checked)."""
     from fewshot_apps.bench.report import summarize, write_reports
 
-    out = Path(out)
+    out = check_output_folder(out)
+    _check_seeds(seeds)
     parts = without_folds(load_suites(suite, preset))  # one model: one split, not the folds
     if len(parts) != 1:
         raise FewshotError(f"suite {suite!r} has several data sets; evaluate on one of them")
@@ -388,6 +389,12 @@ def _write_evaluation_info(out: Path, suite: str, preset: str, model_path, model
     return run_info
 
 
+def _check_seeds(seeds: int | None) -> None:
+    """``--seeds``: None (the preset's) or a number of evaluation seeds, at least 1."""
+    if seeds is not None and seeds < 1:
+        raise FewshotError(f"--seeds must be at least 1, not {seeds}")
+
+
 def run_suite(
     suite: str,
     out: str | Path,
@@ -408,6 +415,11 @@ def run_suite(
     and command, and runs the rest; it refuses at once when nothing else is left
     (:mod:`fewshot_apps.bench.locking`). No measurement is written to ``results.csv`` twice."""
     parts = load_suites(suite, preset)  # bad input fails before anything is written
+    out = check_output_folder(out)
+    _check_seeds(seeds)
+    if learners is not None and not learners:  # not "all of them": that is learners=None
+        raise FewshotError("--learners names no learner; give a comma-separated list of the "
+                           "suite's learners, or leave it out to run all of them")
     for part in parts:
         unknown = [n for n in (learners or part.learners) if n not in MODELS]
         if unknown:
@@ -421,7 +433,6 @@ def run_suite(
             noun = DOMAINS.get(card.domain).domain_noun
             raise FewshotError(f"learners {wrong} do not apply to {noun} data "
                                f"({part.dataset}, {part.protocol} protocol)")
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with OutputLocks(out) as locks:
         try:

@@ -21,6 +21,18 @@ T = TypeVar("T")
 
 _NONE_WORDS = ("none", "null")
 
+#: Settings that count something (training steps, episodes, examples, layers, widths). Below
+#: 1 they fail deep inside training (a negative tensor size, a division by zero) or, worse,
+#: train nothing and save the untrained model, so reading them refuses it: training, episode
+#: and encoder settings, and a saved model's encoder and featurizer. Learner settings are
+#: not checked by name: there 0 can mean "none" (``head_hidden``, ``fit_steps``, a transfer
+#: baseline's pre-training ``steps``). ``n_negatives``, ``ecfp_radius`` may be 0.
+COUNT_SETTINGS = frozenset({
+    "steps", "meta_batch_size", "eval_every", "checkpoint_every", "patience",  # training
+    "shots", "support_size", "valid_support_size", "n_query", "valid_draws",  # episodes
+    "hidden", "depth", "out_dim", "ecfp_bits", "ecfp_hidden", "bits", "profile_hidden",
+})
+
 
 def config_from_dict(cls: type[T], values: dict | None, who: str) -> T:
     """``cls(**values)`` with keys checked and values parsed; ``who`` names it in errors."""
@@ -109,16 +121,34 @@ def settings_grid(items: list[str]) -> list[dict[str, str]]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
+def check_count(key: str, value: Any, where: str) -> None:
+    """FewshotError naming ``where`` when ``key`` is one of :data:`COUNT_SETTINGS` and
+    ``value`` (already parsed; None means unset) is below 1."""
+    if key in COUNT_SETTINGS and value is not None and value < 1:
+        raise FewshotError(f"{where}={value!r}: must be at least 1")
+
+
+def parse_like(values: dict, defaults: dict, who: str) -> dict:
+    """``values`` with each key of ``defaults`` parsed (:func:`coerce`) to the type of its
+    default and counts checked (:func:`check_count`); other keys are kept as they are.
+    FewshotError names ``who.key`` (``encoder.hidden='eight': expected an integer``)."""
+    parsed = dict(values)
+    for key, value in values.items():
+        if key in defaults:
+            parsed[key] = coerce(value, type(defaults[key]), f"{who}.{key}")
+            check_count(key, parsed[key], f"{who}.{key}")
+    return parsed
+
+
 def settings_like(defaults: dict, given: dict, who: str) -> dict:
-    """``defaults`` overridden by ``given``, each value parsed (:func:`coerce`) to the type of
-    its default; FewshotError naming ``who`` for an unknown key or a value of the wrong
-    kind (``encoder.hidden=abc``, ``encoder.use_ecfp=maybe``)."""
+    """``defaults`` overridden by ``given``, each value parsed (:func:`parse_like`) to the
+    type of its default; FewshotError naming ``who`` for an unknown key, a value of the wrong
+    kind (``encoder.hidden=abc``, ``encoder.use_ecfp=maybe``) or a count below 1
+    (``encoder.hidden=-4``)."""
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         raise FewshotError(f"unknown {who} setting(s) {unknown}; known: {', '.join(defaults)}")
-    return {key: value if key not in given
-            else coerce(given[key], type(value), f"{who}.{key}")
-            for key, value in defaults.items()}
+    return {**defaults, **parse_like(given, defaults, who)}
 
 
 def constructor_defaults(cls: type, skip: tuple[str, ...] = ()) -> dict:

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from fewshot_apps.core.calibration import Calibration
+from fewshot_apps.core.config import constructor_defaults, parse_like
 from fewshot_apps.core.learners.base import MetaLearner, learner_class
 from fewshot_apps.core.registry import ENCODERS, MODELS
 from fewshot_apps.errors import FewshotError
@@ -231,10 +232,37 @@ def check_unseen_tasks(
     return True
 
 
+def check_output_folder(out: str | Path, option: str = "--out") -> Path:
+    """``out`` as a Path; FewshotError when it, or the nearest existing path above it, is a
+    file. Checked before any work: making the folder fails only after the data are loaded."""
+    out = Path(out)
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        if existing == out:
+            raise FewshotError(f"{option} {out} is a file, not a folder")
+        raise FewshotError(f"{option} {out}: {existing} is a file, not a folder")
+    return out
+
+
+def check_new_run(out: str | Path, resume: bool, option: str = "--out") -> None:
+    """FewshotError when ``out`` already holds a trained model and the run does not resume:
+    training afresh there would silently replace that model."""
+    out = Path(out)
+    if not resume and (out / MODEL_FILE).is_file() and (out / CONFIG_FILE).is_file():
+        raise FewshotError(
+            f"{option} {out} already holds a trained model ({MODEL_FILE}, {CONFIG_FILE}); "
+            "pass --resume to continue that run, or choose another folder")
+
+
 def _model_paths(path: str | Path) -> tuple[Path, Path]:
     path = Path(path)
     folder = path.parent if path.suffix in (".pt", ".json") else path
     return folder / MODEL_FILE, folder / CONFIG_FILE
+
+
+def config_path(path: str | Path) -> Path:
+    """The ``config.json`` of a saved model (``path``: its folder or one of its files)."""
+    return _model_paths(path)[1]
 
 
 def read_model_config(path: str | Path) -> dict:
@@ -273,7 +301,11 @@ def _build_encoder(
             f"{', '.join(sorted(ENCODERS))}); install the package that provides it, or pass "
             "build_encoder=..."
         )
-    return ENCODERS.load(name).from_config(encoder_config)
+    cls = ENCODERS.load(name)
+    # config.json can be edited by hand: a value of the wrong type is an error naming the key
+    # here, not a TypeError deep inside torch. (A None default says nothing of the type.)
+    typed = {k: v for k, v in constructor_defaults(cls).items() if v is not None}
+    return cls.from_config(parse_like(encoder_config, typed, "encoder"))
 
 
 def torch_load_problem(err: BaseException) -> str:

@@ -8,7 +8,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from fewshot_apps.core.config import config_from_dict
+from fewshot_apps.core.config import check_count, config_from_dict
 from fewshot_apps.errors import FewshotError
 
 
@@ -48,8 +48,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict | None = None) -> TrainConfig:
-        """Defaults overridden by ``values`` (strings parsed; unknown keys rejected)."""
-        return config_from_dict(cls, values, "training")
+        """Defaults overridden by ``values`` (strings parsed; unknown keys rejected; counts
+        such as ``steps`` at least 1: ``steps=0`` would save an untrained model)."""
+        config = config_from_dict(cls, values, "training")
+        for key in values or {}:
+            check_count(key, getattr(config, key), f"training: option {key}")
+        return config
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -102,6 +106,7 @@ def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, 
             episode[key] = (None if value is None
                             else _number(key, value) if isinstance(episode_defaults[key], float)
                             else _whole_number(key, value))
+            check_count(key, episode[key], f"setting {key}")
         elif key in train_keys:
             train[key] = value
         else:

@@ -70,6 +70,7 @@ from fewshot_apps.core.encoders import tasks_hidden
 from fewshot_apps.core.learners.base import EpisodeBatch, MetaLearner
 from fewshot_apps.core.optim import adamw
 from fewshot_apps.core.persistence import (
+    check_output_folder,
     model_config,
     save_model,
     task_record,
@@ -244,7 +245,7 @@ def meta_train(
     SIGINT or SIGTERM arrives (handled in the main thread only).
     """
     config = config or TrainConfig()
-    out_dir = Path(out_dir)
+    out_dir = check_output_folder(out_dir, "out_dir")
     multi = distributed.requested()
     device = resolve_device(config.device, distributed.local_rank() if multi else None)
     owns_group = distributed.init_from_env(device)

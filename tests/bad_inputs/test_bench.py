@@ -192,6 +192,47 @@ def output_folder_held_by_another_run(tmp_path, capsys):
                  "fewshot-apps bench --suite mine (elsewhere)", "another --out"]
 
 
+@case
+def no_evaluation_seeds(tmp_path, capsys):
+    # --seeds 0 was an IndexError after the folder was made (-2 too)
+    for seeds in ("0", "-2"):
+        err = bench(capsys, "--suite", "tox21", "--preset", "smoke", "--learners", "rf",
+                    "--seeds", seeds, out=tmp_path / "o")
+        assert f"--seeds must be at least 1, not {seeds}" in err
+    return err, ["--seeds must be at least 1"]
+
+
+@case
+def no_evaluation_seeds_to_evaluate(tmp_path, capsys):
+    from fewshot_apps.bench.runner import evaluate_saved_model
+
+    message = error_of(lambda: evaluate_saved_model(tmp_path / "model", "tox21", tmp_path / "o",
+                                                    seeds=0))
+    assert not (tmp_path / "o").exists()
+    return message, ["--seeds must be at least 1, not 0"]
+
+
+@case
+def learners_option_names_none(tmp_path, capsys):
+    # --learners "" used to run every learner of the suite
+    for learners in ("", ", "):
+        err = bench(capsys, "--suite", "tox21", "--preset", "smoke", "--learners", learners,
+                    out=tmp_path / "o")
+        assert "--learners names no learner" in err
+    message = error_of(lambda: run_suite("tox21", tmp_path / "o", learners=[], preset="smoke"))
+    return message, ["--learners names no learner", "leave it out to run all of them"]
+
+
+@case
+def output_folder_is_a_file(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.write_text("not a folder\n")
+    err = bench(capsys, "--suite", "tox21", "--preset", "smoke", "--learners", "rf", out=out,
+                creates_out=True)
+    assert out.read_text() == "not a folder\n"
+    return err, [f"--out {out} is a file, not a folder"]
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input(name, tmp_path, capsys):
     message, fragments = CASES[name](tmp_path, capsys)

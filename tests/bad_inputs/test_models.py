@@ -184,6 +184,49 @@ def config_of_an_unknown_learner(run):
     return lambda: load_model(run), [f"{run / 'config.json'}: ", "protonet-v9"]
 
 
+def edit_config(run: Path, section: str, **values) -> None:
+    config = json.loads((run / "config.json").read_text())
+    config[section] = {**config.get(section, {}), **values}
+    (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+
+
+@case
+def encoder_setting_of_the_wrong_type(run):
+    # was a ValueError from int() (a TypeError in torch for the molecule encoders)
+    edit_config(run, "encoder", hidden="eight")
+    return lambda: load_model(run), [
+        f"{run / 'config.json'}: encoder.hidden='eight': expected an integer"]
+
+
+@case
+def encoder_width_below_one(run):
+    edit_config(run, "encoder", out_dim=-4)
+    return lambda: load_model(run), [f"{run / 'config.json'}: encoder.out_dim=-4: must be at "
+                                     "least 1"]
+
+
+@case
+def featurizer_setting_of_the_wrong_type(run):
+    # A molecule model's featurizer settings: RDKit refused the string with a dump of its
+    # C++ signatures.
+    from types import SimpleNamespace
+
+    from fewshot_apps.domains.molecules.predict import featurizer_of
+
+    edit_config(run, "featurizer", ecfp_bits="many")
+    model = SimpleNamespace(saved_config=json.loads((run / "config.json").read_text()),
+                            model_path=str(run))
+    return lambda: featurizer_of(model), [
+        f"{run / 'config.json'}: featurizer.ecfp_bits='many': expected an integer"]
+
+
+@case
+def training_into_a_file(run):
+    (run / "not-a-folder").write_text("")
+    return lambda: train(run / "not-a-folder"), [
+        f"out_dir {run / 'not-a-folder'} is a file, not a folder"]
+
+
 @case
 def model_trained_on_the_suites_test_tasks(run):
     # The suite's test tasks are assay0..assay2: the model trained on all of them.
@@ -241,6 +284,19 @@ def test_bad_model_input(name, run):
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert "weights_only" not in message  # torch's advice to load unsafely is not passed on
     assert len(message) < 600
+
+
+def test_saved_settings_that_read_as_their_type_load():
+    """Like a learner's options, a saved encoder or featurizer value that reads as its type
+    (``"8"``) is taken as that type."""
+    from types import SimpleNamespace
+
+    from fewshot_apps.domains.molecules.featurizer import FeaturizerConfig
+    from fewshot_apps.domains.molecules.predict import featurizer_of
+
+    saved = {"featurizer": {"ecfp_bits": "1024", "standardize": "true", "unknown": 1}}
+    assert featurizer_of(SimpleNamespace(saved_config=saved)) == FeaturizerConfig(
+        ecfp_bits=1024, standardize=True)
 
 
 def test_corpus_size():

@@ -147,3 +147,50 @@ def test_settings_grid_refuses_an_item_with_nothing_to_try(item):
     # before, "lr" and "lr=" silently made a grid of no combinations: nothing ran
     with pytest.raises(FewshotError, match=r"expected KEY=V1,V2"):
         settings_grid([item])
+
+
+@pytest.mark.parametrize(("key", "value"), [("hidden", "-4"), ("depth", 0), ("out_dim", "0")])
+def test_settings_like_refuses_counts_below_one(key, value):
+    from fewshot_apps.core.config import settings_like
+
+    # encoder.hidden=-4 was a RuntimeError (negative dimension) once training started
+    defaults = {"hidden": 64, "depth": 2, "out_dim": 32, "dropout": 0.1}
+    with pytest.raises(FewshotError, match=rf"^encoder.{key}={int(value)}: must be at least 1$"):
+        settings_like(defaults, {key: value}, "encoder")
+    # zero stays allowed where it means none
+    assert settings_like(defaults, {"dropout": "0"}, "encoder")["dropout"] == 0.0
+
+
+def test_parse_like_parses_known_keys_and_keeps_the_others():
+    from fewshot_apps.core.config import parse_like
+
+    saved = {"name": "gnn", "hidden": "8", "use_ecfp": True, "extra": [1]}
+    assert parse_like(saved, {"hidden": 64, "use_ecfp": False}, "encoder") == {
+        "name": "gnn", "hidden": 8, "use_ecfp": True, "extra": [1]}
+    with pytest.raises(FewshotError, match=r"^cfg: encoder.hidden='eight': expected an integer"):
+        parse_like({"hidden": "eight"}, {"hidden": 64}, "cfg: encoder")
+
+
+@pytest.mark.parametrize("key", ["steps", "meta_batch_size", "eval_every", "checkpoint_every",
+                                 "patience"])
+@pytest.mark.parametrize("value", ["0", -1])
+def test_training_counts_below_one_are_refused(key, value):
+    from fewshot_apps.core.settings import TrainConfig
+
+    # steps=-1 saved an untrained model after "0 steps"; eval_every=0 divided by zero
+    with pytest.raises(FewshotError,
+                       match=rf"^training: option {key}={int(value)}: must be at least 1$"):
+        TrainConfig.from_dict({key: value})
+    assert TrainConfig.from_dict({key: "1", "weight_decay": 0}).to_dict()[key] == 1
+
+
+@pytest.mark.parametrize("key", ["shots", "support_size", "n_query", "valid_draws"])
+def test_episode_counts_below_one_are_refused(key):
+    from fewshot_apps.core.settings import split_settings
+
+    defaults = {"shots": 10, "support_size": None, "n_query": 16, "valid_draws": 3,
+                "n_negatives": 50}
+    # --shots 0 was a TypeError deep in the metric learner
+    with pytest.raises(FewshotError, match=rf"^setting {key}=0: must be at least 1$"):
+        split_settings({key: "0"}, defaults)
+    assert split_settings({key: "2", "n_negatives": "0"}, defaults)[1][key] == 2
