@@ -151,6 +151,7 @@ def test_mol_predict_explicit_columns(tmp_path, capsys):
     ("smiles,label\nC1CC(,1\nxyz,0\n", "none of the 2 support SMILES could be parsed"),
     ("smiles,label\nCCO,1\nCCN,2\n", "s.csv, row 3: label '2' in column 'label' is not 0 or 1"),
     ("name,label\nx,1\n", "s.csv: no SMILES column"),
+    ("name,label\nx,1\n", "pass the column name explicitly (--smiles-column)"),
     ("", "s.csv: the file is empty"),
 ])
 def test_mol_predict_bad_support_is_a_clear_error(tmp_path, capsys, content, message):

@@ -100,7 +100,7 @@ def support_from_frame(
     path = _source(path)
     if frame.empty:
         raise DataError(path, "the support set has no rows")
-    smiles_col = find_smiles_column(frame, path, smiles_column)
+    smiles_col = find_smiles_column(frame, path, smiles_column, option="--smiles-column")
     label_col = _find_label_column(frame, smiles_col, path, label_column)
     rows = np.arange(2, len(frame) + 2) if rows is None else np.asarray(rows)
     text = frame[label_col].astype(str).str.strip()

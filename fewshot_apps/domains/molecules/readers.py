@@ -117,7 +117,10 @@ def _check_header(frame: pd.DataFrame, text: str, path: Path) -> None:
                         "inside a value)", row=2)
 
 
-def find_smiles_column(frame: pd.DataFrame, path: Path, given: str | None = None) -> str:
+def find_smiles_column(frame: pd.DataFrame, path: Path, given: str | None = None,
+                       option: str | None = None) -> str:
+    """The SMILES column: ``given``, else the first of the usual names; DataError naming the
+    columns otherwise (and the command-line ``option`` that names one, when there is one)."""
     if given is not None:
         if given not in frame.columns:
             raise DataError(path, f"no column {given!r}; columns are {list(frame.columns)}")
@@ -129,7 +132,8 @@ def find_smiles_column(frame: pd.DataFrame, path: Path, given: str | None = None
     raise DataError(
         path,
         f"no SMILES column: expected one named {' or '.join(SMILES_COLUMN_NAMES[:2])} "
-        f"(columns are {list(frame.columns)[:12]}); pass the column name explicitly",
+        f"(columns are {list(frame.columns)[:12]}); pass the column name explicitly"
+        + (f" ({option})" if option else ""),
     )
 
 
