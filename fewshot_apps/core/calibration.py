@@ -350,8 +350,8 @@ def fit_calibration(model, episodes: Sequence | None, kind: str,
         return _uncalibrated_reason("the data set gives no validation episodes", method)
     episodes = [ep for ep in episodes if len(ep.query_examples)]
     if not episodes:
-        return _uncalibrated_reason("no validation tasks (no validation episode could be "
-                                    "drawn)", method)
+        return _uncalibrated_reason("no validation episode (no validation task was held out, "
+                                    "or none is large enough for one)", method)
     with _encoded_once(model, episodes):
         if kind == "classification":
             outputs = [raw_logits(model, ep.support_examples, ep.support_labels,
