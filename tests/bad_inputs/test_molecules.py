@@ -351,7 +351,7 @@ def test_a_one_class_assay_is_never_a_test_or_validation_assay(tmp_path, capsys,
     assert "only1" in split["train"] and len(split["test"]) == len(split["valid"]) == 1
     assert main(["data", "inspect", str(path), "--quiet", "--split-seed", str(seed)]) == 0
     out = capsys.readouterr().out
-    assert "tasks with one class only (usable for training, not for evaluation): 1: only1" in out
+    assert "tasks with one class only (pre-training and label priors only; no episode): 1: only1" in out
     assert "validation tasks (held out of training): only1" not in out
 
 

@@ -130,7 +130,8 @@ class MoleculeDataset(MoleculeTasks):
         drops molecules measured with both labels in one assay (one copy of agreeing repeats
         is kept), ``"majority"`` keeps one measurement per molecule with the majority label
         (ties dropped). Tasks with one class are kept; they carry
-        ``metadata["evaluable"] = False`` (usable for training, not for evaluation).
+        ``metadata["evaluable"] = False`` (multitask pre-training and label priors read them; no
+        episode can be drawn from them).
 
         The molecule-disjoint variant keeps a test or validation task's test-side molecules
         and a training task's training-side ones; a task with none on its side is left out

@@ -94,7 +94,7 @@ def describe(ds: MoleculeDataset) -> str:
             lines.append("tasks per split: " + ", ".join(f"{k} {v}" for k, v in by_split.items()))
         if len(one_class):
             lines.append(
-                f"tasks with one class only (usable for training, not for evaluation): "
+                f"tasks with one class only (pre-training and label priors only; no episode): "
                 f"{len(one_class)}: {_names([str(t) for t in one_class.index[:5]])}"
             )
         dup = ds.duplicates()
