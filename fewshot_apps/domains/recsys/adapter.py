@@ -194,7 +194,9 @@ class RecsysTasks:
         """Give a loaded model this data set's graph (``model.rec_dataset``) after checking
         that it is the data the model was trained on: the same item vocabulary and the same
         meta-train users (another user split would put the model's training users among
-        the test users). FewshotError naming ``path`` otherwise."""
+        the test users), and the same rating scale (where the model saved one).
+        FewshotError naming ``path`` otherwise."""
+        from .readers.base import RatingScale
         from .vocab import Vocabulary
 
         path = path or getattr(model, "model_path", "the model")
@@ -217,6 +219,14 @@ class RecsysTasks:
                 "training users would be among the test users. Load the data set with those "
                 "settings (e.g. the same seed), or pass no dataset to rebuild it from the "
                 "model's config")
+        saved_scale = config.get("rating_scale")
+        if isinstance(saved_scale, dict) and self.scale is not None:
+            trained = RatingScale(**saved_scale)
+            if (trained.low, trained.high) != (self.scale.low, self.scale.high):
+                raise FewshotError(
+                    f"{path}: the model predicts ratings on a scale of {trained}, "
+                    f"{self.name}'s scale is {self.scale}: use the data set the model was "
+                    "trained on")
         saved_vocab = config.get("item_vocab")
         if saved_vocab:
             vocab = Vocabulary.from_dict(saved_vocab, origin=path)

@@ -140,7 +140,7 @@ class RecsysDataset(RecsysTasks):
     def saved_model_config(self) -> dict:
         """What a model trained on this data set saves to be used on it again: the data
         set's name (and ``dataset_source``, the path of a user's card or plain CSV), item
-        vocabulary, cold-start settings (user-split seed included) and
+        vocabulary, rating scale, cold-start settings (user-split seed included) and
         :meth:`split_fingerprint`; and the users it is trained on (``tasks``: the names of the
         training and validation users' tasks, which ``save_model`` writes to ``tasks.json``)."""
         saved = {"dataset": self.name, "domain": self.domain,
@@ -148,6 +148,8 @@ class RecsysDataset(RecsysTasks):
                  "cold_start": self.config.to_dict(),
                  "train_users_sha256": self.split_fingerprint(),
                  "tasks": task_record(self.taskset.train, self.taskset.valid)}
+        if self.scale is not None:  # predictions are on it: attach refuses another one
+            saved["rating_scale"] = dataclasses.asdict(self.scale)
         if self.card is not None and self.card.source is not None:
             # a user's card.toml or plain CSV: its path finds it again (its name would not)
             saved["dataset_source"] = str(self.card.source.expanduser().absolute())

@@ -299,6 +299,17 @@ def test_attach_names_the_data_set_a_model_of_another_one_was_trained_on(ds):
         ds.attach(model, "/saved")
 
 
+def test_a_model_saves_its_rating_scale_and_attach_refuses_another(ds):
+    assert ds.saved_model_config()["rating_scale"] == {"low": 0.5, "high": 5.0, "step": 0.5}
+    same = Graphless({"rating_scale": ds.saved_model_config()["rating_scale"]})
+    ds.attach(same, "/saved")
+    assert same.rec_dataset is ds
+    model = Graphless({"rating_scale": {"low": 1.0, "high": 10.0, "step": 1.0}})
+    with pytest.raises(FewshotError, match=r"^/saved: the model predicts ratings on a scale of "
+                       r"1-10 in steps of 1, tiny's scale is 0.5-5.0"):
+        ds.attach(model, "/saved")
+
+
 def test_attach_refuses_another_item_vocabulary(ds):
     model = Graphless({"item_vocab": Vocabulary("item", [1, 2, 3]).to_dict()})
     with pytest.raises(FewshotError, match=r"^/models/m: the model's item vocabulary \(3 items\) "
