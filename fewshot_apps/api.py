@@ -618,6 +618,15 @@ def onboard(dataset=None, n: int = 10, *, model=None, strategy: str = "informati
                         similarity=similarity.description)
 
 
+def check_run_folder(out_dir: str | Path, resume: bool = False) -> None:
+    """FewshotError, in milliseconds, for an ``out_dir`` that cannot take a new training run:
+    a file, or (unless ``resume``) a folder that already holds a trained model."""
+    from fewshot_apps.core.persistence import check_new_run, check_output_folder
+
+    check_output_folder(out_dir)
+    check_new_run(out_dir, resume)
+
+
 def train_from_source(source, learner: str, out_dir: str | Path, settings: Mapping[str, Any],
                       *, resume: bool = False, progress: bool = True,
                       load_options: Mapping[str, Any] | None = None, report=None):

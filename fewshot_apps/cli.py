@@ -87,11 +87,9 @@ def cmd_train(args) -> int:
     """`mol train` and `rec train`, also under ``torchrun``: the process group spans the
     whole command, rank 0 builds the data cache first, and only rank 0 reports."""
     from fewshot_apps import api
-    from fewshot_apps.core.persistence import check_new_run, check_output_folder
 
-    # Before the data set loads: these fail in seconds, not after minutes of featurizing.
-    check_output_folder(args.out)
-    check_new_run(args.out, args.resume)
+    # Before the data set loads: this fails in milliseconds, not after minutes of featurizing.
+    api.check_run_folder(args.out, args.resume)
     settings = read_settings(args.config, args.set)
     if args.device:
         settings["device"] = args.device

@@ -97,7 +97,7 @@ class MoleculeDataset(MoleculeTasks):
         from fewshot_apps.core import distributed
 
         if self._own_csv() and distributed.is_main_process():  # once, not once per rank
-            from .inspect import skip_warnings
+            from .skips import skip_warnings
 
             for line in skip_warnings(self):
                 warnings.warn(line, stacklevel=2)

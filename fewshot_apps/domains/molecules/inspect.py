@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from fewshot_apps.sources import Card
 
 from .dataset import MoleculeDataset, load_molecule_dataset, rdkit_version
+from .skips import examples_text, fmt_count, skip_groups
 
 MAX_TASK_ROWS = 30  # beyond this many tasks in a fold, summarize instead of listing
-
-
-def _fmt(n: int | float) -> str:
-    return f"{int(n):,}"
-
-
-def _reason_kind(reason: str) -> str:
-    """Group RDKit messages ('Explicit valence for atom # 3 Al, 6 ...') by their kind."""
-    if reason.startswith("Explicit valence"):
-        element = reason.split(",")[0].split()[-1]
-        return f"explicit valence too high ({element})"
-    if reason.startswith("SMILES contains whitespace"):
-        return "SMILES contains whitespace (RDKit reads only the part before it)"
-    return reason.split(":")[0] if ":" in reason else reason
 
 
 def _names(tasks: list[str]) -> str:
@@ -52,13 +36,13 @@ def describe(ds: MoleculeDataset) -> str:
         lines.append("")
         lines.append(f"== {header} ==")
         lines.append(
-            f"rows read: {_fmt(rows)}   measurements: {_fmt(len(um))}   tasks: {len(tasks)}"
+            f"rows read: {fmt_count(rows)}   measurements: {fmt_count(len(um))}   tasks: {len(tasks)}"
         )
         mol_rows = um.drop_duplicates(["file", "row"])
         lines.append(
-            f"valid molecules: {_fmt(valid['mol'].nunique())} unique "
-            f"({_fmt(len(mol_rows) - invalid.drop_duplicates(['file', 'row']).shape[0])} rows); "
-            f"rejected by RDKit: {_fmt(invalid.drop_duplicates(['file', 'row']).shape[0])} rows "
+            f"valid molecules: {fmt_count(valid['mol'].nunique())} unique "
+            f"({fmt_count(len(mol_rows) - invalid.drop_duplicates(['file', 'row']).shape[0])} rows); "
+            f"rejected by RDKit: {fmt_count(invalid.drop_duplicates(['file', 'row']).shape[0])} rows "
             f"({invalid['smiles'].nunique()} unique SMILES)"
         )
         if timing:
@@ -78,15 +62,15 @@ def describe(ds: MoleculeDataset) -> str:
             lines.append(f"{'task':<24} {'split':<6} {'positives':>10} {'negatives':>10}")
             for task, row in counts.iterrows():
                 lines.append(
-                    f"{task:<24} {row['split']:<6} {_fmt(row['positives']):>10} "
-                    f"{_fmt(row['negatives']):>10}"
+                    f"{task:<24} {row['split']:<6} {fmt_count(row['positives']):>10} "
+                    f"{fmt_count(row['negatives']):>10}"
                 )
         else:
             sizes = counts["n"].to_numpy()
             frac = (counts["positives"] / counts["n"].clip(lower=1)).to_numpy()
             q = np.percentile(sizes, [0, 50, 100])
             lines.append(
-                f"molecules per task: min {_fmt(q[0])}, median {_fmt(q[1])}, max {_fmt(q[2])}; "
+                f"molecules per task: min {fmt_count(q[0])}, median {fmt_count(q[1])}, max {fmt_count(q[2])}; "
                 f"positive fraction: min {frac.min():.2f}, median {np.median(frac):.2f}, "
                 f"max {frac.max():.2f}"
             )
@@ -101,8 +85,8 @@ def describe(ds: MoleculeDataset) -> str:
         dup = dup[dup.index.isin(tasks)]
         if len(dup):
             lines.append(
-                f"repeated molecules within an assay: {_fmt(dup['extra_rows'].sum())} extra rows "
-                f"in {len(dup)} tasks, {_fmt(dup['conflicting'].sum())} with conflicting labels "
+                f"repeated molecules within an assay: {fmt_count(dup['extra_rows'].sum())} extra rows "
+                f"in {len(dup)} tasks, {fmt_count(dup['conflicting'].sum())} with conflicting labels "
                 "(kept as separate measurements; see task_set(duplicates=...))"
             )
         lines.extend(_skips(invalid, ds.skipped[ds.skipped["file"].isin(files)]
@@ -119,62 +103,6 @@ def describe(ds: MoleculeDataset) -> str:
     return "\n".join(lines)
 
 
-#: At most this many example rows per kind of skip.
-MAX_EXAMPLE_ROWS = 3
-
-
-def _read_kind(reason: str) -> str:
-    """Group a reader's reasons ("label 'yes' in column 'A' is not a number") by their kind
-    ("label is not a number"): the value and the column are in the examples."""
-    match = re.fullmatch(r"label .* is (not a number|not 0 or 1|missing)", reason)
-    return f"label is {match.group(1)}" if match else reason
-
-
-@dataclass(frozen=True)
-class SkipGroup:
-    """Rows skipped for one kind of reason: ``stage`` is ``"rdkit"`` (RDKit rejected the
-    SMILES) or ``"read"`` (the reader skipped the measurement); ``examples`` are the first
-    rows as ``(file, row, what)`` (``what``: the SMILES, or the reader's full reason)."""
-
-    stage: str
-    kind: str
-    count: int
-    examples: list[tuple[str, int, str]]
-
-
-def skip_groups(invalid: pd.DataFrame, skipped: pd.DataFrame) -> list[SkipGroup]:
-    """The skipped rows counted per kind of reason, with a few example rows each: what
-    ``data inspect`` lists and what training on a CSV of your own warns of."""
-    groups = []
-    if len(invalid):
-        per_row = invalid.drop_duplicates(["file", "row"])
-        kinds = per_row["reason"].map(_reason_kind)
-        for kind, n in kinds.value_counts().items():
-            first = per_row[kinds == kind].head(MAX_EXAMPLE_ROWS)
-            groups.append(SkipGroup("rdkit", kind, int(n), [
-                (f, int(r), repr(str(smi)[:60])) for f, r, smi in
-                zip(first["file"], first["row"], first["smiles"])]))
-    if len(skipped):
-        kinds = skipped["reason"].map(_read_kind)
-        for kind, n in kinds.value_counts().items():
-            first = skipped[kinds == kind].head(MAX_EXAMPLE_ROWS)
-            groups.append(SkipGroup("read", kind, int(n), [
-                (f, int(r), why) for f, r, why in
-                zip(first["file"], first["row"], first["reason"])]))
-    return groups
-
-
-def _examples(group: SkipGroup, named: str | None = None) -> str:
-    """``e.g. f.csv row 3: xyz; row 7: abc ...``: the file named once when the examples
-    share it, and not at all when it is ``named`` (the line says it already)."""
-    files = {f for f, _, _ in group.examples}
-    shared = files.pop() if len(files) == 1 else None
-    rows = "; ".join(f"{'' if shared else f + ' '}row {r}: {what}"
-                     for f, r, what in group.examples)
-    prefix = f"{shared} " if shared and shared != named else ""
-    return f"e.g. {prefix}{rows}" + (" ..." if group.count > len(group.examples) else "")
-
-
 def _skips(invalid: pd.DataFrame, skipped: pd.DataFrame) -> list[str]:
     lines = []
     headings = {"rdkit": f"rows skipped, RDKit {rdkit_version()} rejected the SMILES:",
@@ -182,21 +110,7 @@ def _skips(invalid: pd.DataFrame, skipped: pd.DataFrame) -> list[str]:
     for group in skip_groups(invalid, skipped):
         if headings.get(group.stage):
             lines.append(headings.pop(group.stage))
-        lines.append(f"  {_fmt(group.count):>6}  {group.kind}  ({_examples(group)})")
-    return lines
-
-
-def skip_warnings(ds: MoleculeDataset) -> list[str]:
-    """One self-contained line per kind of skip (the groups ``data inspect`` lists), for
-    training to warn with: the rows a data set lost are never lost silently."""
-    where = ds.source_label
-    lines = []
-    for group in skip_groups(ds.invalid, ds.skipped):
-        n = group.count
-        what = (f"row{'s' * (n != 1)} skipped, RDKit rejected the SMILES"
-                if group.stage == "rdkit" else f"measurement{'s' * (n != 1)} skipped")
-        lines.append(f"{where}: {_fmt(n)} {what} ({group.kind}): "
-                     f"{_examples(group, named=where)}")
+        lines.append(f"  {fmt_count(group.count):>6}  {group.kind}  ({examples_text(group)})")
     return lines
 
 
