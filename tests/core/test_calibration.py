@@ -154,7 +154,7 @@ def test_fit_calibration_on_episodes_gives_an_interval_and_refuses_too_few():
     few = fit_calibration(Echo(), episodes[:1], "regression")
     assert few.method == "none" and "fewer than 20" in few.info["reason"]
     none = fit_calibration(Echo(), [], "regression")
-    assert none.method == "none" and "no validation tasks" in none.info["reason"]
+    assert none.method == "none" and "no validation episode" in none.info["reason"]
 
 
 # ------------------------------------------------------------------------ settings
@@ -324,7 +324,7 @@ def test_training_fits_the_calibration_on_validation_tasks_and_saves_it(tmp_path
 def test_a_model_without_validation_tasks_stays_uncalibrated_and_says_so(tmp_path):
     learner, _ = train_learner(Data(n_valid=0), "protonet", tmp_path, SMALL, progress=False)
     saved = read_model_config(tmp_path)["calibration"]
-    assert saved["method"] == "none" and "no validation tasks" in saved["reason"]
+    assert saved["method"] == "none" and "no validation episode" in saved["reason"]
     assert not load_model(tmp_path).calibration.calibrated
     train_learner(Data(), "protonet", tmp_path / "off", {**SMALL, "calibration": "none"},
                   progress=False)
