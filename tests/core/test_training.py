@@ -27,6 +27,16 @@ VALID = PROBLEM.tasks(4, examples_per_task=20, seed=2, prefix="valid")
 SAMPLER = BalancedSampler(3, n_query=6)
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's own Ctrl-C handler for each test. A shell that starts pytest in the background
+    (`make test &`) hands it SIGINT ignored, and training rightly leaves an ignored signal
+    alone: the Ctrl-C tests would then see no signal at all."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def learner(seed=0, name="attention", features=None):
     # Dropout makes the run depend on the torch RNG, which a resume must restore.
     seed_everything(seed)
