@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import itertools
+import math
 import types
 import typing
 from typing import Any, Literal, TypeVar
@@ -34,6 +35,45 @@ COUNT_SETTINGS = frozenset({
 })
 
 
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a setting may take: from ``low`` to ``high``; ``*_open`` leaves that end out."""
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = True
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        low = f"{'greater than' if self.low_open else 'at least'} {self.low:g}"
+        if math.isinf(self.high):
+            return low
+        return f"{low} and {'below' if self.high_open else 'at most'} {self.high:g}"
+
+
+POSITIVE = Range(0.0, low_open=True)
+NON_NEGATIVE = Range(0.0)
+
+#: Settings with a range, by name (training, encoder and learner settings alike): rates,
+#: penalties, probabilities, time budgets, scales. Out of range they train nothing (``lr=0``
+#: saves the untrained model), train the wrong way (a negative rate) or fail deep inside
+#: torch (``dropout=1.5``). Where 0 switches a thing off (no inner-loop step, no penalty, no
+#: jitter) 0 is allowed. None (unset) is never checked.
+RANGE_SETTINGS = {
+    **dict.fromkeys(("lr", "fit_lr", "head_lr", "last_layer_lr", "grad_clip",
+                     "checkpoint_minutes", "max_minutes", "temperature", "init_noise",
+                     "init_outputscale", "init_lengthscale"), POSITIVE),
+    **dict.fromkeys(("inner_lr", "weight_decay", "ridge", "jitter"), NON_NEGATIVE),
+    "dropout": Range(0.0, 1.0),
+    "holdout_fraction": Range(0.0, 1.0, low_open=True),
+}
+
+
 def config_from_dict(cls: type[T], values: dict | None, who: str) -> T:
     """``cls(**values)`` with keys checked and values parsed; ``who`` names it in errors."""
     values = dict(values or {})
@@ -47,6 +87,8 @@ def config_from_dict(cls: type[T], values: dict | None, who: str) -> T:
     parsed = {
         key: coerce(value, hints[key], f"{who}: option {key}") for key, value in values.items()
     }
+    for key, value in parsed.items():
+        check_range(key, value, f"{who}: option {key}")
     return cls(**parsed)
 
 
@@ -128,23 +170,36 @@ def check_count(key: str, value: Any, where: str) -> None:
         raise FewshotError(f"{where}={value!r}: must be at least 1")
 
 
+def check_range(key: str, value: Any, where: str) -> None:
+    """FewshotError naming ``where`` when ``key`` is one of :data:`RANGE_SETTINGS` and
+    ``value`` (already parsed; None means unset) is outside its range or not finite."""
+    allowed = RANGE_SETTINGS.get(key)
+    if allowed is None or value is None or isinstance(value, bool) \
+            or not isinstance(value, (int, float)):
+        return
+    if not math.isfinite(value) or value not in allowed:
+        raise FewshotError(f"{where}={value!r}: must be {allowed}")
+
+
 def parse_like(values: dict, defaults: dict, who: str) -> dict:
     """``values`` with each key of ``defaults`` parsed (:func:`coerce`) to the type of its
-    default and counts checked (:func:`check_count`); other keys are kept as they are.
+    default, counts and ranges checked (:func:`check_count`, :func:`check_range`); other keys
+    are kept as they are.
     FewshotError names ``who.key`` (``encoder.hidden='eight': expected an integer``)."""
     parsed = dict(values)
     for key, value in values.items():
         if key in defaults:
             parsed[key] = coerce(value, type(defaults[key]), f"{who}.{key}")
             check_count(key, parsed[key], f"{who}.{key}")
+            check_range(key, parsed[key], f"{who}.{key}")
     return parsed
 
 
 def settings_like(defaults: dict, given: dict, who: str) -> dict:
     """``defaults`` overridden by ``given``, each value parsed (:func:`parse_like`) to the
     type of its default; FewshotError naming ``who`` for an unknown key, a value of the wrong
-    kind (``encoder.hidden=abc``, ``encoder.use_ecfp=maybe``) or a count below 1
-    (``encoder.hidden=-4``)."""
+    kind (``encoder.hidden=abc``, ``encoder.use_ecfp=maybe``), a count below 1
+    (``encoder.hidden=-4``) or a value out of range (``encoder.dropout=1.5``)."""
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         raise FewshotError(f"unknown {who} setting(s) {unknown}; known: {', '.join(defaults)}")

@@ -194,3 +194,38 @@ def test_episode_counts_below_one_are_refused(key):
     with pytest.raises(FewshotError, match=rf"^setting {key}=0: must be at least 1$"):
         split_settings({key: "0"}, defaults)
     assert split_settings({key: "2", "n_negatives": "0"}, defaults)[1][key] == 2
+
+
+@pytest.mark.parametrize(("key", "value", "allowed"), [
+    ("lr", "0", "greater than 0"),  # trained nothing and saved the untrained model
+    ("lr", -1e-3, "greater than 0"),  # trained the wrong way
+    ("lr", "inf", "greater than 0"),
+    ("weight_decay", "-0.1", "at least 0"),
+    ("max_minutes", "nan", "greater than 0"),
+])
+def test_training_values_out_of_range_are_refused(key, value, allowed):
+    from fewshot_apps.core.settings import TrainConfig
+
+    with pytest.raises(FewshotError, match=rf"^training: option {key}=.*: must be {allowed}$"):
+        TrainConfig.from_dict({key: value})
+    assert TrainConfig.from_dict({"weight_decay": "0", "grad_clip": "none"}).grad_clip is None
+
+
+def test_learner_settings_out_of_range_are_refused_and_zero_that_switches_off_is_kept():
+    from fewshot_apps.core.learners.optimizer import MAMLConfig
+
+    # inner_lr=-1 ascended the support loss; inner_lr=0 is a valid ablation (no adaptation)
+    with pytest.raises(FewshotError, match=r"^maml: option inner_lr=-1.0: must be at least 0$"):
+        config_from_dict(MAMLConfig, {"inner_lr": "-1"}, "maml")
+    assert config_from_dict(MAMLConfig, {"inner_lr": "0"}, "maml").inner_lr == 0.0
+
+
+def test_encoder_dropout_must_be_a_probability_below_one():
+    from fewshot_apps.core.config import settings_like
+
+    # dropout=1.5 was a ValueError from inside torch at the first forward pass
+    for value in ("1", "1.5", "-0.1"):
+        with pytest.raises(FewshotError, match=r"^encoder.dropout=.*: must be at least 0 and "
+                                               r"below 1$"):
+            settings_like({"dropout": 0.1}, {"dropout": value}, "encoder")
+    assert settings_like({"dropout": 0.1}, {"dropout": "0.5"}, "encoder")["dropout"] == 0.5
