@@ -43,6 +43,7 @@ from fewshot_apps.errors import FewshotError
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"  # a run's training state until it finishes (training.py)
 TASKS_FILE = "tasks.json"
 FORMAT_VERSION = 1
 
@@ -379,8 +380,14 @@ def load_model(
     model_path, config_path = _model_paths(path)
     config = read_model_config(config_path)
     if not model_path.is_file():
+        # training writes config.json first and model.pt last: this run did not finish
+        checkpoint = model_path.parent / CHECKPOINT_FILE
+        how = (f"its {CHECKPOINT_FILE} is there: run the same training command with --resume "
+               "(resume=True in Python) to finish it" if checkpoint.is_file()
+               else "no checkpoint is there: train again")
         raise FewshotError(
-            f"{model_path}: file not found (the weights of the model in {config_path})"
+            f"{model_path}: file not found; {config_path.name} is there, so the training run "
+            f"in this folder did not finish or its weights were removed ({how})"
         )
     spec = config["learner"]
     try:

@@ -70,6 +70,8 @@ from fewshot_apps.core.encoders import tasks_hidden
 from fewshot_apps.core.learners.base import EpisodeBatch, MetaLearner
 from fewshot_apps.core.optim import adamw
 from fewshot_apps.core.persistence import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
     check_output_folder,
     model_config,
     save_model,
@@ -85,9 +87,7 @@ from fewshot_apps.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
-CONFIG_FILE = "config.json"
 
 
 @dataclass

@@ -74,7 +74,13 @@ def test_missing_files_are_named(tmp_path):
     learner, _ = trained()
     save_model(learner, tmp_path)
     (tmp_path / "model.pt").unlink()
-    with pytest.raises(FewshotError, match=r"model\.pt: file not found"):
+    with pytest.raises(FewshotError, match=r"model\.pt: file not found; .*\(no checkpoint is "
+                                           r"there: train again"):
+        load_model(tmp_path)
+    # a run stopped mid-way (config.json and checkpoint.pt, no model.pt) says how to finish it
+    (tmp_path / "checkpoint.pt").write_bytes(b"state")
+    with pytest.raises(FewshotError, match=r"did not finish .*checkpoint\.pt is there: run the "
+                                           r"same training command with --resume"):
         load_model(tmp_path)
 
 
