@@ -7,8 +7,8 @@ the validation tasks; :meth:`~fewshot_apps.core.baselines.TransferBaseline.pretr
 load those encoder weights before meta-training. ``init_pretrain_steps`` sets its budget
 (default 1000; a suite passes its preset's ``pretrain_steps``).
 
-The pretrained encoder is saved once per data set (name, variant and the exact training and
-validation task names), encoder settings, steps and seed, in the cache folder
+The pretrained encoder is saved once per package version, data set (name, variant and the
+exact training and validation task names), encoder settings, steps and seed, in the cache folder
 (``pretrained/``), and reused by every learner that asks for it: a suite pre-trains once per
 seed whatever the number of learners. A saved model records where its encoder started
 (``config.json`` ``"init"``).
@@ -50,10 +50,13 @@ def init_settings(settings: dict) -> tuple[str, int, dict]:
 
 
 def _key(dataset, encoder: nn.Module, steps: int, seed: int) -> str:
+    from fewshot_apps import __version__
     from fewshot_apps.core.persistence import task_record, tasks_fingerprint
 
     ts = dataset.taskset
-    payload = {"dataset": dataset.saved_model_config(), "encoder": encoder.config(),
+    # the package version: a release that changes pre-training never reuses an older encoder
+    payload = {"version": __version__,
+               "dataset": dataset.saved_model_config(), "encoder": encoder.config(),
                "steps": steps, "seed": seed, "tasks": tasks_fingerprint(task_record(ts.train,
                                                                                    ts.valid))}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

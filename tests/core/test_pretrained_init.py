@@ -68,6 +68,12 @@ def test_the_encoder_starts_pretrained_once_then_from_the_cache(tox21, tmp_path,
     other, other_init = start_weights(monkeypatch, tox21, {**settings, "init_pretrain_steps": 4},
                                       tmp_path / "d")
     assert other_init["source"] == "trained" and other_init["key"] != first_init["key"]
+    # Another release is another pre-training: its code may pre-train differently.
+    import fewshot_apps
+
+    monkeypatch.setattr(fewshot_apps, "__version__", "999.0")
+    newer, newer_init = start_weights(monkeypatch, tox21, settings, tmp_path / "e")
+    assert newer_init["source"] == "trained" and newer_init["key"] != first_init["key"]
 
 
 def test_a_trained_model_records_where_its_encoder_started(tox21, tmp_path):
