@@ -62,13 +62,14 @@ NON_NEGATIVE = Range(0.0)
 #: Settings with a range, by name (training, encoder and learner settings alike): rates,
 #: penalties, probabilities, time budgets, scales. Out of range they train nothing (``lr=0``
 #: saves the untrained model), train the wrong way (a negative rate) or fail deep inside
-#: torch (``dropout=1.5``). Where 0 switches a thing off (no inner-loop step, no penalty, no
-#: jitter) 0 is allowed. None (unset) is never checked.
+#: torch (``dropout=1.5``); ``ridge`` 0 could leave protonet's covariance singular. Where 0
+#: switches a thing off (no inner-loop step, no penalty, no jitter) 0 is allowed. None (unset)
+#: is never checked.
 RANGE_SETTINGS = {
     **dict.fromkeys(("lr", "fit_lr", "head_lr", "last_layer_lr", "grad_clip",
                      "checkpoint_minutes", "max_minutes", "temperature", "init_noise",
-                     "init_outputscale", "init_lengthscale"), POSITIVE),
-    **dict.fromkeys(("inner_lr", "weight_decay", "ridge", "jitter"), NON_NEGATIVE),
+                     "init_outputscale", "init_lengthscale", "ridge"), POSITIVE),
+    **dict.fromkeys(("inner_lr", "weight_decay", "jitter"), NON_NEGATIVE),
     "dropout": Range(0.0, 1.0),
     "holdout_fraction": Range(0.0, 1.0, low_open=True),
 }
