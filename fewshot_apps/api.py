@@ -22,6 +22,7 @@ CLI prints). Heavy modules (torch, RDKit, PyG) load on first use.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -636,6 +637,7 @@ def train_from_source(source, learner: str, out_dir: str | Path, settings: Mappi
     from fewshot_apps.core import distributed
 
     settings = dict(settings)
+    check_train_settings(learner, settings)  # in milliseconds, not after minutes of featurizing
     with distributed.process_group(settings.get("device", "auto")):
         with distributed.main_process_first():
             ds = load_dataset(source, progress=progress and distributed.is_main_process(),
@@ -644,6 +646,21 @@ def train_from_source(source, learner: str, out_dir: str | Path, settings: Mappi
         if report is not None and distributed.is_main_process():
             report(ds, model)
     return model
+
+
+def check_train_settings(learner: str, settings: Mapping[str, Any]) -> None:
+    """FewshotError, before any data set loads, for what training would refuse only after it:
+    an unknown meta-learner, an unknown ``learner.<key>``, or a learner or training setting of
+    the wrong kind or out of range (``learner.inner_lr=-1``, ``lr=0``). Episode and encoder
+    settings depend on the data set and are checked when it is loaded."""
+    from fewshot_apps.core.learners import learner_class
+    from fewshot_apps.core.settings import TrainConfig
+
+    config_class = learner_class(learner).Config
+    config_class.from_dict({key.removeprefix("learner."): value for key, value in settings.items()
+                            if str(key).startswith("learner.")}, learner=learner)
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    TrainConfig.from_dict({key: value for key, value in settings.items() if key in train_keys})
 
 
 def read_name_list(path: str | Path) -> list[str]:

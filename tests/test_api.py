@@ -221,6 +221,25 @@ def test_train_learner_on_your_own_assay_csv(tmp_path):
 RATINGS = pd.DataFrame({"movieId": [260, 1196, 2571, 999999], "rating": [5, 5, 4.5, 4]})
 
 
+@pytest.mark.parametrize(("learner", "settings", "message"), [
+    ("maml", {"learner.inner_lr": "-1"}, r"learner 'maml': option inner_lr=-1.0: must be at least 0"),
+    ("maml", {"learner.bogus": "1"}, r"learner 'maml': unknown option\(s\) bogus"),
+    ("protonet", {"lr": "0"}, r"training: option lr=0.0: must be greater than 0"),
+    ("finetune", {}, r"unknown learner 'finetune'; known: .*protonet"),
+])
+def test_train_from_source_refuses_bad_settings_before_loading_the_data(
+        tmp_path, monkeypatch, learner, settings, message):
+    from fewshot_apps import api
+
+    def not_loaded(*args, **kwargs):
+        raise AssertionError("the data set was loaded before the settings were checked")
+
+    # these failed only after the data set was loaded and featurized (minutes for FS-Mol)
+    monkeypatch.setattr(api, "load_dataset", not_loaded)
+    with pytest.raises(FewshotError, match=message):
+        api.train_from_source("tox21", learner, tmp_path / "run", settings, progress=False)
+
+
 def test_default_recommender_excludes_rated_and_reports_unknown(ml):
     out = fa.recommend(None, RATINGS, k=10, dataset=ml)
     assert list(out.columns) == ["rank", "item", "title", "score", "model"]
