@@ -69,7 +69,9 @@ RANGE_SETTINGS = {
     **dict.fromkeys(("lr", "fit_lr", "head_lr", "last_layer_lr", "grad_clip",
                      "checkpoint_minutes", "max_minutes", "temperature", "init_noise",
                      "init_outputscale", "init_lengthscale", "ridge"), POSITIVE),
-    **dict.fromkeys(("inner_lr", "weight_decay", "jitter"), NON_NEGATIVE),
+    **dict.fromkeys(("inner_lr", "weight_decay", "jitter", "rank_loss_weight",
+                     "label_loss_weight", "rank_affinity_scale", "rank_liking"), NON_NEGATIVE),
+    "rank_rating_weight": Range(0.0, 1.0, high_open=False),
     "dropout": Range(0.0, 1.0),
     "holdout_fraction": Range(0.0, 1.0, low_open=True),
 }
@@ -180,6 +182,13 @@ def check_range(key: str, value: Any, where: str) -> None:
         return
     if not math.isfinite(value) or value not in allowed:
         raise FewshotError(f"{where}={value!r}: must be {allowed}")
+
+
+def check_fields_in_range(config: Any, who: str) -> None:
+    """:func:`check_range` on every field of dataclass ``config``: a config built directly,
+    not read by :func:`config_from_dict`, is held to the same ranges."""
+    for field in dataclasses.fields(config):
+        check_range(field.name, getattr(config, field.name), f"{who}: option {field.name}")
 
 
 def parse_like(values: dict, defaults: dict, who: str) -> dict:

@@ -29,7 +29,6 @@ which gives each class its ``name`` and ``SUPPORTED_KINDS`` (the entry's ``label
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -39,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fewshot_apps.core.config import config_from_dict
+from fewshot_apps.core.config import check_fields_in_range, config_from_dict
 from fewshot_apps.core.encoders import has_support_affinity, label_prior, support_affinity
 from fewshot_apps.core.learners.implicit import ImplicitHead, standardized
 from fewshot_apps.core.registry import MODELS, meta_learners, registered_meta, registered_name
@@ -105,24 +104,12 @@ class LearnerConfig:
     rank_loss: Literal["bpr", "softmax"] = "bpr"
 
     def __post_init__(self) -> None:
-        for key in ("rank_loss_weight", "label_loss_weight"):
-            w = getattr(self, key)
-            if (isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w)
-                    or w < 0):
-                raise FewshotError(f"{key} must be a finite number >= 0, got {w!r}")
+        # every learner's rates, weights and scales (config.RANGE_SETTINGS), also when the
+        # config is built directly rather than read from settings
+        check_fields_in_range(self, type(self).__name__)
         if self.rank_loss_weight == 0 and self.label_loss_weight == 0:
             raise FewshotError("label_loss_weight and rank_loss_weight are both 0: nothing "
                                "to train; give one of them a positive weight")
-        a = self.rank_rating_weight
-        if a is not None and (isinstance(a, bool) or not isinstance(a, int | float)
-                              or not 0.0 <= a <= 1.0):
-            raise FewshotError(f"rank_rating_weight must be none or a number in [0, 1], "
-                               f"got {a!r}")
-        for key in ("rank_affinity_scale", "rank_liking"):
-            k = getattr(self, key)
-            if k is not None and (isinstance(k, bool) or not isinstance(k, int | float)
-                                  or not math.isfinite(k) or k < 0):
-                raise FewshotError(f"{key} must be none or a finite number >= 0, got {k!r}")
 
     @classmethod
     def from_dict(cls, values: dict | None = None, *, learner: str = "") -> LearnerConfig:

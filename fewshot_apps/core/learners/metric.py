@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fewshot_apps.core.learners.base import LearnerConfig, MetaLearner
-from fewshot_apps.errors import FewshotError
 
 
 def _log_scale(temperature: float, learn: bool) -> nn.Parameter:
@@ -48,14 +47,7 @@ class ProtoNetConfig(LearnerConfig):
     distance: Literal["sqeuclidean", "cosine", "mahalanobis"] = "sqeuclidean"
     temperature: float | None = None
     learn_temperature: bool = True
-    ridge: float = 0.1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        r = self.ridge
-        if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r) or r <= 0:
-            # the Mahalanobis covariance must stay invertible whatever the support set
-            raise FewshotError(f"ridge must be a finite number > 0, got {r!r}")
+    ridge: float = 0.1  # > 0 (config.RANGE_SETTINGS): the covariance must stay invertible
 
 
 class ProtoNet(MetaLearner):

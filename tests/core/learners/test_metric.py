@@ -89,8 +89,7 @@ def test_protonet_mahalanobis_logit_matches_fs_mols_formula(dim):
 
 @pytest.mark.parametrize("ridge", [0, -1, float("nan"), "big"])
 def test_protonet_refuses_a_ridge_that_could_leave_the_covariance_singular(ridge):
-    with pytest.raises(FewshotError, match=r"ridge must be a finite number > 0|"
-                                           r"option ridge=.*: must be greater than 0$|"
+    with pytest.raises(FewshotError, match=r"option ridge=.*: must be greater than 0$|"
                                            r"option ridge='big': expected a number"):
         build_learner("protonet", TableEncoder(torch.randn(6, 3), hidden=4, out_dim=2),
                       "classification", distance="mahalanobis", ridge=ridge)
