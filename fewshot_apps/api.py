@@ -622,7 +622,8 @@ def onboard(dataset=None, n: int = 10, *, model=None, strategy: str = "informati
 def check_run_folder(out_dir: str | Path, resume: bool = False) -> None:
     """FewshotError, in milliseconds, for an ``out_dir`` that cannot take a new training run:
     a file, or (unless ``resume``) a folder that already holds a trained model."""
-    from fewshot_apps.core.persistence import check_new_run, check_output_folder
+    from fewshot_apps.core.persistence import check_new_run
+    from fewshot_apps.paths import check_output_folder
 
     check_output_folder(out_dir)
     check_new_run(out_dir, resume)

@@ -7,10 +7,11 @@ import shutil
 import signal
 import sys
 import warnings
+from pathlib import Path
 
 from fewshot_apps import __version__
 from fewshot_apps.errors import FewshotError
-from fewshot_apps.paths import cache_dir, data_dir
+from fewshot_apps.paths import cache_dir, check_output_file, data_dir
 
 
 def cmd_data_list(args) -> int:
@@ -165,6 +166,23 @@ def add_split_arguments(p: argparse.ArgumentParser, seed_flags: tuple[str, ...],
                        help="seed of the drawn test and validation assays (default 0)")
 
 
+def _check_out_file(args) -> None:
+    """A ``--out`` CSV that cannot be written is refused before the model runs."""
+    if args.out:
+        check_output_file(args.out)
+
+
+def _write_csv(table, out: str) -> None:
+    """``table`` as CSV at ``out``, making the folders above it; FewshotError naming ``out``
+    when the system refuses (a full disk, a file that appeared since the check)."""
+    path = Path(out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+    except OSError as exc:
+        raise FewshotError(f"--out {out}: cannot write the CSV ({exc.strerror or exc})") from None
+
+
 def _print_report(lines: list[str]) -> None:
     """What ran and what was skipped: to stderr, so stdout can carry the table."""
     for line in lines:
@@ -174,6 +192,7 @@ def _print_report(lines: list[str]) -> None:
 def cmd_mol_predict(args) -> int:
     from fewshot_apps.api import predict_assay
 
+    _check_out_file(args)
     table = predict_assay(args.model, args.support, args.query,
                           smiles_column=args.smiles_column, label_column=args.label_column,
                           query_smiles_column=args.query_smiles_column, seed=args.seed)
@@ -191,7 +210,7 @@ def _write_assay_table(args, table, written: str, preview, hidden: list[str]) ->
     if not args.out:
         table.to_csv(sys.stdout, index=False)
         return
-    table.to_csv(args.out, index=False)
+    _write_csv(table, args.out)
     print(f"wrote {len(table)} {written} to {args.out}", file=sys.stderr)
     if not args.quiet:
         hidden = hidden + (["warning"] if (preview["warning"] == "").all() else [])
@@ -202,6 +221,7 @@ def _write_assay_table(args, table, written: str, preview, hidden: list[str]) ->
 def cmd_mol_suggest(args) -> int:
     from fewshot_apps.api import suggest_assays
 
+    _check_out_file(args)
     table = suggest_assays(args.model, args.support, args.candidates, args.budget,
                            strategy=args.strategy, beta=args.beta, diversity=args.diversity,
                            smiles_column=args.smiles_column, label_column=args.label_column,
@@ -216,6 +236,7 @@ def cmd_mol_suggest(args) -> int:
 def cmd_rec_recommend(args) -> int:
     from fewshot_apps.api import recommend
 
+    _check_out_file(args)
     table = recommend(args.model, args.ratings, k=args.top_k, dataset=args.dataset,
                       min_item_ratings=args.min_item_ratings, item_column=args.item_column, rating_column=args.rating_column,
                       user_column=args.user_column)
@@ -228,7 +249,7 @@ def _write_ranked_table(args, table, written: str, hidden: list[str], na_rep: st
     less ``hidden`` columns, on stdout unless ``--out`` with ``--quiet``."""
     _print_report(table.attrs["report"])
     if args.out:
-        table.to_csv(args.out, index=False)
+        _write_csv(table, args.out)
         print(f"wrote {len(table)} {written} to {args.out}", file=sys.stderr)
         if args.quiet:
             return
@@ -239,6 +260,7 @@ def _write_ranked_table(args, table, written: str, hidden: list[str], na_rep: st
 def cmd_rec_onboard(args) -> int:
     from fewshot_apps.api import onboard
 
+    _check_out_file(args)
     table = onboard(args.dataset, args.n, model=args.model, strategy=args.strategy,
                     seed=args.seed)
     _write_ranked_table(args, table, "items to ask about", hidden=["strategy"], na_rep="")

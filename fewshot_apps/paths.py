@@ -16,6 +16,8 @@ from pathlib import Path
 
 import platformdirs
 
+from fewshot_apps.errors import FewshotError
+
 APP_NAME = "fewshot-apps"
 
 
@@ -64,3 +66,36 @@ def warn_cache_unwritable(folder: str | Path, exc: BaseException) -> None:
         "(set FEWSHOT_CACHE_DIR to a writable folder to keep derived files)",
         file=sys.stderr,
     )
+
+
+def check_output_folder(out: str | Path, option: str = "--out") -> Path:
+    """``out`` as a Path; FewshotError when it, or the nearest existing path above it, is a
+    file. Checked before any work: making the folder fails only after the data are loaded."""
+    out = Path(out)
+    existing = _nearest_existing(out)
+    if existing is not None and not existing.is_dir():
+        if existing == out:
+            raise FewshotError(f"{option} {out} is a file, not a folder")
+        raise FewshotError(f"{option} {out}: {existing} is a file, not a folder")
+    return out
+
+
+def check_output_file(out: str | Path, option: str = "--out") -> Path:
+    """``out`` as a Path; FewshotError when it is a folder, or the nearest existing path above
+    it is a file or a folder this process cannot write in. Checked before any work: writing
+    the file fails only after the model has run. Missing folders above it are made when the
+    file is written."""
+    out = Path(out)
+    if out.is_dir():
+        raise FewshotError(f"{option} {out} is a folder; give the name of the file to write")
+    existing = _nearest_existing(out.parent)
+    if existing is not None and not existing.is_dir():
+        raise FewshotError(f"{option} {out}: {existing} is a file, not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise FewshotError(f"{option} {out}: cannot write in {existing} (permission denied)")
+    return out
+
+
+def _nearest_existing(path: Path) -> Path | None:
+    """``path`` or the nearest folder above it that exists (None: none does)."""
+    return next((p for p in (path, *path.parents) if p.exists()), None)

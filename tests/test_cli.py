@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,43 @@ def test_out_that_is_a_file_is_an_error_for_every_command(tmp_path, capsys):
             err = capsys.readouterr().err
             assert err.strip() == message, (name, err)
     assert existing.read_text() == "keep me\n"
+
+
+_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+_CSV_COMMANDS = {
+    "mol predict": ["mol", "predict", "--support", str(_EXAMPLES / "assay_support.csv"),
+                    "--query", str(_EXAMPLES / "candidates.csv")],
+    "mol suggest": ["mol", "suggest", "--support", str(_EXAMPLES / "assay_support.csv"),
+                    "--candidates", str(_EXAMPLES / "candidates.csv"), "--budget", "2"],
+    "rec recommend": ["rec", "recommend", "--ratings", str(_EXAMPLES / "new_user_ratings.csv")],
+    "rec onboard": ["rec", "onboard", "--n", "3"],
+}
+
+
+def test_out_csv_that_cannot_be_written_is_refused_before_the_model_runs(tmp_path, capsys):
+    # A folder, or a path under a file, was a traceback from pandas after the model had run.
+    existing = tmp_path / "existing_file"
+    existing.write_text("keep me\n")
+    for name, args in _CSV_COMMANDS.items():
+        for out, message in [
+                (tmp_path, f"error: --out {tmp_path} is a folder; give the name of the file "
+                           "to write"),
+                (existing / "preds.csv", f"error: --out {existing / 'preds.csv'}: {existing} "
+                                         "is a file, not a folder")]:
+            assert main([*args, "--out", str(out), "--quiet"]) == 2, name
+            err = capsys.readouterr().err
+            assert err.strip() == message, (name, err)  # no "model: ..." line: nothing ran
+    assert existing.read_text() == "keep me\n"
+
+
+def test_out_csv_in_folders_not_made_yet_is_written(tmp_path, capsys):
+    # "new/../new/deeper/x.csv": the folders are made, ".." through one not made yet included.
+    for i, (name, args) in enumerate(_CSV_COMMANDS.items()):
+        out = tmp_path / f"new{i}" / ".." / f"new{i}" / "deeper" / "x.csv"
+        assert main([*args, "--out", str(out), "--quiet"]) == 0, name
+        assert f"to {out}" in capsys.readouterr().err
+        lines = (tmp_path / f"new{i}" / "deeper" / "x.csv").read_text().splitlines()
+        assert len(lines) > 2 and "," in lines[0], name
 
 
 def _a_trained_model(folder):

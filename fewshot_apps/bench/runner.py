@@ -39,12 +39,12 @@ from fewshot_apps.core.domain import get_domain, load_saved_model
 from fewshot_apps.core.fit import build_model
 from fewshot_apps.core.persistence import (
     CHECKPOINT_FILE,
-    check_output_folder,
     read_model_config,
 )
 from fewshot_apps.core.registry import DOMAINS, MODELS, PROTOCOLS, model_family, models_for
 from fewshot_apps.core.training import LOG_FILE, TrainingInterrupted
 from fewshot_apps.errors import FewshotError
+from fewshot_apps.paths import check_output_folder
 from fewshot_apps.paths import data_dir as default_data_dir
 from fewshot_apps.plain_csv import load_card_or_csv
 

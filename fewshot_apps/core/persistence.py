@@ -233,18 +233,6 @@ def check_unseen_tasks(
     return True
 
 
-def check_output_folder(out: str | Path, option: str = "--out") -> Path:
-    """``out`` as a Path; FewshotError when it, or the nearest existing path above it, is a
-    file. Checked before any work: making the folder fails only after the data are loaded."""
-    out = Path(out)
-    existing = next((p for p in (out, *out.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        if existing == out:
-            raise FewshotError(f"{option} {out} is a file, not a folder")
-        raise FewshotError(f"{option} {out}: {existing} is a file, not a folder")
-    return out
-
-
 def check_new_run(out: str | Path, resume: bool, option: str = "--out") -> None:
     """FewshotError when ``out`` already holds a trained model and the run does not resume:
     training afresh there would silently replace that model."""

@@ -72,7 +72,6 @@ from fewshot_apps.core.optim import adamw
 from fewshot_apps.core.persistence import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
-    check_output_folder,
     model_config,
     save_model,
     task_record,
@@ -83,6 +82,7 @@ from fewshot_apps.core.settings import TrainConfig
 from fewshot_apps.core.tasks import Task, derive_seed, sample_episodes
 from fewshot_apps.core.validation import episode_validator
 from fewshot_apps.errors import FewshotError
+from fewshot_apps.paths import check_output_folder
 from fewshot_apps.progress import progress_bar
 
 log = logging.getLogger(__name__)
