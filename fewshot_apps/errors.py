@@ -26,6 +26,14 @@ class DataError(FewshotError, ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+def missing_file(path: str | Path) -> str:
+    """Why ``path``, which is not a regular file, cannot be read as one."""
+    path = Path(path)
+    if path.is_dir():
+        return "a folder, not a file"
+    return "not a regular file" if path.exists() else "no such file"
+
+
 class ContentCheckError(DataError):
     """A data file's content does not match its dataset card."""
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fewshot_apps.core.domain import get_domain
 from fewshot_apps.core.registry import DOMAINS
-from fewshot_apps.errors import DataError
+from fewshot_apps.errors import DataError, missing_file
 from fewshot_apps.sources import Card, load_card
 
 #: What a plain CSV's name ends with (case-insensitive).
@@ -43,7 +43,7 @@ def is_plain_csv(source) -> bool:
 def _header_line(path: Path) -> str:
     """The first non-blank line of the file (gunzipped), decoded as UTF-8."""
     if not path.is_file():
-        raise DataError(path, "no such file (expected a CSV with a header row, a card name or "
+        raise DataError(path, f"{missing_file(path)} (expected a CSV with a header row, a card name or "
                         "a card.toml)")
     with open(path, "rb") as f:
         raw = f.read(_HEADER_BYTES)

@@ -168,6 +168,13 @@ def test_mol_predict_missing_files_and_models(tmp_path, capsys):
     assert main(["mol", "predict", "--support", str(tmp_path / "nope.csv"),
                  "--query", CANDIDATES]) == 2
     assert "nope.csv: no such file" in capsys.readouterr().err
+    # a folder given for a file is called one (it was "no such file", though it exists)
+    for files in (["--support", str(tmp_path), "--query", CANDIDATES],
+                  ["--support", SUPPORT, "--query", str(tmp_path)]):
+        assert main(["mol", "predict", *files]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {tmp_path}: a folder, not a file"
+    assert main(["rec", "recommend", "--ratings", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path}: a folder, not a file"
     assert main(["mol", "predict", "--support", SUPPORT, "--query", CANDIDATES,
                  "--model", str(tmp_path / "no-model")]) == 2
     assert "no saved model folder" in capsys.readouterr().err

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fewshot_apps.errors import DataError
+from fewshot_apps.errors import DataError, missing_file
 
 #: What a reader does with a bad row: raise a DataError, or skip it and count it.
 Errors = Literal["raise", "skip"]
@@ -160,7 +160,7 @@ def read_text(
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "no such file" + (f" (expected {layout})" if layout else ""))
+        raise DataError(path, missing_file(path) + (f" (expected {layout})" if layout else ""))
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":  # gzipped (ratings.csv.gz)
         try:

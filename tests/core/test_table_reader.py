@@ -51,8 +51,8 @@ def test_missing_file_says_what_was_expected(tmp_path):
         read_text(tmp_path / "t.csv", layout="a ratings CSV")
     with pytest.raises(DataError, match=r"t\.csv: no such file$"):
         read_text(tmp_path / "t.csv")
-    with pytest.raises(DataError, match="no such file"):
-        read_text(tmp_path)  # a folder is no file
+    with pytest.raises(DataError, match="a folder, not a file"):
+        read_text(tmp_path)  # a folder is no file, and is called a folder
 
 
 @pytest.mark.parametrize("content", [b"", b"  \n\n\t\r\n"])

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fewshot_apps.errors import DataError
+from fewshot_apps.errors import DataError, missing_file
 from fewshot_apps.paths import cache_file as cache_file_for
 from fewshot_apps.sources import Card
 
@@ -111,7 +111,7 @@ def load_plain_csv(path, featurizer, cache, workers, progress, test_assays, test
     """A user's CSV (long or wide), split into test, validation and training assays."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "no such file" if not path.exists() else "not a file")
+        raise DataError(path, missing_file(path))
     unit, timing = load_unit(
         name or path.stem.split(".")[0], [path],
         read=lambda: read_molecule_csv(path, **columns),

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from fewshot_apps.core.registry import MODELS, registered_name
-from fewshot_apps.errors import DataError, FewshotError
+from fewshot_apps.errors import DataError, FewshotError, missing_file
 
 #: Column names tried in order (case-insensitive) when none is given.
 ITEM_COLUMN_NAMES = ("item", "item_id", "itemid", "movieid", "movie_id", "movie", "id")
@@ -123,7 +123,7 @@ def read_ratings(path: str | Path, item_column: str | None = None,
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "no such file")
+        raise DataError(path, missing_file(path))
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:

@@ -148,7 +148,7 @@ def test_load_plain_csv_splits_a_users_assays(tmp_path):
 def test_load_plain_csv_refuses_a_missing_file_and_an_unknown_test_assay(tmp_path):
     with pytest.raises(DataError, match=r"nothing\.csv: no such file$"):
         load_plain_csv(tmp_path / "nothing.csv", CONFIG, None, 1, False, None, 0.2, 0, {})
-    with pytest.raises(DataError, match=r"tmp.*: not a file$"):
+    with pytest.raises(DataError, match=r"tmp.*: a folder, not a file$"):
         load_plain_csv(tmp_path, CONFIG, None, 1, False, None, 0.2, 0, {})
     path = wide_csv(tmp_path / "m.csv")
     with pytest.raises(DataError, match=r"test assay 'Q' is not in the data"):
