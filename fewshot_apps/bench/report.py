@@ -464,6 +464,21 @@ def machine_text(run_info: dict) -> str:
     return text + (f"; not recorded ({', '.join(dict.fromkeys(others))})" if others else "")
 
 
+def _evaluated_model_lines(run_info: dict) -> list[str]:
+    """What an ``evaluate`` report scored (a saved model, no training here); none for a
+    bench run."""
+    if "model" not in run_info:
+        return []
+    config = run_info.get("model_config") or {}
+    learner = (config.get("learner") or {}).get("name", "unknown learner")
+    text = (f"Scored without training: the saved model `{run_info['model']}` ({learner}, "
+            f"trained on {config.get('dataset', 'an unrecorded data set')}).")
+    if not run_info.get("split_checked", True):
+        text += (" It was saved without its training tasks, so that none of them is a test "
+                 "task here could not be checked.")
+    return [text, ""]
+
+
 def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts, run_info: dict,
                   data_dir=None) -> None:
     """``report.md``, ``report.html`` (self-contained: plots embedded) and
@@ -473,7 +488,7 @@ def write_reports(out: Path, results: pd.DataFrame, summary: pd.DataFrame, parts
     md = [f"# Benchmark report: {run_info['suite']} ({run_info['preset']} preset)", "",
           f"Machine: {machine_text(run_info)}; device {run_info['device']}; git "
           f"{', '.join(run_info.get('git_revisions') or [run_info.get('git_revision') or 'unknown'])}"
-          ".", "",
+          ".", "", *_evaluated_model_lines(run_info),
           "Measured rows: mean over test tasks of the per-task mean over draws and seeds; "
           "95% t-interval over tasks, clipped to the metric's range. Published rows are "
           "quoted, never measured here.", ""]

@@ -54,6 +54,9 @@ def test_the_same_csv_split_on_the_suites_test_tasks_is_accepted(own_tox21_csv, 
     summary = evaluate_saved_model(tmp_path / "m", "tox21", tmp_path / "ev", preset="smoke")
     assert len(summary)
     assert json.loads((tmp_path / "ev" / "run.json").read_text())["split_checked"] is True
+    report = (tmp_path / "ev" / "report.md").read_text()
+    assert (f"Scored without training: the saved model `{tmp_path / 'm'}` (protonet, trained "
+            "on tox21).\n") in report and "could not be checked" not in report
 
     # The same model as saved before splits were recorded: scored, with a warning.
     (tmp_path / "m" / "tasks.json").unlink()
@@ -63,6 +66,8 @@ def test_the_same_csv_split_on_the_suites_test_tasks_is_accepted(own_tox21_csv, 
     with pytest.warns(UserWarning, match="records no training split.*cannot be checked"):
         evaluate_saved_model(tmp_path / "m", "tox21", tmp_path / "ev2", preset="smoke")
     assert json.loads((tmp_path / "ev2" / "run.json").read_text())["split_checked"] is False
+    assert ("saved without its training tasks, so that none of them is a test task here "
+            "could not be checked") in (tmp_path / "ev2" / "report.md").read_text()
     capsys.readouterr()
     assert main(["evaluate", "--model", str(tmp_path / "m"), "--suite", "tox21", "--preset",
                  "smoke", "--out", str(tmp_path / "ev3")]) == 0
