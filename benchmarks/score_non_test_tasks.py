@@ -27,23 +27,11 @@ import pandas as pd
 import torch
 
 from fewshot_apps.bench.runner import load_data, machine
-from fewshot_apps.core.config import settings_grid
+from fewshot_apps.core.config import learner_grid
 from fewshot_apps.core.domain import load_saved_model
 from fewshot_apps.core.evaluation import classification_protocol
 from fewshot_apps.core.persistence import check_unseen_tasks
 from fewshot_apps.errors import FewshotError
-
-
-def learner_grid(items: list[str]) -> list[dict[str, str]]:
-    """``["learner.a=1,2", "learner.b=x"]`` -> every combination as ``{"a": "1", "b": "x"}``;
-    ``[{}]`` when empty. Only the learner's settings can change at evaluation."""
-    for item in items:
-        key, sep, values = (part.strip() for part in item.partition("="))
-        if not key.startswith("learner.") or key == "learner." or not values.strip(", "):
-            raise FewshotError(f"--grid {item!r}: expected learner.KEY=V1,V2,... (the encoder "
-                               "and training settings are in the trained weights)")
-    return [{key.removeprefix("learner."): value for key, value in combo.items()}
-            for combo in settings_grid(items)]
 
 
 def main() -> None:

@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 
 from fewshot_apps.bench.runner import load_data, machine
+from fewshot_apps.core.config import learner_grid
 from fewshot_apps.core.domain import load_saved_model
+from fewshot_apps.errors import FewshotError
 
 
 def draw_kinds(args) -> list[tuple[str, dict]]:
@@ -45,11 +47,18 @@ def main() -> None:
     parser.add_argument("--support-size", type=int, help="stratified supports of N")
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grid", action="append", default=[], metavar="learner.KEY=V1,V2",
+                        help="score each --model with these learner settings at evaluation "
+                        "(repeatable: every combination)")
     parser.add_argument("--out", type=Path, required=True, help="the Markdown log")
     args = parser.parse_args()
     kinds = draw_kinds(args)
     if not kinds:
         parser.error("give --shots, --support-size or both")
+    try:
+        grid = learner_grid(args.grid)
+    except FewshotError as err:
+        parser.error(str(err))
 
     ds = load_data(args.dataset)
     print(f"machine: {machine()}; torch threads {torch.get_num_threads()}; {args.dataset}: "
@@ -60,14 +69,16 @@ def main() -> None:
              f"Machine: {machine()}; {args.draws} draws per task, seed {args.seed}.", "",
              header, "|" + "---|" * (len(kinds) + 2)]
     for path in args.model:
-        model = load_saved_model(path, dataset=ds)
-        start = time.perf_counter()
-        scores = [ds.validator({"valid_draws": args.draws, **episode}, args.seed)(model)
-                  for _, episode in kinds]
-        seconds = time.perf_counter() - start
-        print(path, " ".join(f"{s:.4f}" for s in scores), f"{seconds:.0f} s", flush=True)
-        lines.append(f"| `{path}` | " + " | ".join(f"{s:.4f}" for s in scores)
-                     + f" | {seconds:.0f} |")
+        for settings in grid:
+            model = load_saved_model(path, dataset=ds, learner_settings=settings)
+            start = time.perf_counter()
+            scores = [ds.validator({"valid_draws": args.draws, **episode}, args.seed)(model)
+                      for _, episode in kinds]
+            seconds = time.perf_counter() - start
+            label = " ".join([f"`{path}`", *(f"{k}={v}" for k, v in settings.items())])
+            print(label, " ".join(f"{s:.4f}" for s in scores), f"{seconds:.0f} s", flush=True)
+            lines.append(f"| {label} | " + " | ".join(f"{s:.4f}" for s in scores)
+                         + f" | {seconds:.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
@@ -79,6 +90,7 @@ def _command_args(args) -> str:
         parts.append(f"--shots {args.shots}")
     if args.support_size is not None:
         parts.append(f"--support-size {args.support_size}")
+    parts += [f"--grid {item}" for item in args.grid]
     parts += [f"--draws {args.draws}", f"--seed {args.seed}", f"--out {args.out}"]
     return " ".join(parts)
 

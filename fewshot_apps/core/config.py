@@ -166,6 +166,18 @@ def settings_grid(items: list[str]) -> list[dict[str, str]]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
+def learner_grid(items: list[str]) -> list[dict[str, str]]:
+    """``["learner.a=1,2", "learner.b=x"]`` -> every combination as ``{"a": "1", "b": "x"}``;
+    ``[{}]`` when empty. Only the learner's settings can change at evaluation."""
+    for item in items:
+        key, sep, values = (part.strip() for part in item.partition("="))
+        if not key.startswith("learner.") or key == "learner." or not values.strip(", "):
+            raise FewshotError(f"--grid {item!r}: expected learner.KEY=V1,V2,... (the encoder "
+                               "and training settings are in the trained weights)")
+    return [{key.removeprefix("learner."): value for key, value in combo.items()}
+            for combo in settings_grid(items)]
+
+
 def check_count(key: str, value: Any, where: str) -> None:
     """FewshotError naming ``where`` when ``key`` is one of :data:`COUNT_SETTINGS` and
     ``value`` (already parsed; None means unset) is below 1."""

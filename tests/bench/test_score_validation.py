@@ -26,3 +26,35 @@ def test_each_kind_of_draw_reaches_the_validator_as_asked(script):
                                                 for _, episode in kinds)
     assert (make_balanced(k), make_stratified(n)) == (BalancedSampler(8), StratifiedSampler(16))
     assert script.draw_kinds(argparse.Namespace(shots=None, support_size=None)) == []
+
+
+def test_grid_scores_each_model_with_the_learner_settings_replaced(script, tmp_path,
+                                                                   monkeypatch, capsys):
+    from fewshot_apps.api import load_dataset, train_learner
+
+    smiles = ["C" * n + "O" for n in range(1, 21)] + ["C" * n + "N" for n in range(1, 21)]
+    rows = ["smiles,a1,a2,a3,a4"] + [
+        f"{s},{i % 2},{(i // 2) % 2},{(i // 3) % 2},{(i + 1) % 2}" for i, s in enumerate(smiles)]
+    data = tmp_path / "assays.csv"
+    data.write_text("\n".join(rows) + "\n")
+    ds = load_dataset(str(data), progress=False)
+    train_learner(ds, "protonet", tmp_path / "m",
+                  {"steps": 2, "encoder.hidden": 16, "encoder.depth": 1, "encoder.out_dim": 16,
+                   "learner.distance": "mahalanobis"}, progress=False)
+
+    def scores(*grid: str) -> list[str]:
+        out = tmp_path / "scores.md"
+        monkeypatch.setattr("sys.argv", ["score_validation.py", "--dataset", str(data),
+                                         "--model", str(tmp_path / "m"), "--support-size", "8",
+                                         "--draws", "2", *grid, "--out", str(out)])
+        script.main()
+        capsys.readouterr()
+        return [line for line in out.read_text().splitlines() if line.startswith("| `")]
+
+    (trained,) = scores()
+    as_trained, wider = scores("--grid", "learner.ridge=0.1,1000")
+    assert as_trained.split(" | ")[0].endswith("ridge=0.1")
+    assert wider.split(" | ")[0].endswith("ridge=1000")
+    # the trained ridge (0.1) scores as the saved model does; another ridge is another model
+    assert as_trained.split(" | ")[1] == trained.split(" | ")[1]
+    assert wider.split(" | ")[1] != trained.split(" | ")[1]

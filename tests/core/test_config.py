@@ -7,7 +7,7 @@ from typing import Literal, Optional
 
 import pytest
 
-from fewshot_apps.core.config import coerce, config_from_dict, settings_grid
+from fewshot_apps.core.config import coerce, config_from_dict, learner_grid, settings_grid
 from fewshot_apps.errors import FewshotError
 
 
@@ -229,3 +229,19 @@ def test_encoder_dropout_must_be_a_probability_below_one():
                                                r"below 1$"):
             settings_like({"dropout": 0.1}, {"dropout": value}, "encoder")
     assert settings_like({"dropout": 0.1}, {"dropout": "0.5"}, "encoder")["dropout"] == 0.5
+
+
+# ------------------------------------------------------------------ learner_grid (--grid)
+
+
+def test_learner_grid_is_every_combination_of_learner_settings():
+    assert learner_grid([]) == [{}]
+    assert learner_grid(["learner.fit_steps=0, 15", "learner.fit_lr=0.1"]) == [
+        {"fit_steps": "0", "fit_lr": "0.1"}, {"fit_steps": "15", "fit_lr": "0.1"}]
+
+
+@pytest.mark.parametrize("item", ["fit_steps=0", "encoder.hidden=8", "learner.fit_steps",
+                                  "learner.=1", "learner.fit_steps="])
+def test_learner_grid_refuses_what_is_not_a_learner_setting(item):
+    with pytest.raises(FewshotError, match="expected learner.KEY=V1,V2"):
+        learner_grid([item])
