@@ -416,7 +416,13 @@ def fetch(card: Card, *, force: bool = False) -> list[Path]:
             try:
                 _download(dl.url, tmp_file)
             except OSError as exc:
-                raise DownloadError(dl.url, f"download failed: {exc}") from None
+                levels = (f" without its top {dl.strip} folder level(s)" if dl.strip else "")
+                where = (f"extract its contents{levels} into {dest}" if dl.archive != "none"
+                         else f"save it as {dest}")
+                raise DownloadError(
+                    dl.url, f"download failed: {exc}. Without network access here, download "
+                    f"it elsewhere and {where}, or set FEWSHOT_DATA_DIR to a folder that "
+                    f"holds {card.name}") from None
             if dl.sha256:
                 got = sha256_of(tmp_file)
                 if got != dl.sha256.lower():

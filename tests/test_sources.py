@@ -62,6 +62,27 @@ def test_fetch_downloads_checks_sha_and_keeps_user_files(tmp_path, monkeypatch):
     assert card.path("data").read_bytes() == payload
 
 
+def test_a_failed_download_says_where_to_put_the_file_by_hand(tmp_path, monkeypatch):
+    def offline(url, target):
+        raise OSError("<urlopen error [Errno -2] Name or service not known>")
+
+    monkeypatch.setattr(sources, "_download", offline)
+    plain = load_card("tox21", data_dir=tmp_path)
+    with pytest.raises(sources.DownloadError) as err:
+        fetch(plain)
+    assert str(err.value) == (
+        f"{plain.downloads[0].url}: download failed: <urlopen error [Errno -2] Name or service "
+        f"not known>. Without network access here, download it elsewhere and save it as "
+        f"{plain.path('data')}, or set FEWSHOT_DATA_DIR to a folder that holds tox21")
+    archive = load_card("movielens-latest-small", data_dir=tmp_path)
+    with pytest.raises(sources.DownloadError, match=(
+            "extract its contents without its top 1 folder level\\(s\\) into "
+            f"{re.escape(str(tmp_path / 'movielens' / 'ml-latest-small'))}, or set "
+            "FEWSHOT_DATA_DIR to a folder that holds movielens-latest-small$")):
+        fetch(archive)
+    assert not any(tmp_path.rglob("*.csv*"))  # nothing half-written
+
+
 # --------------------------------------------------------------------------- trust: escapes
 
 
