@@ -76,6 +76,8 @@ def load_checkpoint(
             f"{', '.join(missing or _CHECKPOINT_KEYS)}); start afresh without resume"
         )
     spec = ckpt.get("learner_spec")
+    if spec is not None:
+        spec = _with_new_defaults(spec, learner)
     if spec is not None and _without_engine(spec) != _without_engine(learner.describe()):
         now = learner.describe()
         old_c, new_c = _without_engine(spec)["config"], _without_engine(now)["config"]
@@ -127,6 +129,18 @@ def load_checkpoint(
 def _listed(names: list, limit: int = 5) -> str:
     more = f", ... {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(map(str, names[:limit])) + more
+
+
+def _with_new_defaults(spec: dict, learner: MetaLearner) -> dict:
+    """A saved learner description with the settings its learner gained since it was written
+    at their defaults (the run trained without them): a checkpoint of an older revision
+    resumes unless a setting it had differs."""
+    if spec.get("name") != learner.name:
+        return spec
+    defaults = type(learner.config)().to_dict()
+    config = dict(spec.get("config") or {})
+    return {**spec, "config": {**{k: v for k, v in defaults.items() if k not in config},
+                               **config}}
 
 
 def _without_engine(spec: dict) -> dict:

@@ -159,6 +159,21 @@ def test_the_engine_may_change_but_not_the_learners_other_settings(tmp_path):
         load_checkpoint(path, CONFIG, learner(inner_steps=7), TASKS)
 
 
+def test_a_setting_the_learner_gained_since_the_checkpoint_counts_at_its_default(tmp_path):
+    # A checkpoint written before protonet had eval_ridge: the run trained without it, so
+    # it resumes as long as the new setting keeps its default; set otherwise, it is refused.
+    model = learner("protonet", distance="mahalanobis")
+    spec = model.describe()
+    del spec["config"]["eval_ridge"]
+    path = saved(tmp_path, checkpoint(model, learner_spec=spec))
+    assert load_checkpoint(path, CONFIG, model, TASKS)["step"] == 4
+    with pytest.raises(FewshotError, match=r"checkpoint is of learner 'protonet' \(classification, "
+                                           r"eval_ridge=None\), not 'protonet' \(classification, "
+                                           r"eval_ridge=1.0\)"):
+        load_checkpoint(path, CONFIG, learner("protonet", distance="mahalanobis",
+                                              eval_ridge=1.0), TASKS)
+
+
 def test_a_checkpoint_that_is_not_a_dict_lists_every_key_it_lacks(tmp_path):
     path = saved(tmp_path, [torch.zeros(2)])
     with pytest.raises(FewshotError, match=r"is not a training checkpoint written by "

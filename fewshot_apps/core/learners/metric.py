@@ -42,12 +42,17 @@ class ProtoNetConfig(LearnerConfig):
         [-1, 1]).
     learn_temperature: meta-learn the temperature.
     ridge: the Mahalanobis covariance's added diagonal (FS-Mol: 0.1).
+    eval_ridge: the ridge in eval mode (validation, calibration, prediction); ``None``:
+        ``ridge``. Training keeps ``ridge``: a covariance estimated from a few support
+        molecules is worth more shrinkage at evaluation than the training loss wants
+        (``benchmarks/results/fsmol/selection/protonet-ridge.md``).
     """
 
     distance: Literal["sqeuclidean", "cosine", "mahalanobis"] = "sqeuclidean"
     temperature: float | None = None
     learn_temperature: bool = True
     ridge: float = 0.1  # > 0 (config.RANGE_SETTINGS): the covariance must stay invertible
+    eval_ridge: float | None = None  # > 0 as well
 
 
 class ProtoNet(MetaLearner):
@@ -79,7 +84,12 @@ class ProtoNet(MetaLearner):
             return torch.linalg.solve_triangular(cholesky, diff.T, upper=False).pow(2).sum(0)
         # Woodbury: (r I + U U^T)^-1 = (I - U (r I + U^T U)^-1 U^T) / r
         inner = torch.linalg.solve_triangular(cholesky, low_rank.T @ diff.T, upper=False)
-        return (diff.pow(2).sum(-1) - inner.pow(2).sum(0)) / self.config.ridge
+        return (diff.pow(2).sum(-1) - inner.pow(2).sum(0)) / self._ridge()
+
+    def _ridge(self) -> float:
+        """The covariance's added diagonal now: ``eval_ridge`` in eval mode when set."""
+        eval_ridge = self.config.eval_ridge
+        return self.config.ridge if self.training or eval_ridge is None else eval_ridge
 
     def _class_factor(self, members: Tensor, support: Tensor) -> tuple[Tensor | None, Tensor]:
         """One class's shrunk covariance ``C = l S_c + (1 - l) S + ridge I`` (FS-Mol's
@@ -95,7 +105,7 @@ class ProtoNet(MetaLearner):
         dim, rank = low_rank.shape
         small = low_rank.T if rank < dim else low_rank
         eye = torch.eye(min(dim, rank), dtype=low_rank.dtype, device=low_rank.device)
-        cholesky = torch.linalg.cholesky(self.config.ridge * eye + small @ small.T)
+        cholesky = torch.linalg.cholesky(self._ridge() * eye + small @ small.T)
         return (low_rank if rank < dim else None), cholesky
 
     def _adapt(self, support: Tensor, targets: Tensor) -> dict:

@@ -57,39 +57,67 @@ def test_protonet_logit_is_the_distance_difference():
     torch.testing.assert_close(logits, expected * learner.log_scale.exp().detach())
 
 
-@pytest.mark.parametrize("dim", [3, 16])  # 16: more dimensions than examples (Woodbury)
-def test_protonet_mahalanobis_logit_matches_fs_mols_formula(dim):
-    """The Mahalanobis logit against FS-Mol's ProtoNet written out with explicit inverses:
-    per class ``P_c = (l S_c + (1 - l) S + 0.1 I)^-1`` with ``l = min(n_c / (n_c + 1), 0.1)``
-    (S_c, S: the class's and the support set's sample covariances), and a class of one example
-    (covariance zero) beside a class of five."""
-    torch.manual_seed(0)
-    learner = build_learner(
-        "protonet", TableEncoder(torch.randn(12, 3), hidden=6, out_dim=dim), "classification",
-        distance="mahalanobis",
-    ).double()
-    emb = learner.encoder(torch.arange(12)).detach().numpy()
-    targets = np.array([1.0, 0, 0, 0, 0, 0])
-    state = learner.adapt(torch.arange(6), torch.tensor(targets))
-    logits = learner.predict(state, torch.arange(6, 12)).detach().numpy()
-
-    support, query = emb[:6], emb[6:]
+def _fs_mol_logits(emb: np.ndarray, targets: np.ndarray, ridge: float) -> np.ndarray:
+    """FS-Mol's ProtoNet logit (before the learned scale) written out with explicit inverses:
+    per class ``P_c = (l S_c + (1 - l) S + ridge I)^-1`` with ``l = min(n_c / (n_c + 1), 0.1)``
+    (S_c, S: the class's and the support set's sample covariances); the first
+    ``len(targets)`` rows of ``emb`` are the support, the rest the query."""
+    support, query = emb[:len(targets)], emb[len(targets):]
+    dim = emb.shape[1]
     task_cov = np.cov(support, rowvar=False)
 
     def distance(members):
         weight = min(len(members) / (len(members) + 1), 0.1)
         cov = np.cov(members, rowvar=False) if len(members) > 1 else np.zeros((dim, dim))
-        precision = np.linalg.inv(weight * cov + (1 - weight) * task_cov + 0.1 * np.eye(dim))
+        precision = np.linalg.inv(weight * cov + (1 - weight) * task_cov + ridge * np.eye(dim))
         diff = query - members.mean(0)
         return np.einsum("qi,ij,qj->q", diff, precision, diff)
 
-    expected = distance(support[targets == 0]) - distance(support[targets == 1])
+    return distance(support[targets == 0]) - distance(support[targets == 1])
+
+
+def _mahalanobis_protonet(dim: int, **config):
+    torch.manual_seed(0)
+    return build_learner(
+        "protonet", TableEncoder(torch.randn(12, 3), hidden=6, out_dim=dim), "classification",
+        distance="mahalanobis", **config,
+    ).double()
+
+
+@pytest.mark.parametrize("dim", [3, 16])  # 16: more dimensions than examples (Woodbury)
+def test_protonet_mahalanobis_logit_matches_fs_mols_formula(dim):
+    """The Mahalanobis logit against FS-Mol's ProtoNet (ridge 0.1), with a class of one
+    example (covariance zero) beside a class of five."""
+    learner = _mahalanobis_protonet(dim)
+    emb = learner.encoder(torch.arange(12)).detach().numpy()
+    targets = np.array([1.0, 0, 0, 0, 0, 0])
+    state = learner.adapt(torch.arange(6), torch.tensor(targets))
+    logits = learner.predict(state, torch.arange(6, 12)).detach().numpy()
+    expected = _fs_mol_logits(emb, targets, ridge=0.1)
     np.testing.assert_allclose(logits, expected * float(learner.log_scale.exp().detach()), rtol=1e-8)
 
 
+@pytest.mark.parametrize("dim", [3, 16])
+def test_protonet_eval_ridge_replaces_the_ridge_in_eval_mode_only(dim):
+    # Training keeps ``ridge``; validation, calibration and prediction (eval mode) use
+    # ``eval_ridge``. The encoder has no dropout, so only the ridge differs between modes.
+    learner = _mahalanobis_protonet(dim, ridge=0.1, eval_ridge=2.5)
+    emb = learner.encoder(torch.arange(12)).detach().numpy()
+    targets = np.array([1.0, 1, 0, 0, 0, 0])
+    scale = float(learner.log_scale.exp().detach())
+    for mode, ridge in ((learner.train, 0.1), (learner.eval, 2.5)):
+        mode()
+        state = learner.adapt(torch.arange(6), torch.tensor(targets))
+        logits = learner.predict(state, torch.arange(6, 12)).detach().numpy()
+        np.testing.assert_allclose(logits, _fs_mol_logits(emb, targets, ridge) * scale,
+                                   rtol=1e-8)
+    assert not np.allclose(_fs_mol_logits(emb, targets, 0.1), _fs_mol_logits(emb, targets, 2.5))
+
+
+@pytest.mark.parametrize("key", ["ridge", "eval_ridge"])
 @pytest.mark.parametrize("ridge", [0, -1, float("nan"), "big"])
-def test_protonet_refuses_a_ridge_that_could_leave_the_covariance_singular(ridge):
-    with pytest.raises(FewshotError, match=r"option ridge=.*: must be greater than 0$|"
-                                           r"option ridge='big': expected a number"):
+def test_protonet_refuses_a_ridge_that_could_leave_the_covariance_singular(key, ridge):
+    with pytest.raises(FewshotError, match=rf"option {key}=.*: must be greater than 0$|"
+                                           rf"option {key}='big': expected (a number|float or none)$"):
         build_learner("protonet", TableEncoder(torch.randn(6, 3), hidden=4, out_dim=2),
-                      "classification", distance="mahalanobis", ridge=ridge)
+                      "classification", distance="mahalanobis", **{key: ridge})
