@@ -119,6 +119,23 @@ def test_out_csv_in_folders_not_made_yet_is_written(tmp_path, capsys):
         assert len(lines) > 2 and "," in lines[0], name
 
 
+def test_out_csv_the_system_refuses_to_write_is_an_error_naming_it(tmp_path, capsys,
+                                                                    monkeypatch):
+    import errno
+
+    import pandas as pd
+
+    def full_disk(self, path, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    out = tmp_path / "preds.csv"
+    assert main([*_CSV_COMMANDS["mol predict"], "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (f"error: --out {out}: cannot write the CSV (No space "
+                                            "left on device)")
+
+
 def _a_trained_model(folder):
     folder.mkdir()
     (folder / "model.pt").write_bytes(b"weights")
