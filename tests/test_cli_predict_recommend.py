@@ -289,3 +289,21 @@ def test_rec_recommend_min_item_ratings_leaves_out_rare_items(tmp_path, capsys):
 
 def _item_counts(ds):
     return [int(i) for i in ds.item_vocab.ids], ds.item_stats.count
+
+
+# ------------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_refuses_a_model_of_the_other_domain(mol_model_dir, rec_model_dir, tmp_path,
+                                                      capsys):
+    # It was an AttributeError from inside the encoder (set_graph / set_store).
+    for model, suite, theirs, mine in ((mol_model_dir, "movielens-latest-small", "molecules",
+                                        "recsys"),
+                                       (rec_model_dir, "tox21", "recsys", "molecules")):
+        out = tmp_path / f"ev-{suite}"
+        assert main(["evaluate", "--model", str(model), "--suite", suite, "--preset", "smoke",
+                     "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"{model}: the model is of the {theirs} domain" in err
+        assert f"a data set of the {mine} domain; give it a {theirs} data set or suite" in err
+        assert not out.exists()

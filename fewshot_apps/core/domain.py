@@ -192,9 +192,15 @@ def load_saved_model(path, dataset=None, device: str | None = None,
     from fewshot_apps.core.persistence import load_model, read_model_config
 
     config = read_model_config(path)
+    domain = model_domain(config)
+    if is_dataset(dataset) and domain is not None and dataset.domain != domain:
+        # the encoder reads only its own domain's data: refused here, not deep inside it
+        raise FewshotError(
+            f"{path}: the model is of the {domain} domain (trained on "
+            f"{config.get('dataset', 'unrecorded data')}) and cannot score {dataset.name}, a "
+            f"data set of the {dataset.domain} domain; give it a {domain} data set or suite")
     model = load_model(path, device=device, learner_settings=learner_settings)
     model.model_path = str(path)
-    domain = model_domain(config)
     if domain is not None:
         data = get_domain(domain).dataset_for_model(config, path, dataset)
         if data is not None:
