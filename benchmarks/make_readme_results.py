@@ -37,7 +37,8 @@ HEADLINE = {m: LABELS.get(m, m) for m in HEADLINE_METRICS}
 # the later folder's rows count.
 RUN_GROUPS = {
     "fsmol-full": ("fsmol-full", "fsmol-full-more", "fsmol-full-later",
-                   "fsmol-full-support64", "fsmol-full-protonet-q64"),
+                   "fsmol-full-support64", "fsmol-full-protonet-q64",
+                   "fsmol-full-protonet-evalridge"),
     "fsmol-published": ("fsmol-published", "fsmol-published-more"),
     "movielens-latest-small-full": ("movielens-latest-small-full",
                                     "movielens-latest-small-full-more"),
