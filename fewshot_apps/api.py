@@ -22,7 +22,6 @@ CLI prints). Heavy modules (torch, RDKit, PyG) load on first use.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -655,13 +654,11 @@ def check_train_settings(learner: str, settings: Mapping[str, Any]) -> None:
     the wrong kind or out of range (``learner.inner_lr=-1``, ``lr=0``). Episode and encoder
     settings depend on the data set and are checked when it is loaded."""
     from fewshot_apps.core.learners import learner_class
-    from fewshot_apps.core.settings import TrainConfig
+    from fewshot_apps.core.settings import TrainConfig, prefixed, train_keys
 
-    config_class = learner_class(learner).Config
-    config_class.from_dict({key.removeprefix("learner."): value for key, value in settings.items()
-                            if str(key).startswith("learner.")}, learner=learner)
-    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
-    TrainConfig.from_dict({key: value for key, value in settings.items() if key in train_keys})
+    learner_class(learner).Config.from_dict(prefixed(settings, "learner."), learner=learner)
+    known = train_keys()
+    TrainConfig.from_dict({key: value for key, value in settings.items() if key in known})
 
 
 def read_name_list(path: str | Path) -> list[str]:

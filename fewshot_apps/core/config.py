@@ -171,7 +171,7 @@ def learner_grid(items: list[str]) -> list[dict[str, str]]:
     """``["learner.a=1,2", "learner.b=x"]`` -> every combination as ``{"a": "1", "b": "x"}``;
     ``[{}]`` when empty. Only the learner's settings can change at evaluation."""
     for item in items:
-        key, sep, values = (part.strip() for part in item.partition("="))
+        key, _, values = (part.strip() for part in item.partition("="))
         if not key.startswith("learner.") or key == "learner." or not values.strip(", "):
             raise FewshotError(f"--grid {item!r}: expected learner.KEY=V1,V2,... (the encoder "
                                "and training settings are in the trained weights)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fewshot_apps.core.config import check_count, config_from_dict
@@ -87,6 +88,17 @@ def _number(key: str, value) -> float:
     return number
 
 
+def train_keys() -> set[str]:
+    """The settings :class:`TrainConfig` holds."""
+    return {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def prefixed(settings: Mapping, prefix: str) -> dict:
+    """The settings under ``prefix`` (``"learner."``, ``"encoder."``), prefix removed."""
+    return {str(key)[len(prefix):]: value for key, value in settings.items()
+            if str(key).startswith(prefix)}
+
+
 def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, dict, dict]:
     """``(train, episode, encoder, learner)`` settings from one flat dict (TOML / ``--set``).
 
@@ -95,24 +107,23 @@ def split_settings(settings: dict, episode_defaults: dict) -> tuple[dict, dict, 
     ``episode``; ``encoder.<key>`` and ``learner.<key>``
     to ``encoder`` and ``learner``. Any other key is a FewshotError listing the known ones.
     """
-    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
-    train, episode, encoder, learner = {}, dict(episode_defaults), {}, {}
+    known_train = train_keys()
+    train, episode = {}, dict(episode_defaults)
+    encoder, learner = prefixed(settings, "encoder."), prefixed(settings, "learner.")
     for key, value in settings.items():
-        if key.startswith("encoder."):
-            encoder[key[len("encoder."):]] = value
-        elif key.startswith("learner."):
-            learner[key[len("learner."):]] = value
-        elif key in episode_defaults:
+        if key.startswith(("encoder.", "learner.")):
+            continue
+        if key in episode_defaults:
             episode[key] = (None if value is None
                             else _number(key, value) if isinstance(episode_defaults[key], float)
                             else _whole_number(key, value))
             check_count(key, episode[key], f"setting {key}")
-        elif key in train_keys:
+        elif key in known_train:
             train[key] = value
         else:
             raise FewshotError(
                 f"unknown setting {key!r}; known: "
-                f"{', '.join(sorted(train_keys | set(episode_defaults)))}, encoder.<key>, "
+                f"{', '.join(sorted(known_train | set(episode_defaults)))}, encoder.<key>, "
                 "learner.<key>"
             )
     return train, episode, encoder, learner
