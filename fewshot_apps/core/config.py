@@ -68,7 +68,8 @@ NON_NEGATIVE = Range(0.0)
 RANGE_SETTINGS = {
     **dict.fromkeys(("lr", "fit_lr", "head_lr", "last_layer_lr", "grad_clip",
                      "checkpoint_minutes", "max_minutes", "temperature", "init_noise",
-                     "init_outputscale", "init_lengthscale", "ridge", "eval_ridge"),
+                     "init_outputscale", "init_lengthscale", "ridge", "eval_ridge",
+                     "eval_ridge_support"),
                     POSITIVE),
     **dict.fromkeys(("inner_lr", "weight_decay", "jitter", "rank_loss_weight",
                      "label_loss_weight", "rank_affinity_scale", "rank_liking"), NON_NEGATIVE),

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fewshot_apps.core.learners.base import LearnerConfig, MetaLearner
+from fewshot_apps.errors import FewshotError
 
 
 def _log_scale(temperature: float, learn: bool) -> nn.Parameter:
@@ -46,6 +47,10 @@ class ProtoNetConfig(LearnerConfig):
         ``ridge``. Training keeps ``ridge``: a covariance estimated from a few support
         molecules is worth more shrinkage at evaluation than the training loss wants
         (``benchmarks/results/fsmol/selection/protonet-ridge.md``).
+    eval_ridge_support: the support size at which ``eval_ridge`` holds; at a support of ``n``
+        the ridge in eval mode is ``eval_ridge * eval_ridge_support / n``. A covariance
+        estimated from more molecules needs less shrinkage (its error falls like ``1 / n``);
+        ``None``: ``eval_ridge`` at every size.
     """
 
     distance: Literal["sqeuclidean", "cosine", "mahalanobis"] = "sqeuclidean"
@@ -53,6 +58,13 @@ class ProtoNetConfig(LearnerConfig):
     learn_temperature: bool = True
     ridge: float = 0.1  # > 0 (config.RANGE_SETTINGS): the covariance must stay invertible
     eval_ridge: float | None = None  # > 0 as well
+    eval_ridge_support: int | None = None  # > 0 as well
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.eval_ridge_support is not None and self.eval_ridge is None:
+            raise FewshotError("eval_ridge_support scales eval_ridge, which is not set: "
+                               "set learner.eval_ridge too")
 
 
 class ProtoNet(MetaLearner):
@@ -79,25 +91,32 @@ class ProtoNet(MetaLearner):
         diff = x - proto
         if self.config.distance != "mahalanobis":
             return diff.pow(2).sum(-1)
-        low_rank, cholesky = factor
+        low_rank, cholesky, ridge = factor
         if low_rank is None:  # the covariance's own Cholesky factor: |L^-1 v|^2
             return torch.linalg.solve_triangular(cholesky, diff.T, upper=False).pow(2).sum(0)
         # Woodbury: (r I + U U^T)^-1 = (I - U (r I + U^T U)^-1 U^T) / r
         inner = torch.linalg.solve_triangular(cholesky, low_rank.T @ diff.T, upper=False)
-        return (diff.pow(2).sum(-1) - inner.pow(2).sum(0)) / self._ridge()
+        return (diff.pow(2).sum(-1) - inner.pow(2).sum(0)) / ridge
 
-    def _ridge(self) -> float:
-        """The covariance's added diagonal now: ``eval_ridge`` in eval mode when set."""
-        eval_ridge = self.config.eval_ridge
-        return self.config.ridge if self.training or eval_ridge is None else eval_ridge
+    def _ridge(self, support_size: int) -> float:
+        """The covariance's added diagonal for a support of ``support_size`` now:
+        ``eval_ridge`` in eval mode when set, scaled by ``eval_ridge_support / support_size``
+        when that is set too."""
+        cfg: ProtoNetConfig = self.config
+        if self.training or cfg.eval_ridge is None:
+            return cfg.ridge
+        if cfg.eval_ridge_support is None:
+            return cfg.eval_ridge
+        return cfg.eval_ridge * cfg.eval_ridge_support / support_size
 
-    def _class_factor(self, members: Tensor, support: Tensor) -> tuple[Tensor | None, Tensor]:
+    def _class_factor(self, members: Tensor, support: Tensor) -> tuple[Tensor | None, Tensor, float]:
         """One class's shrunk covariance ``C = l S_c + (1 - l) S + ridge I`` (FS-Mol's
         ProtoNet: a class weight ``l = min(n / (n + 1), 0.1)``, i.e. 0.1 for every class
         present), factored for :meth:`_distance`. ``C`` is the ridge plus a low-rank part
         ``U U^T`` (``U``: the centred members and support, ``[d, n_c + s]``): with fewer
         examples than dimensions, ``(U, cholesky(ridge I + U^T U))`` (Woodbury: a
-        ``[k, k]`` factorization instead of ``[d, d]``), else ``(None, cholesky(C))``."""
+        ``[k, k]`` factorization instead of ``[d, d]``), else ``(None, cholesky(C))``; the
+        ridge last."""
         weight = min(len(members) / (len(members) + 1), 0.1)
         parts = [(members - members.mean(0)) * math.sqrt(weight / max(len(members) - 1, 1)),
                  (support - support.mean(0)) * math.sqrt((1 - weight) / max(len(support) - 1, 1))]
@@ -105,8 +124,9 @@ class ProtoNet(MetaLearner):
         dim, rank = low_rank.shape
         small = low_rank.T if rank < dim else low_rank
         eye = torch.eye(min(dim, rank), dtype=low_rank.dtype, device=low_rank.device)
-        cholesky = torch.linalg.cholesky(self._ridge() * eye + small @ small.T)
-        return (low_rank if rank < dim else None), cholesky
+        ridge = self._ridge(len(support))
+        cholesky = torch.linalg.cholesky(ridge * eye + small @ small.T)
+        return (low_rank if rank < dim else None), cholesky, ridge
 
     def _adapt(self, support: Tensor, targets: Tensor) -> dict:
         """support ``[s, d]``, 0/1 targets ``[s]`` -> prototypes ``[d]`` (None if absent) and,

@@ -114,6 +114,38 @@ def test_protonet_eval_ridge_replaces_the_ridge_in_eval_mode_only(dim):
     assert not np.allclose(_fs_mol_logits(emb, targets, 0.1), _fs_mol_logits(emb, targets, 2.5))
 
 
+@pytest.mark.parametrize("dim", [3, 16])
+@pytest.mark.parametrize("support_size", [6, 12])
+def test_protonet_eval_ridge_support_scales_the_ridge_by_the_support_size(dim, support_size):
+    # eval_ridge holds at eval_ridge_support molecules; a support of n gets
+    # eval_ridge * eval_ridge_support / n in eval mode, and training keeps ``ridge``.
+    learner = _mahalanobis_protonet(dim, ridge=0.1, eval_ridge=2.0, eval_ridge_support=6)
+    emb = learner.encoder(torch.arange(12)).detach().numpy()
+    targets = np.array([1.0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0])[:support_size]
+    scale = float(learner.log_scale.exp().detach())
+    query = np.arange(12) if support_size == 6 else np.arange(6)
+    for mode, ridge in ((learner.train, 0.1), (learner.eval, 2.0 * 6 / support_size)):
+        mode()
+        state = learner.adapt(torch.arange(support_size), torch.tensor(targets))
+        logits = learner.predict(state, torch.tensor(query)).detach().numpy()
+        expected = _fs_mol_logits(np.concatenate([emb[:support_size], emb[query]]), targets, ridge)
+        np.testing.assert_allclose(logits, expected * scale, rtol=1e-8)
+
+
+@pytest.mark.parametrize("size, message", [(0, "must be greater than 0"),
+                                           (-16, "must be greater than 0"),
+                                           ("16.5", "expected int or none"),
+                                           ("big", "expected int or none")])
+def test_protonet_refuses_an_eval_ridge_support_that_is_not_a_positive_count(size, message):
+    with pytest.raises(FewshotError, match=rf"option eval_ridge_support=.*: {message}$"):
+        _mahalanobis_protonet(3, eval_ridge=1.0, eval_ridge_support=size)
+
+
+def test_protonet_eval_ridge_support_needs_eval_ridge():
+    with pytest.raises(FewshotError, match="eval_ridge_support scales eval_ridge, which is not set"):
+        _mahalanobis_protonet(3, eval_ridge_support=16)
+
+
 @pytest.mark.parametrize("key", ["ridge", "eval_ridge"])
 @pytest.mark.parametrize("ridge", [0, -1, float("nan"), "big"])
 def test_protonet_refuses_a_ridge_that_could_leave_the_covariance_singular(key, ridge):
