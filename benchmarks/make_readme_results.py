@@ -38,7 +38,7 @@ HEADLINE = {m: LABELS.get(m, m) for m in HEADLINE_METRICS}
 RUN_GROUPS = {
     "fsmol-full": ("fsmol-full", "fsmol-full-more", "fsmol-full-later",
                    "fsmol-full-support64", "fsmol-full-protonet-q64",
-                   "fsmol-full-protonet-evalridge"),
+                   "fsmol-full-protonet-evalridge", "fsmol-full-protonet-ridge-by-support"),
     "fsmol-published": ("fsmol-published", "fsmol-published-more"),
     "movielens-latest-small-full": ("movielens-latest-small-full",
                                     "movielens-latest-small-full-more"),
