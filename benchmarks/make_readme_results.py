@@ -40,6 +40,7 @@ RUN_GROUPS = {
                    "fsmol-full-support64", "fsmol-full-protonet-q64",
                    "fsmol-full-protonet-evalridge", "fsmol-full-protonet-ridge-by-support"),
     "fsmol-published": ("fsmol-published", "fsmol-published-more"),
+    "fsmol-fingerprint-full": ("fsmol-fingerprint-full", "fsmol-fingerprint-full-protonet-ridge"),
     "movielens-latest-small-full": ("movielens-latest-small-full",
                                     "movielens-latest-small-full-more"),
 }
