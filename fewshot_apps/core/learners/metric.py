@@ -109,7 +109,8 @@ class ProtoNet(MetaLearner):
             return cfg.eval_ridge
         return cfg.eval_ridge * cfg.eval_ridge_support / support_size
 
-    def _class_factor(self, members: Tensor, support: Tensor) -> tuple[Tensor | None, Tensor, float]:
+    def _class_factor(self, members: Tensor,
+                      support: Tensor) -> tuple[Tensor | None, Tensor, float]:
         """One class's shrunk covariance ``C = l S_c + (1 - l) S + ridge I`` (FS-Mol's
         ProtoNet: a class weight ``l = min(n / (n + 1), 0.1)``, i.e. 0.1 for every class
         present), factored for :meth:`_distance`. ``C`` is the ridge plus a low-rank part

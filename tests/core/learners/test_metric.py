@@ -142,7 +142,7 @@ def test_protonet_refuses_an_eval_ridge_support_that_is_not_a_positive_count(siz
 
 
 def test_protonet_eval_ridge_support_needs_eval_ridge():
-    with pytest.raises(FewshotError, match="eval_ridge_support scales eval_ridge, which is not set"):
+    with pytest.raises(FewshotError, match="eval_ridge_support scales eval_ridge, which is not"):
         _mahalanobis_protonet(3, eval_ridge_support=16)
 
 
