@@ -3,10 +3,11 @@
 ``out/.lock`` is the folder's write lock: held while a run reads what is done, appends rows to
 ``results.csv`` / ``timings.json`` and writes the summary and reports (seconds each time);
 another run waits for it (up to :data:`WRITE_WAIT_S`). ``out/.claims/<suite>--<dataset>--
-<learner>.lock`` is a run's claim on a learner it is going to train: held for the whole run.
-A second run leaves the learners another live run has claimed to that run (naming the holder)
-and runs the rest; it refuses at once when another run holds all it has left to do, so several
-runs of one suite, or of other ``--learners``, may share a folder.
+<learner>.lock`` is a run's claim on the learner it is training: taken when that learner's turn
+comes and given up once its rows are written. A run leaves a learner another live run has
+claimed to that run (naming the holder) and goes on with the rest; it refuses at once when
+another run holds all it has left to do. So several runs of one suite, of one ``--learners``
+list or of other lists, may share a folder and split its learners between them.
 
 Each lock file holds its holder's pid, host, start time and command (JSON). On POSIX the lock
 is ``fcntl.flock`` on that file, which the kernel releases when the holder dies; a file left
@@ -217,7 +218,7 @@ class FileLock:
 
 class OutputLocks:
     """A run's locks on its output folder: the write lock (:meth:`writing`) and its claims on
-    the learners it runs (:meth:`claim`); :meth:`release_all` at the end of the run."""
+    the learner it is running (:meth:`claim`); :meth:`release_all` at the end of the run."""
 
     def __init__(self, out: str | Path, command: str | None = None,
                  write_wait_s: float | None = None):
@@ -286,6 +287,22 @@ class OutputLocks:
             except OutputLockedError as exc:
                 held[key] = exc
         return held
+
+    def held_by_others(self, keys) -> dict[tuple[str, str, str], OutputLockedError]:
+        """Those of ``keys`` that another live run holds now, each with the refusal that names
+        its holder; claims nothing (a probe: the free ones are claimed and released)."""
+        free = [key for key in dict.fromkeys(keys) if key not in self.claims]
+        held = self.claim_available(free)
+        for key in free:
+            if key not in held:
+                self.release(key)
+        return held
+
+    def release(self, key: tuple[str, str, str]) -> None:
+        """Give up this run's claim on ``key`` (its rows are written; nothing when unclaimed)."""
+        lock = self.claims.pop(key, None)
+        if lock is not None:
+            lock.release()
 
     def release_all(self) -> None:
         for lock in self.claims.values():

@@ -413,11 +413,12 @@ def run_suite(
     ``out``; returns the summary DataFrame. ``seeds`` overrides the preset's number of
     evaluation seeds; ``learners`` restricts the suite's learner list.
 
-    The run claims the learners it trains (``out/.claims/``) and appends rows, writes the
-    summary and the reports under the folder's write lock (``out/.lock``): a second run leaves
-    the learners a live run has claimed to that run, with a note naming its pid, host, start
-    and command, and runs the rest; it refuses at once when nothing else is left
-    (:mod:`fewshot_apps.bench.locking`). No measurement is written to ``results.csv`` twice."""
+    The run claims each learner while it trains it (``out/.claims/``) and appends rows, writes
+    the summary and the reports under the folder's write lock (``out/.lock``): a second run
+    leaves a learner a live run has claimed to that run, with a note naming its pid, host,
+    start and command, and runs the rest; it refuses at once when nothing else is left
+    (:mod:`fewshot_apps.bench.locking`). Two runs of one list split its learners between them.
+    No measurement is written to ``results.csv`` twice."""
     parts = load_suites(suite, preset)  # bad input fails before anything is written
     out = check_output_folder(out)
     _check_seeds(seeds)
@@ -463,19 +464,14 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
     with locks.writing():
         _refuse_lost_rows(out)
         done = _learners_written(results_path)
-        # Claim what is left to run and leave to another live run what it has claimed (refused
-        # at once when that is everything), then look again: a run that ended just now may
-        # have written some of it.
+        # Refused at once when another live run holds everything left to do; otherwise each
+        # learner is claimed when its turn comes (below), so that runs sharing the folder
+        # split its learners between them.
         left = [(part.name, part.label, n) for part in parts
                 for n in (learners or part.learners) if (part.name, part.label, n) not in done]
-        others = locks.claim_available(left)
-        if others and len(others) == len(left):
-            raise next(iter(others.values()))
-        for (suite_name, label, name), refusal in others.items():
-            print(f"note: {out}: learner {name} of {suite_name}/{label} is being run into this "
-                  f"folder by another bench run ({describe(refusal.holder)}); left to it",
-                  file=sys.stderr, flush=True)
-        done = _learners_written(results_path) | set(others)
+        held = locks.held_by_others(left)
+        if held and len(held) == len(left):
+            raise next(iter(held.values()))
     wrote_rows = False
     resolved = []
     elsewhere = _TrainSuites()
@@ -499,8 +495,15 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
         bar = progress_bar(todo, desc=f"{part.name}/{part.label}", enabled=progress)
         for name in bar:
             bar.set_postfix_str(name)
-            # Another bench process with other --learners may share this folder.
-            if (part.name, part.label, name) in _learners_written(results_path):
+            key = (part.name, part.label, name)
+            with locks.writing():  # another bench run may share this folder
+                if key in _learners_written(results_path):
+                    continue
+                refusal = locks.claim_available([key]).get(key)  # claimed when None
+            if refusal is not None:
+                print(f"note: {out}: learner {name} of {part.name}/{part.label} is being run "
+                      f"into this folder by another bench run ({describe(refusal.holder)}); "
+                      "left to it", file=sys.stderr, flush=True)
                 continue
             # models/<learner>/; a composite suite (demo) keeps one folder per data set (and
             # variant: tox21-disjoint), named safely (a data set given as a path must not
@@ -528,7 +531,9 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
             eval_seconds = time.perf_counter() - t0
             rows = result_rows(rows, part.name, part.label, name)
             with locks.writing():
-                if not _append_rows(locks, results_path, rows, (part.name, part.label, name)):
+                # Given up under the write lock: a run that takes the learner next finds its rows.
+                locks.release(key)
+                if not _append_rows(locks, results_path, rows, key):
                     continue
                 wrote_rows = True
                 _append_reliability(out / "reliability.csv",

@@ -166,6 +166,35 @@ def test_a_second_run_leaves_a_held_learner_to_its_holder_and_runs_the_rest(
         assert list((out / ".claims").glob("*.lock"))  # the holder's claim stays its own
 
 
+def test_two_runs_of_one_list_split_its_learners(suites, tmp_path, monkeypatch):
+    """A run claims a learner only when its turn comes: while the first run evaluates
+    item-mean, a second run of the same list takes global-mean, and the first then finds its
+    rows written and leaves it."""
+    from fewshot_apps.bench import runner
+
+    suite, out = suites["cold-start"], tmp_path / "split"
+    both = ["item-mean", "global-mean"]
+    evaluate, seen = runner.evaluate_suite_model, []
+
+    def evaluate_and_start_a_second_run(part, model, *args, **kwargs):
+        # the learners claimed in the folder while one is evaluated
+        seen.append(sorted(p.stem.split("--")[-1] for p in (out / ".claims").glob("*.lock")))
+        if len(seen) == 1:  # the first run is at its first learner: a second run starts
+            run_suite(str(suite), out, learners=both, preset="smoke", device="cpu",
+                      progress=False)
+        return evaluate(part, model, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "evaluate_suite_model", evaluate_and_start_a_second_run)
+    run_suite(str(suite), out, learners=both, preset="smoke", device="cpu", progress=False)
+    # the first run held item-mean alone; the second took global-mean beside it; nothing
+    # was evaluated a third time
+    assert seen == [["item-mean"], ["global-mean", "item-mean"]]
+    rows = pd.read_csv(out / "results.csv")
+    assert sorted(set(rows["learner"])) == ["global-mean", "item-mean"]
+    assert not rows.duplicated([c for c in RESULT_COLUMNS if c != "value"]).any()
+    assert not (out / ".claims").exists() and not (out / ".lock").exists()
+
+
 def test_a_held_folder_lock_is_waited_for_then_refused(suites, tmp_path, monkeypatch):
     monkeypatch.setattr(locking, "WRITE_WAIT_S", 0.3)
     out = tmp_path / "busy"
