@@ -5,7 +5,9 @@ balanced 8-shot episodes validates on those; one trained on supports of 64 with
 
 The draws are the training validator's own (``MoleculeTasks.validator``: ``--draws`` per
 task, seeded by ``--seed``), so a model scored with the draws it was validated on during
-training gets its logged best score back. Test tasks are never read.
+training gets its logged best score back. ``--mean`` adds a row for the mean of the models'
+probabilities on the same draws (an ensemble of the saved models, each as saved: with its
+calibration). Test tasks are never read.
 
     FEWSHOT_DATA_DIR=../shared/data python benchmarks/score_validation.py --dataset fsmol \\
         --model benchmarks/results/fsmol-full-later/models/protonet --support-size 16 \\
@@ -15,14 +17,18 @@ training gets its logged best score back. Test tasks are never read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from fewshot_apps.bench.runner import load_data, machine
 from fewshot_apps.core.config import learner_grid
 from fewshot_apps.core.domain import load_saved_model
+from fewshot_apps.core.evaluation import classification_metrics, encoded_once, mean_over_tasks
 from fewshot_apps.errors import FewshotError
 
 
@@ -50,11 +56,15 @@ def main() -> None:
     parser.add_argument("--grid", action="append", default=[], metavar="learner.KEY=V1,V2",
                         help="score each --model with these learner settings at evaluation "
                         "(repeatable: every combination)")
+    parser.add_argument("--mean", action="store_true",
+                        help="also score the mean of the --model folders' probabilities")
     parser.add_argument("--out", type=Path, required=True, help="the Markdown log")
     args = parser.parse_args()
     kinds = draw_kinds(args)
     if not kinds:
         parser.error("give --shots, --support-size or both")
+    if args.mean and (len(args.model) < 2 or args.grid):
+        parser.error("--mean needs two or more --model folders and no --grid")
     try:
         grid = learner_grid(args.grid)
     except FewshotError as err:
@@ -79,9 +89,35 @@ def main() -> None:
             print(label, " ".join(f"{s:.4f}" for s in scores), f"{seconds:.0f} s", flush=True)
             lines.append(f"| {label} | " + " | ".join(f"{s:.4f}" for s in scores)
                          + f" | {seconds:.0f} |")
+    if args.mean:
+        models = [load_saved_model(path, dataset=ds) for path in args.model]
+        start = time.perf_counter()
+        scores = [mean_probability_score(models, ds, {"valid_draws": args.draws, **episode},
+                                         args.seed) for _, episode in kinds]
+        seconds = time.perf_counter() - start
+        label = "mean probability of the models above"
+        print(label, " ".join(f"{s:.4f}" for s in scores), f"{seconds:.0f} s", flush=True)
+        lines.append(f"| {label} | " + " | ".join(f"{s:.4f}" for s in scores)
+                     + f" | {seconds:.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
+
+
+def mean_probability_score(models: list, ds, episode: dict, seed: int) -> float:
+    """Validation ROC-AUC (mean over draws per task, then over tasks, as the validator
+    scores) of the mean of ``models``' probabilities, on the validator's draws."""
+    tasks, rows = ds.taskset.valid, []
+    with contextlib.ExitStack() as stack:
+        for model in models:
+            stack.enter_context(encoded_once(model, tasks))
+        for ep in ds.validation_episodes(episode, seed):
+            probability = np.mean([np.asarray(model.fit_predict(
+                ep.support_examples, ep.support_labels, ep.query_examples), dtype=np.float64)
+                for model in models], axis=0)
+            auc = classification_metrics(np.asarray(ep.query_labels), probability)["roc_auc"]
+            rows.append((ep.task, "roc_auc", auc))
+    return mean_over_tasks(pd.DataFrame(rows, columns=["task", "metric", "value"]), "roc_auc")
 
 
 def _command_args(args) -> str:
@@ -91,6 +127,7 @@ def _command_args(args) -> str:
     if args.support_size is not None:
         parts.append(f"--support-size {args.support_size}")
     parts += [f"--grid {item}" for item in args.grid]
+    parts += ["--mean"] if args.mean else []
     parts += [f"--draws {args.draws}", f"--seed {args.seed}", f"--out {args.out}"]
     return " ".join(parts)
 

@@ -52,6 +52,14 @@ def test_grid_scores_each_model_with_the_learner_settings_replaced(script, tmp_p
         return [line for line in out.read_text().splitlines() if line.startswith("| `")]
 
     (trained,) = scores()
+    # the mean of a model with itself is that model: the same draws, scored as the validator does
+    mean_row = scores("--model", str(tmp_path / "m"), "--mean")
+    out = (tmp_path / "scores.md").read_text()
+    (mean,) = [line for line in out.splitlines() if line.startswith("| mean probability")]
+    assert mean.split(" | ")[1] == trained.split(" | ")[1] == mean_row[0].split(" | ")[1]
+    with pytest.raises(SystemExit):
+        scores("--mean")  # one model: nothing to average
+    capsys.readouterr()
     as_trained, wider = scores("--grid", "learner.ridge=0.1,1000")
     assert as_trained.split(" | ")[0].endswith("ridge=0.1")
     assert wider.split(" | ")[0].endswith("ridge=1000")
