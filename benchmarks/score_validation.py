@@ -78,27 +78,25 @@ def main() -> None:
              f"`python benchmarks/score_validation.py {_command_args(args)}`", "",
              f"Machine: {machine()}; {args.draws} draws per task, seed {args.seed}.", "",
              header, "|" + "---|" * (len(kinds) + 2)]
-    for path in args.model:
-        for settings in grid:
-            model = load_saved_model(path, dataset=ds, learner_settings=settings)
-            start = time.perf_counter()
-            scores = [ds.validator({"valid_draws": args.draws, **episode}, args.seed)(model)
-                      for _, episode in kinds]
-            seconds = time.perf_counter() - start
-            label = " ".join([f"`{path}`", *(f"{k}={v}" for k, v in settings.items())])
-            print(label, " ".join(f"{s:.4f}" for s in scores), f"{seconds:.0f} s", flush=True)
-            lines.append(f"| {label} | " + " | ".join(f"{s:.4f}" for s in scores)
-                         + f" | {seconds:.0f} |")
-    if args.mean:
-        models = [load_saved_model(path, dataset=ds) for path in args.model]
+    def add_row(label: str, score) -> None:
+        """Score each kind of draw with ``score(episode settings)``; print and log the row."""
         start = time.perf_counter()
-        scores = [mean_probability_score(models, ds, {"valid_draws": args.draws, **episode},
-                                         args.seed) for _, episode in kinds]
+        scores = [score({"valid_draws": args.draws, **episode}) for _, episode in kinds]
         seconds = time.perf_counter() - start
-        label = "mean probability of the models above"
         print(label, " ".join(f"{s:.4f}" for s in scores), f"{seconds:.0f} s", flush=True)
         lines.append(f"| {label} | " + " | ".join(f"{s:.4f}" for s in scores)
                      + f" | {seconds:.0f} |")
+
+    members = []  # with --mean (no --grid): each --model once, loaded once
+    for path in args.model:
+        for settings in grid:
+            model = load_saved_model(path, dataset=ds, learner_settings=settings)
+            members += [model] if args.mean else []
+            add_row(" ".join([f"`{path}`", *(f"{k}={v}" for k, v in settings.items())]),
+                    lambda episode, model=model: ds.validator(episode, args.seed)(model))
+    if args.mean:
+        add_row("mean probability of the models above",
+                lambda episode: mean_probability_score(members, ds, episode, args.seed))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
