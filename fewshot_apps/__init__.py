@@ -23,6 +23,7 @@ _LAZY = {
     "recommend": "fewshot_apps.api",
     "onboard": "fewshot_apps.api",
     "run_suite": "fewshot_apps.api",
+    "save_ensemble": "fewshot_apps.api",
     "FewshotError": "fewshot_apps.errors",
     "DataError": "fewshot_apps.errors",
 }

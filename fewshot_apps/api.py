@@ -669,6 +669,17 @@ def read_name_list(path: str | Path) -> list[str]:
     return read(path)
 
 
+def save_ensemble(members: list[str | Path], out_dir: str | Path) -> Path:
+    """Save an ensemble of trained models (their folders: ``mol train``, ``rec train`` or a
+    suite's ``models/``) to ``out_dir``: it predicts the mean of their predictions (each
+    member's calibrated probabilities, or ratings), and loads, evaluates and predicts as any
+    saved model does. The members are copied into ``out_dir/members/``; they must be trained
+    on the same data set, read the same way. Returns ``out_dir``."""
+    from fewshot_apps.core.ensemble import save_ensemble as save
+
+    return save(members, out_dir)
+
+
 def evaluate_saved_model(model: str | Path, suite: str, out: str | Path, **options: Any):
     """Score a saved model with a suite's protocol on its test tasks (no training); see
     :func:`fewshot_apps.bench.runner.evaluate_saved_model`. Returns the summary."""

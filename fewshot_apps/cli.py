@@ -304,6 +304,15 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_ensemble(args) -> int:
+    from fewshot_apps.api import save_ensemble
+
+    out = save_ensemble(args.model, args.out)
+    print(f"saved an ensemble of {len(args.model)} models to {out}; use it as any saved "
+          f"model (--model {out})")
+    return 0
+
+
 def cmd_cache_info(args) -> int:
     root = cache_dir()
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
@@ -537,6 +546,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="number of evaluation seeds")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "ensemble", help="save the mean of trained models' predictions as one model",
+        description="Saves a model folder that predicts the mean of its members' predictions "
+        "(each member's calibrated probabilities, or ratings). Use it wherever a saved model "
+        "goes: evaluate --model, mol predict --model, rec recommend --model. The members are "
+        "copied into OUT/members/; they must be trained on the same data set, read the same "
+        "way, and its test tasks are refused if any member was trained or selected on them.")
+    p.add_argument("--model", action="append", required=True,
+                   help="a trained model folder (mol train, rec train, a suite's models/); "
+                   "give two or more")
+    p.add_argument("--out", required=True, help="the ensemble's folder (must not hold a model)")
+    p.set_defaults(func=cmd_ensemble)
 
     cache = sub.add_parser("cache", help="the cache of derived files").add_subparsers(
         dest="action", required=True

@@ -41,7 +41,14 @@ from fewshot_apps.core.persistence import (
     CHECKPOINT_FILE,
     read_model_config,
 )
-from fewshot_apps.core.registry import DOMAINS, MODELS, PROTOCOLS, model_family, models_for
+from fewshot_apps.core.registry import (
+    DOMAINS,
+    ENSEMBLE_FAMILY,
+    MODELS,
+    PROTOCOLS,
+    model_family,
+    models_for,
+)
 from fewshot_apps.core.training import LOG_FILE, TrainingInterrupted
 from fewshot_apps.errors import FewshotError
 from fewshot_apps.paths import check_output_folder
@@ -109,8 +116,10 @@ def build_suite_model(suite: Suite, name: str, ds, model_dir: Path, seed: int, d
 
 def trains_elsewhere(suite: Suite, name: str) -> bool:
     """Whether learner ``name`` of ``suite`` is trained by the suite's ``train_suite`` (every
-    learner that trains; a classic baseline is fitted on the suite's own data)."""
-    return suite.train_suite is not None and MODELS.get(name).family != "classic"
+    learner that trains; a classic baseline is fitted on the suite's own data, an ensemble
+    assembled from the run's saved models)."""
+    return suite.train_suite is not None and MODELS.get(name).family not in ("classic",
+                                                                             ENSEMBLE_FAMILY)
 
 
 class _TrainSuites:
@@ -546,6 +555,8 @@ def _run_suite(locks: OutputLocks, parts: list, suite: str, out: Path, learners,
                     "eval_seconds": round(eval_seconds, 2),
                     "skipped_draws": skipped, "resumed": resumed, "git_revision": revision,
                     "machine": machine(), "calibration": calibration_record(model)}
+                if getattr(model, "member_names", None):  # an ensemble: what it averages
+                    timings[f"{part.name}|{part.label}|{name}"]["members"] = model.member_names
                 timings_path.write_text(json.dumps(timings, indent=1))
     locks.hold_writing()  # the summary and reports from a consistent results.csv
     if timings_path.exists():

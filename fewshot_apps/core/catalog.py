@@ -46,6 +46,10 @@ MODELS.add("finetune", "fewshot_apps.core.baselines:FinetuneBaseline", family="t
 MODELS.add("linear-probe", "fewshot_apps.core.baselines:LinearProbeBaseline",
            family="transfer", label_kinds=BOTH, domain=None,
            summary="multitask pre-training, then a linear head fitted on the support set")
+MODELS.add("mean-ensemble", "fewshot_apps.core.ensemble:Ensemble", family="ensemble",
+           label_kinds=BOTH, domain=None,
+           summary="the mean of saved models' predictions (its 'members': learners of the "
+           "same run or model folders)")
 
 # ------------------------------------------------------------------------------ encoders
 ENCODERS.add("table", "fewshot_apps.core.encoders:TableEncoder", domain=None)

@@ -188,7 +188,9 @@ def load_saved_model(path, dataset=None, device: str | None = None,
     encoder reads attached by its domain: ``dataset`` if given (a loaded data set, a card
     name or path), else the one its config names where the domain needs one (a rating
     model's item graph), checked against what the model was trained on. ``learner_settings``
-    replace saved settings of the adaptation (:func:`~fewshot_apps.core.persistence.load_model`)."""
+    replace saved settings of the adaptation (:func:`~fewshot_apps.core.persistence.load_model`).
+    A saved ensemble (:mod:`fewshot_apps.core.ensemble`) comes back with each member loaded so."""
+    from fewshot_apps.core.ensemble import is_ensemble_config, load_ensemble
     from fewshot_apps.core.persistence import load_model, read_model_config
 
     config = read_model_config(path)
@@ -199,6 +201,8 @@ def load_saved_model(path, dataset=None, device: str | None = None,
             f"{path}: the model is of the {domain} domain (trained on "
             f"{config.get('dataset', 'unrecorded data')}) and cannot score {dataset.name}, a "
             f"data set of the {dataset.domain} domain; give it a {domain} data set or suite")
+    if is_ensemble_config(config):  # its members are saved models: each loaded as one
+        return load_ensemble(path, config, dataset, device, learner_settings)
     model = load_model(path, device=device, learner_settings=learner_settings)
     model.model_path = str(path)
     if domain is not None:

@@ -289,8 +289,10 @@ class FrozenTrunk(torch.nn.Module):
 
 def encoded_once_if_encoder(model, tasks: Sequence[Task]):
     """:func:`encoded_once` for a model with an encoder (a ``torch.nn.Module`` learner or
-    transfer baseline); nothing for others (classic baselines)."""
-    if isinstance(model, torch.nn.Module) and getattr(model, "encoder", None) is not None:
+    transfer baseline) or with members that have one (an ensemble); nothing for others
+    (classic baselines)."""
+    if isinstance(model, torch.nn.Module) and (getattr(model, "encoder", None) is not None
+                                               or getattr(model, "members", None) is not None):
         return encoded_once(model, tasks)
     return contextlib.nullcontext()
 
@@ -298,7 +300,15 @@ def encoded_once_if_encoder(model, tasks: Sequence[Task]):
 @contextlib.contextmanager
 def encoded_once(learner, tasks: Sequence[Task]):
     """Within the block, ``learner`` reads the trunk outputs of the tasks' examples from a
-    table computed once (eval mode), instead of re-running its encoder on every draw."""
+    table computed once (eval mode), instead of re-running its encoder on every draw; an
+    ensemble (``learner.members``): each of its members does."""
+    members = getattr(learner, "members", None)
+    if members is not None:
+        with contextlib.ExitStack() as stack:
+            for member in members:
+                stack.enter_context(encoded_once(member, tasks))
+            yield learner
+        return
     original = learner.encoder
     was_training = learner.training
     learner.eval()

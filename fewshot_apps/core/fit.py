@@ -29,7 +29,7 @@ from fewshot_apps.core.domain import DomainDataset, canonical_settings
 from fewshot_apps.core.learners import build_learner
 from fewshot_apps.core.persistence import save_model, update_model_config
 from fewshot_apps.core.pretrained_init import init_settings, pretrained_encoder
-from fewshot_apps.core.registry import META_LEARNING_FAMILIES, MODELS
+from fewshot_apps.core.registry import ENSEMBLE_FAMILY, META_LEARNING_FAMILIES, MODELS
 from fewshot_apps.core.settings import TrainConfig, split_settings
 from fewshot_apps.core.training import TrainResult, meta_train, seed_everything
 from fewshot_apps.errors import FewshotError
@@ -279,7 +279,9 @@ def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
     (continuing from ``out_dir``'s checkpoint when ``resume``), a transfer baseline
     pre-trained (loaded from ``out_dir`` when ``resume`` and it was pre-trained there with
     the same settings), or a classic baseline of the data set's domain fitted; each calibrated on
-    the validation tasks (a classic baseline: rating intervals only)."""
+    the validation tasks (a classic baseline: rating intervals only). An ``ensemble`` is
+    assembled in ``out_dir`` from the saved models its ``members`` setting names
+    (:func:`~fewshot_apps.core.ensemble.build_ensemble`)."""
     entry = MODELS.get(name)
     if entry.domain not in (None, dataset.domain):
         raise FewshotError(f"{name!r} is a model for {entry.domain} data, not for "
@@ -296,6 +298,11 @@ def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
         model, _ = train_learner(dataset, name, out_dir, settings, resume=resume,
                                  progress=progress)
         return model
+    if entry.family == ENSEMBLE_FAMILY:  # nothing to train: its members are saved models
+        from fewshot_apps.core.device import resolve_device
+        from fewshot_apps.core.ensemble import build_ensemble
+
+        return build_ensemble(dataset, out_dir, settings, device=str(resolve_device(device)))
     if entry.family == "transfer":
         steps = pretrain_steps if pretrain_steps is not None else int(settings.get("steps", 1000))
         settings.pop("steps", None)

@@ -38,7 +38,7 @@ from torch import nn
 from fewshot_apps.core.calibration import Calibration
 from fewshot_apps.core.config import constructor_defaults, parse_like
 from fewshot_apps.core.learners.base import MetaLearner, learner_class
-from fewshot_apps.core.registry import ENCODERS, MODELS
+from fewshot_apps.core.registry import ENCODERS, ENSEMBLE_FAMILY, MODELS
 from fewshot_apps.errors import FewshotError
 
 MODEL_FILE = "model.pt"
@@ -137,14 +137,20 @@ def save_model(learner: MetaLearner | nn.Module, out_dir: str | Path,
     state = {k: v.detach().cpu() for k, v in learner.state_dict().items()}
     _write_atomic(out_dir / MODEL_FILE, lambda p: torch.save(state, p))
     if tasks is not None:
-        record = task_record(tasks["train"], tasks.get("valid", ()))
-        text = json.dumps({"format_version": FORMAT_VERSION, **record}, indent=0) + "\n"
-        _write_atomic(out_dir / TASKS_FILE, lambda p: p.write_text(text, encoding="utf-8"))
-        config["tasks"] = tasks_summary(record)
+        config["tasks"] = write_tasks(out_dir, tasks)
     else:
         config.pop("tasks", None)  # a summary without its tasks.json would claim a split
     write_config(out_dir / CONFIG_FILE, model_config(learner, config))
     return out_dir
+
+
+def write_tasks(out_dir: str | Path, tasks: dict) -> dict:
+    """Write the split ``tasks`` (:func:`task_record`'s keys) to ``out_dir/tasks.json``;
+    returns the summary that ``config.json`` keeps of it (:func:`tasks_summary`)."""
+    record = task_record(tasks["train"], tasks.get("valid", ()))
+    text = json.dumps({"format_version": FORMAT_VERSION, **record}, indent=0) + "\n"
+    _write_atomic(Path(out_dir) / TASKS_FILE, lambda p: p.write_text(text, encoding="utf-8"))
+    return tasks_summary(record)
 
 
 def read_model_tasks(path: str | Path, config: dict | None = None) -> dict | None:
@@ -367,6 +373,10 @@ def load_model(
     """
     model_path, config_path = _model_paths(path)
     config = read_model_config(config_path)
+    if config["learner"].get("family") == ENSEMBLE_FAMILY:
+        raise FewshotError(
+            f"{config_path}: an ensemble of saved models (its weights are its members'); load "
+            "it with fewshot_apps.load_model, which loads each member")
     if not model_path.is_file():
         # training writes config.json first and model.pt last: this run did not finish
         checkpoint = model_path.parent / CHECKPOINT_FILE

@@ -272,12 +272,15 @@ PROTOCOLS = Registry("protocol", required=("domain", "main_metrics"))
 DOMAINS = Registry("domain", required=("summary",))
 
 #: Model families: meta-learners (metric, generator, optimizer), baselines pre-trained on
-#: the training tasks (transfer) or fitted on the support / training ratings (classic), and
-#: ``training-free``: ``recommend``'s default scorer, which no benchmark runs.
-FAMILIES = ("metric", "generator", "optimizer", "transfer", "classic", "training-free")
+#: the training tasks (transfer) or fitted on the support / training ratings (classic),
+#: ``ensemble``: the mean of saved models' predictions (:mod:`fewshot_apps.core.ensemble`),
+#: and ``training-free``: ``recommend``'s default scorer, which no benchmark runs.
+ENSEMBLE_FAMILY = "ensemble"
+FAMILIES = ("metric", "generator", "optimizer", "transfer", "classic", ENSEMBLE_FAMILY,
+            "training-free")
 META_LEARNING_FAMILIES = ("metric", "generator", "optimizer")
 #: The families a benchmark suite can run.
-BENCHMARK_FAMILIES = (*META_LEARNING_FAMILIES, "transfer", "classic")
+BENCHMARK_FAMILIES = (*META_LEARNING_FAMILIES, "transfer", "classic", ENSEMBLE_FAMILY)
 
 
 def model_family(name: str) -> str:
@@ -312,8 +315,8 @@ def models_for(domain: str, label_kind: str | None = None) -> list[str]:
 
 
 __all__ = [
-    "BENCHMARK_FAMILIES", "DOMAINS", "ENCODERS", "ENTRY_POINT_GROUP", "Entry", "FAMILIES",
-    "META_LEARNING_FAMILIES", "METRICS", "MODELS", "PLUGINS", "PROTOCOLS", "Registry",
+    "BENCHMARK_FAMILIES", "DOMAINS", "ENCODERS", "ENSEMBLE_FAMILY", "ENTRY_POINT_GROUP", "Entry",
+    "FAMILIES", "META_LEARNING_FAMILIES", "METRICS", "MODELS", "PLUGINS", "PROTOCOLS", "Registry",
     "default_model", "load_plugins", "meta_learners", "model_family", "models_for",
     "registered_meta", "registered_name",
 ]

@@ -46,6 +46,22 @@ def test_a_model_trained_on_the_suites_test_tasks_is_refused(own_tox21_csv, tmp_
     assert "was trained on 2 of the suite tox21's 3 test tasks" in capsys.readouterr().err
 
 
+def test_an_ensemble_with_a_member_trained_on_the_test_tasks_is_refused(own_tox21_csv,
+                                                                        tmp_path):
+    from fewshot_apps.core.ensemble import save_ensemble
+
+    leaky = load_molecule_dataset(own_tox21_csv, progress=False)  # tests on SR-HSE, ... in train
+    clean = load_molecule_dataset(own_tox21_csv, progress=False,
+                                  test_assays=["SR-HSE", "SR-MMP", "SR-p53"])
+    train_learner(leaky, "protonet", tmp_path / "leaky", TINY, progress=False)
+    train_learner(clean, "anil", tmp_path / "clean", TINY, progress=False)
+    save_ensemble([tmp_path / "clean", tmp_path / "leaky"], tmp_path / "ens")
+    with pytest.raises(FewshotError, match=(
+            rf"^{re.escape(str(tmp_path / 'ens'))}: was trained on 2 of the suite tox21's 3 "
+            r"test tasks \(SR-HSE, SR-MMP\) and selected on 1 more \(SR-p53\)")):
+        evaluate_saved_model(tmp_path / "ens", "tox21", tmp_path / "ev", preset="smoke")
+
+
 def test_the_same_csv_split_on_the_suites_test_tasks_is_accepted(own_tox21_csv, tmp_path,
                                                                   capsys):
     ds = load_molecule_dataset(own_tox21_csv, progress=False,

@@ -402,9 +402,13 @@ def score_assay(
 
         name, description, scores = _meta_scores(model, mols.store, support_ids, labels,
                                                  mols.query_ids[query_ok], seed)
-        fitted = model_calibration(model)
-        calibrated = fitted.calibrated
-        calibration = "probabilities " + fitted.describe()
+        members = list(getattr(model, "members", None) or [model])
+        fitted = [model_calibration(member) for member in members]
+        calibrated = all(f.calibrated for f in fitted)
+        calibration = "probabilities " + fitted[0].describe() if len(members) == 1 else (
+            "probabilities: the mean of the members' (" + "; ".join(
+                f"{name} {f.describe()}" for name, f in zip(model.member_names, fitted,
+                                                            strict=True)) + ")")
     probability[query_ok] = scores
     warnings, query_warnings = input_warnings(support, list(query_smiles), mols, query_where)
     return AssayScores(probability, mols.query_errors, name, description, int(ok.sum()),
@@ -416,15 +420,17 @@ def score_assay(
 def _meta_scores(model, store: MoleculeStore, support_ids, labels, query_ids, seed: int):
     import torch
 
-    encoder = getattr(model, "encoder", None)
-    if encoder is None or not callable(getattr(encoder, "set_store", None)):
+    # an ensemble's members each have an encoder (model.encoders); a learner has one
+    encoders = list(getattr(model, "encoders", None) or [getattr(model, "encoder", None)])
+    if not all(callable(getattr(encoder, "set_store", None)) for encoder in encoders):
         raise FewshotError(
             f"{type(model).__name__} is not a molecule model (its encoder cannot read "
             "molecules); pass a model trained with `fewshot-apps mol train` or 'rf'")
     if getattr(model, "kind", "classification") != "classification":
         raise FewshotError(f"model {model.name!r} predicts {model.kind}, not activity")
-    previous = encoder.store
-    encoder.set_store(store)
+    previous = [encoder.store for encoder in encoders]
+    for encoder in encoders:
+        encoder.set_store(store)
     try:
         # Seeded: learners with sampling inside (none today) stay reproducible per call.
         with torch.random.fork_rng(devices=[]):
@@ -432,14 +438,17 @@ def _meta_scores(model, store: MoleculeStore, support_ids, labels, query_ids, se
             scores = model.fit_predict(support_ids, labels, query_ids) if len(query_ids) else (
                 np.zeros(0))
     finally:
-        encoder.set_store(previous)
+        for encoder, store_before in zip(encoders, previous, strict=True):
+            encoder.set_store(store_before)
     saved = getattr(model, "saved_config", {}) or {}
     where = f" meta-trained on {saved['dataset']}" if saved.get("dataset") else ""
     # The profile's table belongs to the training data set's molecules, not to this file's.
     profile = ("; the assay-profile input reads every molecule as not measured in the "
-               "training assays" if getattr(encoder, "profile_branch", None) is not None
-               else "")
-    return model.name, (f"meta-learned {model.name}{where}, adapted to the support set"
+               "training assays" if any(getattr(encoder, "profile_branch", None) is not None
+                                        for encoder in encoders) else "")
+    members = getattr(model, "member_names", None)
+    what = f"{model.name} of {' + '.join(members)}" if members else model.name
+    return model.name, (f"meta-learned {what}{where}, adapted to the support set"
                         f"{profile}"), scores
 
 
