@@ -24,7 +24,7 @@ from fewshot_apps.bench.report import (
 )
 from fewshot_apps.bench.suites import load_suites, split_learner_label
 from fewshot_apps.core.metrics import higher_is_better
-from fewshot_apps.core.registry import META_LEARNING_FAMILIES
+from fewshot_apps.core.registry import META_LEARNING_FAMILIES, model_family
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -39,7 +39,8 @@ RUN_GROUPS = {
     "fsmol-full": ("fsmol-full", "fsmol-full-more", "fsmol-full-later",
                    "fsmol-full-support64", "fsmol-full-protonet-q64",
                    "fsmol-full-protonet-evalridge", "fsmol-full-protonet-ridge-by-support"),
-    "fsmol-published": ("fsmol-published", "fsmol-published-more", "fsmol-published-dkt64"),
+    "fsmol-published": ("fsmol-published", "fsmol-published-more", "fsmol-published-dkt64",
+                        "fsmol-published-ensemble"),
     "fsmol-fingerprint-full": ("fsmol-fingerprint-full", "fsmol-fingerprint-full-protonet-ridge"),
     "movielens-latest-small-full": ("movielens-latest-small-full",
                                     "movielens-latest-small-full-more"),
@@ -279,6 +280,31 @@ def _shown(measured: float, threshold: float) -> str:
     return f"{measured:.3f}"
 
 
+def _against_finetune(comp: pd.DataFrame, learner: str) -> tuple[str, bool]:
+    """``learner``'s paired test against finetune at support 16 (ΔAUPRC) in ``comp``: the
+    text, and whether it is above (Wilcoxon p < 0.05 with more tasks better)."""
+    test = comp[(comp["learner"] == learner) & (comp["baseline"] == "finetune")
+                & (comp["metric"] == "delta_auprc") & (comp["support_size"] == 16)]
+    if test.empty:
+        return "", False
+    r = test.iloc[0]
+    return (f"; vs finetune: {r['wins']} tasks better, {r['losses']} worse, "
+            f"p = {r['p_value']:.2g}"), bool(r["p_value"] < 0.05 and r["wins"] > r["losses"])
+
+
+def _meta_learner_ensembles(run: str) -> dict[str, list[str]]:
+    """The ensembles of reference run ``run`` whose members are all meta-learners: ``{learner:
+    members}``, from the ``members`` each folder's timings.json records."""
+    out = {}
+    for folder in _group(run):
+        path = RESULTS / folder / "timings.json"
+        for key, entry in (json.loads(path.read_text()) if path.exists() else {}).items():
+            members = entry.get("members")
+            if members and all(model_family(m) in META_LEARNING_FAMILIES for m in members):
+                out[key.rsplit("|", 1)[-1]] = list(members)
+    return out
+
+
 def fsmol_targets_section(run: str, title: str, protonet: bool = True) -> list[str]:
     """Issue 14's FS-Mol targets, measured on reference run ``run`` (a full run of `fsmol`,
     the GNN, or of `fsmol-fingerprint`; the `published` run of `fsmol`); ``protonet=False``
@@ -292,16 +318,19 @@ def fsmol_targets_section(run: str, title: str, protonet: bool = True) -> list[s
     lines = []
     best = _best(s, "delta_auprc", 16)
     if best is not None:
-        test = comp[(comp["learner"] == best["learner"]) & (comp["baseline"] == "finetune")
-                    & (comp["metric"] == "delta_auprc") & (comp["support_size"] == 16)]
-        tested = (f"; vs finetune: {test.iloc[0]['wins']} tasks better, "
-                  f"{test.iloc[0]['losses']} worse, p = {test.iloc[0]['p_value']:.2g}"
-                  if len(test) else "")
-        above = len(test) and test.iloc[0]["p_value"] < 0.05 and test.iloc[0]["wins"] > \
-            test.iloc[0]["losses"]
+        tested, above = _against_finetune(comp, best["learner"])
         lines.append(f"| best meta-learner, support 16 | >= {ISSUE14_BEST} and above finetune "
                      f"(p < 0.05) | {best['learner']} {best['mean']:.3f}{tested} | "
-                     f"{_met(best['mean'] >= ISSUE14_BEST and bool(above))} |")
+                     f"{_met(best['mean'] >= ISSUE14_BEST and above)} |")
+    for learner, members in _meta_learner_ensembles(run).items():
+        measured = _delta_auprc(s, learner, 16)
+        if measured is None:
+            continue
+        tested, above = _against_finetune(comp, learner)
+        lines.append(f"| ensemble of meta-learners (`{learner}`: {' + '.join(members)}), "
+                     f"support 16 | >= {ISSUE14_BEST} and above finetune (p < 0.05) | "
+                     f"{_shown(measured, ISSUE14_BEST)}{tested} | "
+                     f"{_met(measured >= ISSUE14_BEST and above)} |")
     for size, reference in FINGERPRINT_REFERENCE.items() if protonet else ():
         measured = _delta_auprc(s, "protonet", size)
         if measured is None:
