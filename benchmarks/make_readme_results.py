@@ -24,7 +24,7 @@ from fewshot_apps.bench.report import (
 )
 from fewshot_apps.bench.suites import load_suites, split_learner_label
 from fewshot_apps.core.metrics import higher_is_better
-from fewshot_apps.core.registry import META_LEARNING_FAMILIES, model_family
+from fewshot_apps.core.registry import ENSEMBLE_FAMILY, META_LEARNING_FAMILIES, model_family
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -611,11 +611,17 @@ def suite_sections() -> list[str]:
                   ""]
         ran = set(_learner_names(_summary(group[0])))
         missing = [n for n in dict.fromkeys(suite_learners) if n not in ran]
+        # an ensemble needs its members' saved models, which the repository does not keep
+        averaged = [n for n in missing if model_family(n) == ENSEMBLE_FAMILY]
+        missing = [n for n in missing if n not in averaged]
         others = [f"`{folder}`" for folder in group if folder != summary_path.parent.name
                   and (RESULTS / folder / "summary.csv").exists()]
         if others:
             lines += [f"The same suite and preset, other learners or a later revision: "
                       f"{', '.join(others)}.", ""]
+        if averaged:
+            lines += [f"Not run: {', '.join(averaged)} (the mean of models the run saved in "
+                      "`models/`, which are not committed: run it where they are).", ""]
         if missing:
             lines += [f"Not run yet (the run continues where it stopped): {', '.join(missing)}.",
                       ""]
