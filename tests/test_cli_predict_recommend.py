@@ -222,6 +222,25 @@ def test_rec_recommend_with_a_saved_model(rec_model_dir, tmp_path, capsys):
     assert "rating_low" not in recs  # saved before calibrations: no interval
 
 
+def test_rec_recommend_with_an_ensemble(rec_model_dir, tmp_path, capsys):
+    """An ensemble of a rating model with a copy of itself ranks as that model does: each
+    member reads the data set's item graph, and the mean of equal rankings is that ranking."""
+    import shutil
+
+    twin = shutil.copytree(rec_model_dir, tmp_path / "twin")
+    assert main(["ensemble", "--model", str(rec_model_dir), "--model", str(twin),
+                 "--out", str(tmp_path / "ens")]) == 0
+    lists = {}
+    for name, model in (("single", rec_model_dir), ("ensemble", tmp_path / "ens")):
+        out = tmp_path / f"{name}.csv"
+        assert main(["rec", "recommend", "--ratings", RATINGS, "--top-k", "5", "--model",
+                     str(model), "--out", str(out), "--quiet"]) == 0
+        lists[name] = pd.read_csv(out)
+    assert "model: mean-ensemble" in capsys.readouterr().err
+    assert lists["ensemble"]["item"].tolist() == lists["single"]["item"].tolist()
+    assert set(lists["ensemble"]["model"]) == {"mean-ensemble"}
+
+
 def test_rec_recommend_gives_the_models_90_percent_interval(rec_model_dir, tmp_path, capsys):
     import json
     import shutil

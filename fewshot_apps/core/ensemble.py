@@ -45,10 +45,12 @@ from fewshot_apps.errors import FewshotError
 
 FAMILY = ENSEMBLE_FAMILY
 MEMBERS_DIR = "members"
-#: Config keys that describe one model (its learner, encoder, training, calibration and
-#: split) rather than the data it reads: the members may differ in these.
+#: Config keys that describe one model (its learner, encoder, training, calibration, ranking
+#: weight and split: what ``save_model``'s callers write besides the data set's
+#: ``saved_model_config()``) rather than the data it reads: the members may differ in these.
 MODEL_KEYS = frozenset({"format_version", "learner", "encoder", "calibration", "tasks",
-                        "episode", "init", "train", "sampler", "pretrain_seconds"})
+                        "episode", "init", "train", "sampler", "pretrain_steps",
+                        "pretrain_seconds", "ranking"})
 
 
 class Ensemble(nn.Module):
@@ -80,21 +82,24 @@ class Ensemble(nn.Module):
         """Each member's encoder (``mol predict`` points them all at the user's molecules)."""
         return [member.encoder for member in self.members]
 
-    def fit_predict(self, support_ids, support_labels, query_ids,
-                    chunk_size: int | None = 4096) -> np.ndarray:
-        """``[q]`` float64: the mean over members of their :meth:`fit_predict` (probabilities
-        or ratings) for this support set and query."""
-        outputs = [np.asarray(member.fit_predict(support_ids, support_labels, query_ids,
-                                                 chunk_size=chunk_size), dtype=np.float64)
-                   for member in self.members]
-        return np.mean(outputs, axis=0)
+    def fit_predict(self, support_ids, support_labels, query_ids) -> np.ndarray:
+        """``[q]`` float64: the mean over members of their ``fit_predict`` (probabilities or
+        ratings) for this support set and query."""
+        return np.mean([np.asarray(member.fit_predict(support_ids, support_labels, query_ids),
+                                   dtype=np.float64) for member in self.members], axis=0)
 
-    def fit_rank(self, support_ids, support_labels, candidate_ids,
-                 chunk_size: int | None = 4096, *, predicted: np.ndarray | None = None):
-        """Ranking scores of the candidates (higher first): the mean predicted rating."""
-        if predicted is not None:
-            return np.asarray(predicted, dtype=np.float64)
-        return self.fit_predict(support_ids, support_labels, candidate_ids, chunk_size)
+    def fit_rank(self, support_ids, support_labels, candidate_ids, chunk_size=None, *,
+                 predicted: np.ndarray | None = None) -> np.ndarray:
+        """``[c]`` float64 ranking scores of the candidates (higher first): the mean of the
+        members' own (``fit_rank`` where a member has one, else its ``fit_predict``).
+        ``chunk_size`` and ``predicted`` (the caller's ratings of the mean) are not used:
+        each member ranks from its own predictions."""
+        def ranks(member):
+            rank = getattr(member, "fit_rank", None)
+            return (rank(support_ids, support_labels, candidate_ids) if callable(rank)
+                    else member.fit_predict(support_ids, support_labels, candidate_ids))
+
+        return np.mean([np.asarray(ranks(m), dtype=np.float64) for m in self.members], axis=0)
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "family": FAMILY,
