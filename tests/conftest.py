@@ -41,3 +41,15 @@ def _isolated_dirs(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def tiny_assays_csv(tmp_path_factory) -> Path:
+    """A molecule data set of one's own: 40 alcohols and amines measured in 4 assays whose
+    labels follow other bits of the row number (a few seconds to train a small learner on)."""
+    smiles = ["C" * n + "O" for n in range(1, 21)] + ["C" * n + "N" for n in range(1, 21)]
+    rows = ["smiles,a1,a2,a3,a4"] + [
+        f"{s},{i % 2},{(i // 2) % 2},{(i // 3) % 2},{(i + 1) % 2}" for i, s in enumerate(smiles)]
+    path = tmp_path_factory.mktemp("tiny-assays") / "assays.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path

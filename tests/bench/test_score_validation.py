@@ -29,14 +29,11 @@ def test_each_kind_of_draw_reaches_the_validator_as_asked(script):
 
 
 def test_grid_scores_each_model_with_the_learner_settings_replaced(script, tmp_path,
-                                                                   monkeypatch, capsys):
+                                                                   monkeypatch, capsys,
+                                                                   tiny_assays_csv):
     from fewshot_apps.api import load_dataset, train_learner
 
-    smiles = ["C" * n + "O" for n in range(1, 21)] + ["C" * n + "N" for n in range(1, 21)]
-    rows = ["smiles,a1,a2,a3,a4"] + [
-        f"{s},{i % 2},{(i // 2) % 2},{(i // 3) % 2},{(i + 1) % 2}" for i, s in enumerate(smiles)]
-    data = tmp_path / "assays.csv"
-    data.write_text("\n".join(rows) + "\n")
+    data = tiny_assays_csv
     ds = load_dataset(str(data), progress=False)
     train_learner(ds, "protonet", tmp_path / "m",
                   {"steps": 2, "encoder.hidden": 16, "encoder.depth": 1, "encoder.out_dim": 16,

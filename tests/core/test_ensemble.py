@@ -23,15 +23,11 @@ TINY = {"steps": 2, "encoder.hidden": 16, "encoder.depth": 1, "encoder.out_dim":
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_assays_csv):
     """Two learners of different kinds trained (two steps) on one small assay CSV, and the
     data set: ``(dataset, csv path, {learner: model folder})``."""
     root = tmp_path_factory.mktemp("ensemble")
-    smiles = ["C" * n + "O" for n in range(1, 21)] + ["C" * n + "N" for n in range(1, 21)]
-    rows = ["smiles,a1,a2,a3,a4"] + [
-        f"{s},{i % 2},{(i // 2) % 2},{(i // 3) % 2},{(i + 1) % 2}" for i, s in enumerate(smiles)]
-    data = root / "assays.csv"
-    data.write_text("\n".join(rows) + "\n")
+    data = tiny_assays_csv
     ds = load_dataset(str(data), progress=False)
     models = {}
     for learner in ("protonet", "dkt"):
