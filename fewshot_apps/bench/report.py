@@ -348,8 +348,11 @@ def _reliability_plot(reliability: pd.DataFrame, title: str) -> bytes | None:
     return buf.getvalue()
 
 
-def _calibration_text(record) -> str:
-    """A learner's calibration from its ``timings.json`` entry, in a few words."""
+def _calibration_text(record, members=None) -> str:
+    """A learner's calibration from its ``timings.json`` entry, in a few words (an ensemble's:
+    its ``members``, each calibrated on its own)."""
+    if members:
+        return f"none of its own: the mean of {', '.join(members)}, each with its calibration"
     if not isinstance(record, dict):
         return "none (no validation-fitted calibration)"
     method = record.get("method")
@@ -375,10 +378,10 @@ def _calibration_section(out: Path, part, label: str, s: pd.DataFrame, timings: 
           "scaling of probabilities; a 90% split-conformal interval of ratings); `ece` uses 15 "
           "equal-width bins; `coverage@90` should be near 0.9.", ""]
     learners = list(dict.fromkeys(s["learner"]))
+    entries = [timings.get(f"{part.name}|{label}|{split_learner_label(n)[0]}", {})
+               for n in learners]
     fitted = pd.DataFrame({"learner": learners, "calibration": [
-        _calibration_text(timings.get(f"{part.name}|{label}|{split_learner_label(n)[0]}",
-                                      {}).get("calibration"))
-        for n in learners]})
+        _calibration_text(entry.get("calibration"), entry.get("members")) for entry in entries]})
     md += [_table(fitted), ""]
     view = s[s["metric"].isin(metrics) & s["item_split"].isin(["", "all"])][[
         "learner", "shots", "support_size", "metric", "mean", "ci95_low", "ci95_high",

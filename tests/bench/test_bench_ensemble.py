@@ -52,6 +52,8 @@ def test_an_ensemble_of_the_runs_learners_is_scored_beside_them(tmp_path):
     assert brier["mean-ensemble"] <= (brier["protonet"] + brier["finetune"]) / 2 + 1e-9
     timings = json.loads((out / "timings.json").read_text())
     assert timings["mine|tox21|mean-ensemble"]["members"] == ["protonet", "finetune"]
+    assert ("none of its own: the mean of protonet, finetune, each with its calibration"
+            in (out / "report.md").read_text())
     comparisons = pd.read_csv(out / "comparisons.csv")
     assert "mean-ensemble" in set(comparisons["learner"])  # tested against the baseline like others
     saved = json.loads((out / "models" / "mean-ensemble" / "config.json").read_text())
