@@ -69,11 +69,13 @@ def main() -> None:
         results, _ = classification_protocol("k-shot", model, tasks, shots=[args.shots],
                                              draws=args.draws, seeds=[args.seed])
         scores = results[results["metric"] == "roc_auc"].groupby("task")["value"].mean()
-        # a saved model: its learner, the run it comes from (results/<run>/models/<learner>)
-        # and the settings replaced at evaluation
+        # a saved model: its learner, where it comes from and the settings replaced at
+        # evaluation
         label = name if settings is None else " ".join(
-            [f"{model.name} ({Path(name).resolve().parent.parent.name})",
+            [f"{model.name} ({_source(name)})",
              *(f"{key}={value}" for key, value in settings.items())])
+        if label in per_task:  # two models of one learner from one place: tell them apart
+            label = f"{label} `{name}`"
         per_task[label] = scores
         rows.append({"model": label, "mean_ROC-AUC": round(float(scores.mean()), 4),
                      "seconds": round(time.perf_counter() - start, 1)})
@@ -92,6 +94,13 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _source(path) -> str:
+    """Where a saved model comes from: the run of ``results/<run>/models/<learner>``, else
+    its own folder's name (an ensemble saved by ``fewshot-apps ensemble``, say)."""
+    folder = Path(path).resolve()
+    return folder.parent.parent.name if folder.parent.name == "models" else folder.name
 
 
 if __name__ == "__main__":
