@@ -42,6 +42,7 @@ RUN_GROUPS = {
     "fsmol-published": ("fsmol-published", "fsmol-published-more", "fsmol-published-dkt64",
                         "fsmol-published-ensemble"),
     "fsmol-fingerprint-full": ("fsmol-fingerprint-full", "fsmol-fingerprint-full-protonet-ridge"),
+    "muv-fsmol-full": ("muv-fsmol-full", "muv-fsmol-full-ensemble"),
     "movielens-latest-small-full": ("movielens-latest-small-full",
                                     "movielens-latest-small-full-more"),
 }
@@ -427,6 +428,16 @@ def _muv_rows() -> list[str]:
         lines.append(f"| MUV 10-shot{what} | >= rf ({rf['mean'].iloc[0]:.3f}) | "
                      f"{best['learner']} {best['mean']:.3f}{text} | "
                      f"{_met(best['mean'] >= rf['mean'].iloc[0])} |")
+        for learner, members in _meta_learner_ensembles(folder).items():
+            row = s[(s["learner"] == learner) & (s["metric"] == "roc_auc")
+                    & (s["support_size"] == 20)]
+            if row.empty:
+                continue
+            mean = float(row["mean"].iloc[0])
+            text = "; " + _versus(comp, dataset, learner, "rf")[0] if tested else ""
+            lines.append(f"| the same, ensemble of meta-learners (`{learner}`: "
+                         f"{' + '.join(members)}) | >= rf ({rf['mean'].iloc[0]:.3f}) | "
+                         f"{mean:.3f}{text} | {_met(mean >= rf['mean'].iloc[0])} |")
     return lines
 
 
