@@ -109,6 +109,9 @@ def test_mol_predict_and_evaluate_take_an_ensemble(trained, tmp_path, capsys):
 def test_members_that_cannot_be_averaged_are_refused(trained, tmp_path):
     ds, _, models = trained
     protonet, dkt = models["protonet"], models["dkt"]
+    with pytest.raises(FewshotError, match="'mean-ensemble' is not trained: it averages "
+                                           "trained models; save one with `fewshot-apps ensemble"):
+        train_learner(ds, "mean-ensemble", tmp_path / "trained", TINY, progress=False)
     with pytest.raises(FewshotError, match="at least two member models, got 1"):
         save_ensemble([protonet], tmp_path / "one")
     other = shutil.copytree(dkt, tmp_path / "other-data")

@@ -41,7 +41,13 @@ from torch import Tensor, nn
 from fewshot_apps.core.config import check_fields_in_range, config_from_dict
 from fewshot_apps.core.encoders import has_support_affinity, label_prior, support_affinity
 from fewshot_apps.core.learners.implicit import ImplicitHead, standardized
-from fewshot_apps.core.registry import MODELS, meta_learners, registered_meta, registered_name
+from fewshot_apps.core.registry import (
+    ENSEMBLE_FAMILY,
+    MODELS,
+    meta_learners,
+    registered_meta,
+    registered_name,
+)
 from fewshot_apps.core.tasks import Episode
 from fewshot_apps.errors import FewshotError
 
@@ -616,7 +622,12 @@ def learner_class(name: str) -> type[MetaLearner]:
     """The class of meta-learner ``name`` (its :data:`~fewshot_apps.core.registry.MODELS`
     entry, loaded); FewshotError naming the meta-learners for any other name."""
     if name not in learner_names():
-        raise FewshotError(f"unknown learner {name!r}; known: {', '.join(sorted(learner_names()))}")
+        known = f"known: {', '.join(sorted(learner_names()))}"
+        if name in MODELS and MODELS.get(name).family == ENSEMBLE_FAMILY:
+            raise FewshotError(f"{name!r} is not trained: it averages trained models; save one "
+                               f"with `fewshot-apps ensemble --model A --model B --out DIR` "
+                               f"(meta-learners, {known})")
+        raise FewshotError(f"unknown learner {name!r}; {known}")
     return MODELS.load(name)
 
 
