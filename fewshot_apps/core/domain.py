@@ -202,7 +202,8 @@ def load_saved_model(path, dataset=None, device: str | None = None,
             f"{config.get('dataset', 'unrecorded data')}) and cannot score {dataset.name}, a "
             f"data set of the {dataset.domain} domain; give it a {domain} data set or suite")
     if is_ensemble_config(config):  # its members are saved models: each loaded as one
-        return load_ensemble(path, config, dataset, device, learner_settings)
+        return load_ensemble(path, config, lambda member: load_saved_model(
+            member, dataset=dataset, device=device), learner_settings)
     model = load_model(path, device=device, learner_settings=learner_settings)
     model.model_path = str(path)
     if domain is not None:

@@ -24,7 +24,7 @@ one molecule store) serves them all.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -204,12 +204,11 @@ def save_ensemble(members: Sequence[str | Path], out_dir: str | Path,
     return out_dir
 
 
-def load_ensemble(path: str | Path, config: dict, dataset=None, device: str | None = None,
+def load_ensemble(path: str | Path, config: dict, load_member: Callable[[Path], nn.Module],
                   learner_settings: dict | None = None) -> Ensemble:
     """The saved ensemble at ``path`` (its ``config``), each member loaded by
-    :func:`~fewshot_apps.core.domain.load_saved_model` with ``dataset`` and ``device``."""
-    from fewshot_apps.core.domain import load_saved_model
-
+    ``load_member(folder)`` (:func:`~fewshot_apps.core.domain.load_saved_model` with the
+    caller's data set and device)."""
     path = Path(path)
     folder = path.parent if path.suffix in (".pt", ".json") else path
     where = folder / CONFIG_FILE
@@ -228,7 +227,7 @@ def load_ensemble(path: str | Path, config: dict, dataset=None, device: str | No
         if not member.is_relative_to(folder.resolve()):
             raise FewshotError(f"{where}: member folder {entry['folder']!r} is outside the "
                                "ensemble's folder")
-        members.append(load_saved_model(member, dataset=dataset, device=device))
+        members.append(load_member(member))
         names.append(str(entry.get("learner") or members[-1].name))
     ensemble = Ensemble(members, names)
     ensemble.saved_config = config
@@ -253,13 +252,11 @@ def resolve_members(members, out_dir: str | Path) -> list[Path]:
     return out
 
 
-def build_ensemble(dataset, out_dir: str | Path, settings: dict, device: str | None = None):
-    """An ensemble of ``settings["members"]`` (:func:`resolve_members`) saved to ``out_dir``
-    (replacing one there) and loaded to read ``dataset``; refused when a member was trained
-    or selected on one of ``dataset``'s test tasks. The other settings (a run's steps, seed,
-    episodes) are training settings, which an ensemble has none of."""
-    from fewshot_apps.core.domain import load_saved_model
-
+def assemble_ensemble(dataset, out_dir: str | Path, settings: dict) -> Path:
+    """Save an ensemble of ``settings["members"]`` (:func:`resolve_members`) to ``out_dir``
+    (replacing one there), for ``dataset``: refused when a member was trained or selected on
+    one of its test tasks. The other settings (a run's steps, seed, episodes) are training
+    settings, which an ensemble has none of. Returns ``out_dir``."""
     members = resolve_members(settings.get("members"), out_dir)
     for member in members:
         if not (member / CONFIG_FILE).is_file():
@@ -268,8 +265,8 @@ def build_ensemble(dataset, out_dir: str | Path, settings: dict, device: str | N
                                "lists the ensemble after its members)")
     save_ensemble(members, out_dir, replace=True)
     dataset.check_model_split(out_dir, dataset.name)
-    return load_saved_model(out_dir, dataset=dataset, device=device)
+    return Path(out_dir)
 
 
-__all__ = ["Ensemble", "build_ensemble", "is_ensemble_config", "load_ensemble",
+__all__ = ["Ensemble", "assemble_ensemble", "is_ensemble_config", "load_ensemble",
            "resolve_members", "save_ensemble"]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from fewshot_apps.core.domain import DomainDataset, canonical_settings
+from fewshot_apps.core.domain import DomainDataset, canonical_settings, load_saved_model
 from fewshot_apps.core.learners import build_learner
 from fewshot_apps.core.persistence import save_model, update_model_config
 from fewshot_apps.core.pretrained_init import init_settings, pretrained_encoder
@@ -281,7 +281,7 @@ def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
     the same settings), or a classic baseline of the data set's domain fitted; each calibrated on
     the validation tasks (a classic baseline: rating intervals only). An ``ensemble`` is
     assembled in ``out_dir`` from the saved models its ``members`` setting names
-    (:func:`~fewshot_apps.core.ensemble.build_ensemble`)."""
+    (:func:`~fewshot_apps.core.ensemble.assemble_ensemble`)."""
     entry = MODELS.get(name)
     if entry.domain not in (None, dataset.domain):
         raise FewshotError(f"{name!r} is a model for {entry.domain} data, not for "
@@ -300,9 +300,10 @@ def build_model(dataset: DomainDataset, name: str, out_dir: str | Path,
         return model
     if entry.family == ENSEMBLE_FAMILY:  # nothing to train: its members are saved models
         from fewshot_apps.core.device import resolve_device
-        from fewshot_apps.core.ensemble import build_ensemble
+        from fewshot_apps.core.ensemble import assemble_ensemble
 
-        return build_ensemble(dataset, out_dir, settings, device=str(resolve_device(device)))
+        return load_saved_model(assemble_ensemble(dataset, out_dir, settings), dataset=dataset,
+                                device=str(resolve_device(device)))
     if entry.family == "transfer":
         steps = pretrain_steps if pretrain_steps is not None else int(settings.get("steps", 1000))
         settings.pop("steps", None)
