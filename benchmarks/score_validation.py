@@ -17,18 +17,15 @@ calibration). Test tasks are never read.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 
 from fewshot_apps.bench.runner import load_data, machine
 from fewshot_apps.core.config import learner_grid
 from fewshot_apps.core.domain import load_saved_model
-from fewshot_apps.core.evaluation import classification_metrics, encoded_once, mean_over_tasks
+from fewshot_apps.core.ensemble import Ensemble
 from fewshot_apps.errors import FewshotError
 
 
@@ -94,28 +91,13 @@ def main() -> None:
             members += [model] if args.mean else []
             add_row(" ".join([f"`{path}`", *(f"{k}={v}" for k, v in settings.items())]),
                     lambda episode, model=model: ds.validator(episode, args.seed)(model))
-    if args.mean:
+    if args.mean:  # the models above as one saved ensemble would average them
+        ensemble = Ensemble(members)
         add_row("mean probability of the models above",
-                lambda episode: mean_probability_score(members, ds, episode, args.seed))
+                lambda episode: ds.validator(episode, args.seed)(ensemble))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
-
-
-def mean_probability_score(models: list, ds, episode: dict, seed: int) -> float:
-    """Validation ROC-AUC (mean over draws per task, then over tasks, as the validator
-    scores) of the mean of ``models``' probabilities, on the validator's draws."""
-    tasks, rows = ds.taskset.valid, []
-    with contextlib.ExitStack() as stack:
-        for model in models:
-            stack.enter_context(encoded_once(model, tasks))
-        for ep in ds.validation_episodes(episode, seed):
-            probability = np.mean([np.asarray(model.fit_predict(
-                ep.support_examples, ep.support_labels, ep.query_examples), dtype=np.float64)
-                for model in models], axis=0)
-            auc = classification_metrics(np.asarray(ep.query_labels), probability)["roc_auc"]
-            rows.append((ep.task, "roc_auc", auc))
-    return mean_over_tasks(pd.DataFrame(rows, columns=["task", "metric", "value"]), "roc_auc")
 
 
 def _command_args(args) -> str:

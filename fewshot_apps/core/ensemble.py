@@ -9,7 +9,7 @@ A saved ensemble is a folder, self-contained so that it can be copied as a whole
 
     config.json        {"learner": {"name": "mean-ensemble", "kind", "family": "ensemble",
                         "members": [{"folder": "members/dkt", "learner": "dkt",
-                                     "family": "metric", "source": "<where it was copied from>"}, ...]},
+                                     "family": "metric", "source": "<copied from>"}, ...]},
                         "tasks": {...}, plus the data keys the members share}
     tasks.json         the union of the members' training and validation tasks, so that the
                        usual check refuses test tasks any member has seen
@@ -43,7 +43,6 @@ from fewshot_apps.core.persistence import (
 from fewshot_apps.core.registry import ENSEMBLE_FAMILY, MODELS, registered_name
 from fewshot_apps.errors import FewshotError
 
-FAMILY = ENSEMBLE_FAMILY
 MEMBERS_DIR = "members"
 #: Config keys that describe one model (its learner, encoder, training, calibration, ranking
 #: weight and split: what ``save_model``'s callers write besides the data set's
@@ -60,7 +59,7 @@ class Ensemble(nn.Module):
     """
 
     name = registered_name(MODELS)  # "mean-ensemble"
-    family = FAMILY
+    family = ENSEMBLE_FAMILY
 
     def __init__(self, members: Sequence[nn.Module], member_names: Sequence[str] | None = None):
         super().__init__()
@@ -88,12 +87,9 @@ class Ensemble(nn.Module):
         return np.mean([np.asarray(member.fit_predict(support_ids, support_labels, query_ids),
                                    dtype=np.float64) for member in self.members], axis=0)
 
-    def fit_rank(self, support_ids, support_labels, candidate_ids, chunk_size=None, *,
-                 predicted: np.ndarray | None = None) -> np.ndarray:
+    def fit_rank(self, support_ids, support_labels, candidate_ids) -> np.ndarray:
         """``[c]`` float64 ranking scores of the candidates (higher first): the mean of the
-        members' own (``fit_rank`` where a member has one, else its ``fit_predict``).
-        ``chunk_size`` and ``predicted`` (the caller's ratings of the mean) are not used:
-        each member ranks from its own predictions."""
+        members' own (``fit_rank`` where a member has one, else its ``fit_predict``)."""
         def ranks(member):
             rank = getattr(member, "fit_rank", None)
             return (rank(support_ids, support_labels, candidate_ids) if callable(rank)
@@ -102,13 +98,13 @@ class Ensemble(nn.Module):
         return np.mean([np.asarray(ranks(m), dtype=np.float64) for m in self.members], axis=0)
 
     def describe(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "family": FAMILY,
+        return {"name": self.name, "kind": self.kind, "family": ENSEMBLE_FAMILY,
                 "members": list(self.member_names)}
 
 
 def is_ensemble_config(config: dict) -> bool:
     """Whether a saved model's ``config.json`` (a dict) describes an ensemble."""
-    return (config.get("learner") or {}).get("family") == FAMILY
+    return (config.get("learner") or {}).get("family") == ENSEMBLE_FAMILY
 
 
 def _member_folder_names(learners: list[str]) -> list[str]:
@@ -190,9 +186,9 @@ def save_ensemble(members: Sequence[str | Path], out_dir: str | Path,
                 shutil.copy2(path / name, copy / name)
         entries.append({"folder": f"{MEMBERS_DIR}/{folder}", "learner": config["learner"]["name"],
                         "family": config["learner"].get("family"), "source": str(path)})
-    config = {"format_version": FORMAT_VERSION, **shared,
-              "learner": {"name": Ensemble.name, "kind": kinds.pop(), "family": FAMILY,
-                          "members": entries}}
+    learner = {"name": Ensemble.name, "kind": kinds.pop(), "family": ENSEMBLE_FAMILY,
+               "members": entries}
+    config = {"format_version": FORMAT_VERSION, **shared, "learner": learner}
     if all(record is not None for record in records):
         train = sorted({t for record in records for t in record["train"]})
         seen = set(train)
@@ -243,7 +239,7 @@ def resolve_members(members, out_dir: str | Path) -> list[Path]:
         members = [m.strip() for m in members.split(",") if m.strip()]
     if not isinstance(members, list | tuple) or not members:
         raise FewshotError("an ensemble needs its 'members': the learners (of the same run) or "
-                           "saved model folders it averages, e.g. members = [\"dkt\", \"protonet\"]")
+                           "saved model folders it averages, e.g. members = \"dkt,protonet\"")
     out = []
     for member in members:
         text = str(member)
