@@ -108,9 +108,11 @@ def is_ensemble_config(config: dict) -> bool:
 
 
 def _member_folder_names(learners: list[str]) -> list[str]:
-    """``members/<learner>`` for each member, numbered where a learner comes twice."""
+    """``members/<learner>`` for each member, numbered where a learner comes twice; a name
+    that is no registered model's (read from a config that may be edited) is ``member``, so
+    that a copy never leaves ``members/``."""
     names, seen = [], {}
-    for learner in learners:
+    for learner in (name if name in MODELS else "member" for name in learners):
         seen[learner] = seen.get(learner, 0) + 1
         names.append(learner if seen[learner] == 1 else f"{learner}-{seen[learner]}")
     return names

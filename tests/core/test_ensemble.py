@@ -126,6 +126,14 @@ def test_members_that_cannot_be_averaged_are_refused(trained, tmp_path):
     (unfinished / "model.pt").unlink()
     with pytest.raises(FewshotError, match="unfinished/model.pt: file not found"):
         save_ensemble([protonet, unfinished], tmp_path / "e")
+    # a member's config edited to name its learner as a path: its copy stays in members/
+    renamed = shutil.copytree(dkt, tmp_path / "renamed" / "deep" / "dkt")
+    config = json.loads((renamed / "config.json").read_text())
+    config["learner"]["name"] = "../../escaped"
+    (renamed / "config.json").write_text(json.dumps(config))
+    save_ensemble([protonet, renamed], tmp_path / "edited" / "ens")
+    assert (tmp_path / "edited" / "ens" / "members" / "member" / "model.pt").is_file()
+    assert not (tmp_path / "edited" / "escaped").exists()
     ens = save_ensemble([protonet, dkt], tmp_path / "ens")
     with pytest.raises(FewshotError, match="is itself an ensemble"):
         save_ensemble([ens, dkt], tmp_path / "nested")
